@@ -503,6 +503,45 @@ func (f *Filter) pullExact(ws *workspace, v int, Hu, Fu []float64) (float64, err
 	return -0.5*float64(m)*log2Pi - logDiag(C, m) - 0.5*dot(phi, phi), nil
 }
 
+// factorRoot puts the Cholesky factor of H_root in ws.S, for the flat root prior.
+func (f *Filter) factorRoot(ws *workspace) error {
+	copy(ws.S, f.h.At(0))
+	if !cholesky(ws.S, f.d) {
+		return f.nodeError(0, "flat root prior needs a positive definite H at the root", ErrNotPosDef)
+	}
+	return nil
+}
+
+// RootPosterior writes the mean (d) and covariance (d×d) of the root state given the
+// data under a flat root prior, H_root⁻¹F_root and H_root⁻¹, computed by Cholesky solves.
+func (f *Filter) RootPosterior(mean, cov []float64) error {
+	f.mustRun()
+	d := f.d
+	if len(mean) != d || len(cov) != d*d {
+		panic("bffg: RootPosterior: wrong buffer size")
+	}
+	ws := &f.ws[0]
+	if err := f.factorRoot(ws); err != nil {
+		return err
+	}
+	copy(mean, f.f.At(0))
+	solveLower(ws.S, d, mean)
+	solveLowerT(ws.S, d, mean)
+	for j := 0; j < d; j++ {
+		col := ws.u
+		for i := range col {
+			col[i] = 0
+		}
+		col[j] = 1
+		solveLower(ws.S, d, col)
+		solveLowerT(ws.S, d, col)
+		for i := 0; i < d; i++ {
+			cov[i*d+j] = col[i]
+		}
+	}
+	return nil
+}
+
 func validVar(v float64) bool { return v >= 0 && !math.IsInf(v, 0) }
 
 func (f *Filter) mustRun() {
@@ -530,6 +569,15 @@ func (f *Filter) LogLikelihood(root Root) (float64, error) {
 	d := f.d
 	ws := &f.ws[0]
 	H, F, c := f.h.At(0), f.f.At(0), f.c[0]
+	if root.Flat {
+		// log ∫ h_root = c + (d/2) log 2π − ½ log det H + ½ F'H⁻¹F.
+		if err := f.factorRoot(ws); err != nil {
+			return 0, err
+		}
+		copy(ws.u, F)
+		solveLower(ws.S, d, ws.u)
+		return c + 0.5*float64(d)*log2Pi - logDiag(ws.S, d) + 0.5*dot(ws.u, ws.u), nil
+	}
 	m := root.Mean
 	if m == nil {
 		m = ws.zero

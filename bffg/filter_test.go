@@ -499,3 +499,45 @@ func TestFilterNoAllocs(t *testing.T) {
 		require.Zero(t, allocs, "d=%d", d)
 	}
 }
+
+// TestFlatRoot: the flat-prior evidence is the limit of a Gaussian root prior with
+// covariance s·I as s → ∞, after adding the prior's normalising term
+// (d/2)·log(2πs); and the root posterior is the dense posterior under that vague prior.
+func TestFlatRoot(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	for _, d := range []int{1, 2} {
+		tr := randomTree(rng, 15, false)
+		p := newGeneralProxy(rng, tr, d)
+		obs := Obs{Y: randomObs(rng, tr, d), Var: 0.3}
+		var f Filter
+		require.NoError(t, f.Run(tr, p, obs))
+		flat, err := f.LogLikelihood(Root{Flat: true})
+		require.NoError(t, err)
+		const s = 1e8
+		cov := make([]float64, d*d)
+		for i := 0; i < d; i++ {
+			cov[i*d+i] = s
+		}
+		vague, err := DenseLogLikelihood(tr, p, obs, Root{Cov: cov})
+		require.NoError(t, err)
+		relClose(t, vague+0.5*float64(d)*math.Log(2*math.Pi*s), flat, 1e-6, "flat evidence")
+
+		mean, rc := make([]float64, d), make([]float64, d*d)
+		require.NoError(t, f.RootPosterior(mean, rc))
+		wm, wc, err := DensePosterior(tr, p, obs, Root{Cov: cov})
+		require.NoError(t, err)
+		N := tr.Len() * d
+		for i := 0; i < d; i++ {
+			require.InDelta(t, wm[i], mean[i], 1e-6*(1+math.Abs(wm[i])))
+			for j := 0; j < d; j++ {
+				require.InDelta(t, wc[i*N+j], rc[i*d+j], 1e-6*(1+math.Abs(wc[i*N+j])))
+			}
+		}
+		// Guide with a flat root at z = 0 puts the root at its posterior mean.
+		n := tr.Len()
+		x, lw := make([]float64, n*d), make([]float64, n)
+		_, err = f.Guide(nil, Root{Flat: true}, make([]float64, n*d), x, lw)
+		require.NoError(t, err)
+		require.InDeltaSlice(t, mean, x[:d], 1e-12)
+	}
+}

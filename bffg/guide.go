@@ -56,6 +56,20 @@ func (f *Filter) guideRoot(root Root, z, x []float64) error {
 	if m == nil {
 		m = ws.zero
 	}
+	if root.Flat {
+		// x = H⁻¹F + L⁻ᵀz with H = LL', a draw from N(H⁻¹F, H⁻¹).
+		if err := f.factorRoot(ws); err != nil {
+			return err
+		}
+		copy(ws.u, f.f.At(0))
+		solveLower(ws.S, d, ws.u)
+		for i := range ws.u {
+			ws.u[i] += z[i]
+		}
+		solveLowerT(ws.S, d, ws.u)
+		copy(x, ws.u)
+		return nil
+	}
 	if len(m) != d {
 		return fmt.Errorf("bffg: root mean has %d entries, want %d", len(m), d)
 	}

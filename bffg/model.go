@@ -162,10 +162,13 @@ type Obs struct {
 }
 
 // Root is the state at the root: fixed at Mean when Cov is nil, else Gaussian N(Mean, Cov)
-// and integrated out. A nil Mean means zero.
+// and integrated out. A nil Mean means zero. With Flat set, the root has an improper
+// flat prior instead (Mean and Cov are ignored); this needs H_root positive definite,
+// and then the root's posterior is N(H_root⁻¹F_root, H_root⁻¹).
 type Root struct {
 	Mean []float64
 	Cov  []float64
+	Flat bool
 }
 
 // Errors reported by the filter and the guided pass; they come wrapped in a *NodeError.
