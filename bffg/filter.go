@@ -37,6 +37,9 @@ type Filter struct {
 	errs  []nodeErr
 	ran   bool
 
+	p1      scalarProxy // p's fast path when d = 1, or nil
+	leafLog float64     // −½ log(2πτ²) for the shared isotropic noise variance
+
 	// Sweep callbacks, bound once so that a Run or Guide does not allocate.
 	upFn    tree.Func
 	guideFn tree.Func
@@ -148,6 +151,13 @@ func (f *Filter) Run(t *topology.Topology, p Proxy, obs Obs) error {
 	}
 	f.resize(t, d)
 	f.p, f.obs = p, obs
+	f.p1 = nil
+	if p1, ok := p.(scalarProxy); ok && d == 1 && f.Anchors.Data == nil {
+		f.p1 = p1
+	}
+	if obs.Var > 0 {
+		f.leafLog = -0.5 * (log2Pi + math.Log(obs.Var))
+	}
 	for i := range f.errs {
 		f.errs[i] = nodeErr{}
 	}
@@ -253,15 +263,16 @@ func (f *Filter) leaf(ws *workspace, v int) error {
 		return nil // unobserved: h ≡ 1
 	}
 	if f.obs.Cov == nil {
-		tau2 := f.obs.Var
+		tau2, lc := f.obs.Var, f.leafLog
 		if f.obs.LeafVar != nil {
 			tau2 = f.obs.LeafVar[f.t.LeafIndex(v)]
+			lc = -0.5 * (log2Pi + math.Log(tau2))
 		}
 		if tau2 == 0 {
 			f.exact[v] = true
 			return nil
 		}
-		c := -0.5 * float64(m) * (log2Pi + math.Log(tau2))
+		c := float64(m) * lc
 		for _, k := range o {
 			H[k*d+k] = 1 / tau2
 			F[k] = y[k] / tau2
@@ -333,6 +344,9 @@ func (f *Filter) fuse(ws *workspace, u int) error {
 	}
 	c := 0.0
 	lo, hi := f.t.Children(u)
+	if f.p1 != nil {
+		return f.fuse1(ws, u, lo, hi)
+	}
 	for v := lo; v < hi; v++ {
 		f.p.Proxy(v, f.anchor(ws, v), ws.A, ws.b, ws.Q)
 		var cv float64
@@ -349,6 +363,43 @@ func (f *Filter) fuse(ws *workspace, u int) error {
 	}
 	symmetrize(H, f.d)
 	f.c[u] = c
+	return nil
+}
+
+// fuse1 is fuse for d = 1 with a scalar proxy. The log-determinants −½ log s of the
+// children are summed as one log of their product, which halves the calls to math.Log
+// on binary trees; the product is flushed before it could overflow.
+func (f *Filter) fuse1(ws *workspace, u, lo, hi int) error {
+	var H, F, c float64
+	prod := 1.0
+	for v := lo; v < hi; v++ {
+		a, b, q := f.p1.proxy1(v, 0)
+		if f.exact[v] {
+			ws.A[0], ws.b[0], ws.Q[0] = a, b, q
+			Hv, Fv := [1]float64{}, [1]float64{}
+			cv, err := f.pullExact(ws, v, Hv[:], Fv[:])
+			if err != nil {
+				return err
+			}
+			H, F, c = H+Hv[0], F+Fv[0], c+cv
+			continue
+		}
+		if q < 0 || math.IsNaN(q) || math.IsInf(q, 0) {
+			return f.nodeError(v, "proxy covariance of the edge above", fmt.Errorf("%w: %v", ErrNotPosDef, q))
+		}
+		hv, fv := f.h.Data[v], f.f.Data[v]
+		s := 1 + q*hv
+		k := q / s
+		g := fv - hv*b
+		H += a * a * (hv - hv*hv*k)
+		F += a * (g - hv*k*g)
+		c += f.c[v] + fv*b - 0.5*hv*b*b + 0.5*k*g*g
+		if prod *= s; prod > 1e250 {
+			c -= 0.5 * math.Log(prod)
+			prod = 1
+		}
+	}
+	f.h.Data[u], f.f.Data[u], f.c[u] = H, F, c-0.5*math.Log(prod)
 	return nil
 }
 

@@ -541,3 +541,77 @@ func TestFlatRoot(t *testing.T) {
 		require.InDeltaSlice(t, mean, x[:d], 1e-12)
 	}
 }
+
+// TestScalarPathMatchesConditioning covers the d = 1 fast path (BM and OU proxies):
+// the guided draw at z = 0 is the dense posterior mean, including exact, missing and
+// noisy leaves and every root case.
+func TestScalarPathMatchesConditioning(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	for _, oc := range obsCases {
+		for _, rc := range rootCases {
+			tr := randomTree(rng, 30, true)
+			obs := oc.make(rng, tr, 1)
+			root := rc.make(rng, 1)
+			for _, m := range []interface {
+				Proxy
+				Kernel
+			}{
+				BM{Tree: tr, D: 1, Sigma2: 0.6},
+				OU{Tree: tr, D: 1, Alpha: 0.7, Theta: []float64{1.5}, Sigma2: 0.9},
+			} {
+				var f Filter
+				require.NoError(t, f.Run(tr, m, obs))
+				require.NotNil(t, f.p1, "scalar path not taken")
+				n := tr.Len()
+				x, lw := make([]float64, n), make([]float64, n)
+				_, err := f.Guide(m, root, make([]float64, n), x, lw)
+				require.NoError(t, err)
+				want, _, err := DensePosterior(tr, m, obs, root)
+				require.NoError(t, err)
+				require.InDeltaSlice(t, want, x, 1e-9, "%s %s %T", oc.name, rc.name, m)
+			}
+		}
+	}
+}
+
+// TestScalarPathUnbiased: d = 1, proxy BM, truth OU (both with scalar fast paths):
+// the weights are unbiased for the true evidence, within 4 standard errors.
+func TestScalarPathUnbiased(t *testing.T) {
+	rng := rand.New(rand.NewPCG(19, 20))
+	tr := randomTree(rng, 12, false)
+	obs := Obs{Y: randomObs(rng, tr, 1), Var: 0.4}
+	proxy := BM{Tree: tr, D: 1, Sigma2: 1.2}
+	truth := OU{Tree: tr, D: 1, Alpha: 0.3, Theta: []float64{0.5}, Sigma2: 1}
+	root := Root{Mean: []float64{0.3}}
+	want, err := DenseLogLikelihood(tr, truth, obs, root)
+	require.NoError(t, err)
+	var f Filter
+	require.NoError(t, f.Run(tr, proxy, obs))
+	lp, _ := f.LogLikelihood(root)
+	n := tr.Len()
+	z, x, lw := make([]float64, n), make([]float64, n), make([]float64, n)
+	const draws = 100000
+	ws := make([]float64, draws)
+	for i := range ws {
+		for j := range z {
+			z[j] = rng.NormFloat64()
+		}
+		s, err := f.Guide(truth, root, z, x, lw)
+		require.NoError(t, err)
+		ws[i] = math.Exp(s + lp - want)
+	}
+	mean, sd := meanSD(ws)
+	se := sd / math.Sqrt(draws)
+	require.InDelta(t, 1, mean, 4*se, "E[w]·h/p(y) = %.4f ± %.4f", mean, se)
+	require.Greater(t, sd, 0.01)
+	// The scalar and the general path give the same weights.
+	k := KernelFunc(truth.Transition)
+	var lw2 = make([]float64, n)
+	x2 := make([]float64, n)
+	_, err = f.Guide(k, root, z, x2, lw2)
+	require.NoError(t, err)
+	_, err = f.Guide(truth, root, z, x, lw)
+	require.NoError(t, err)
+	require.InDeltaSlice(t, lw2, lw, 1e-12)
+	require.InDeltaSlice(t, x2, x, 1e-12)
+}

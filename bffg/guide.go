@@ -37,8 +37,12 @@ func (f *Filter) Guide(k Kernel, root Root, z, x, logw []float64) (float64, erro
 		f.errs[i] = nodeErr{}
 	}
 	f.g.k, f.g.z, f.g.x, f.g.logw = k, z, x, logw
+	f.g.k1 = nil
+	if k1, ok := k.(scalarKernel); ok {
+		f.g.k1 = k1
+	}
 	f.Schedule.Down(f.t, f.guideFn)
-	f.g.k, f.g.z, f.g.x, f.g.logw = nil, nil, nil, nil
+	f.g.k, f.g.k1, f.g.z, f.g.x, f.g.logw = nil, nil, nil, nil, nil
 	if err := f.firstErr(); err != nil {
 		return 0, err
 	}
@@ -89,6 +93,7 @@ func (f *Filter) guideRoot(root Root, z, x []float64) error {
 type guide struct {
 	f          *Filter
 	k          Kernel
+	k1         scalarKernel // k's fast path for d = 1, or nil
 	z, x, logw []float64
 }
 
@@ -108,6 +113,9 @@ func (g *guide) level(worker, lo, hi int) {
 
 func (g *guide) node(ws *workspace, v int) error {
 	f, d := g.f, g.f.d
+	if f.p1 != nil && !f.exact[v] && (g.k == nil || g.k1 != nil) {
+		return g.node1(v)
+	}
 	xp := g.x[f.t.Parent(v)*d:][:d]
 	xv := g.x[v*d:][:d]
 	zv := g.z[v*d:][:d]
@@ -144,6 +152,47 @@ func (g *guide) node(ws *workspace, v int) error {
 	}
 	g.logw[v] = lt - lp
 	return err
+}
+
+// node1 is node for d = 1 with scalar proxy and kernel. With s = 1 + qH, κ = q/s and
+// r = F − Hμ for the true (μ, q) and the proxy (μ̃, q̃),
+//
+//	log w = F(μ − μ̃) − ½H(μ² − μ̃²) + ½(κr² − κ̃r̃²) − ½ log(s/s̃),
+//
+// with the log skipped when s = s̃, so proxy = truth gives exactly 0 without a log.
+func (g *guide) node1(v int) error {
+	f := g.f
+	xp := g.x[f.t.Parent(v)]
+	a, b, qp := f.p1.proxy1(v, 0)
+	mp := a*xp + b
+	mt, qt := mp, qp
+	if g.k1 != nil {
+		mt, qt = g.k1.transition1(v, xp)
+	}
+	if qt < 0 || math.IsNaN(qt) || math.IsInf(qt, 0) {
+		return f.nodeError(v, "transition covariance of the edge above", fmt.Errorf("%w: %v", ErrNotPosDef, qt))
+	}
+	H, F := f.h.Data[v], f.f.Data[v]
+	st := 1 + qt*H
+	kt := qt / st
+	rt := F - H*mt
+	g.x[v] = mt + kt*rt + math.Sqrt(kt)*g.z[v]
+	if g.k == nil {
+		g.logw[v] = 0
+		return nil
+	}
+	if qp < 0 || math.IsNaN(qp) || math.IsInf(qp, 0) {
+		return f.nodeError(v, "proxy covariance of the edge above", fmt.Errorf("%w: %v", ErrNotPosDef, qp))
+	}
+	sp := 1 + qp*H
+	kp := qp / sp
+	rp := F - H*mp
+	w := F*(mt-mp) - 0.5*H*(mt*mt-mp*mp) + 0.5*(kt*rt*rt-kp*rp*rp)
+	if st != sp {
+		w -= 0.5 * math.Log(st/sp)
+	}
+	g.logw[v] = w
+	return nil
 }
 
 // step returns ℓ(μ, Q) = log ∫N(y; μ, Q) h(y) dy − c for the message (H, F) of node v,

@@ -38,6 +38,16 @@ type KernelFunc func(v int, x, mean, cov []float64)
 // Transition calls f.
 func (f KernelFunc) Transition(v int, x, mean, cov []float64) { f(v, x, mean, cov) }
 
+// scalarProxy and scalarKernel are optional fast paths for d = 1 that skip the slices.
+// They must agree exactly with Proxy and Transition.
+type scalarProxy interface {
+	proxy1(v int, anchor float64) (a, b, q float64)
+}
+
+type scalarKernel interface {
+	transition1(v int, x float64) (mean, q float64)
+}
+
 // BM is Brownian motion with rate Sigma2 per unit branch length and trait covariance
 // Cov (d×d; nil means the identity): x_v | x_pa ~ N(x_pa, Sigma2 · ℓ_v · Cov), where
 // ℓ_v is the branch length above v. It is both a Proxy and a Kernel.
@@ -61,6 +71,22 @@ func (m BM) Proxy(v int, _ []float64, A, b, Q []float64) {
 func (m BM) Transition(v int, x, mean, cov []float64) {
 	copy(mean, x[:m.D])
 	m.cov(v, cov)
+}
+
+func (m BM) proxy1(v int, _ float64) (a, b, q float64) {
+	return 1, 0, m.scalarCov(v)
+}
+
+func (m BM) transition1(v int, x float64) (mean, q float64) {
+	return x, m.scalarCov(v)
+}
+
+func (m BM) scalarCov(v int) float64 {
+	s := m.Sigma2 * m.Tree.BranchLength(v)
+	if m.Cov != nil {
+		s *= m.Cov[0]
+	}
+	return s
 }
 
 func (m BM) cov(v int, Q []float64) {
@@ -115,6 +141,22 @@ func (m OU) Proxy(v int, _ []float64, A, b, Q []float64) {
 		}
 	}
 	m.scaleCov(Q, q)
+}
+
+func (m OU) proxy1(v int, _ float64) (a, b, q float64) {
+	a, g, q := m.coef(v)
+	if m.Theta != nil {
+		b = g * m.Theta[0]
+	}
+	if m.Cov != nil {
+		q *= m.Cov[0]
+	}
+	return a, b, q
+}
+
+func (m OU) transition1(v int, x float64) (mean, q float64) {
+	a, b, q := m.proxy1(v, 0)
+	return a*x + b, q
 }
 
 // Transition implements Kernel.

@@ -1,0 +1,52 @@
+package bffg
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/canopy-bffg/canopy/topology"
+	"github.com/canopy-bffg/canopy/tree"
+)
+
+// BenchmarkFilterGuide times one backward filter plus one guided forward pass under
+// Brownian motion on random Yule trees, serially (workers=1) and on all cores.
+// ns/node is reported per tree node.
+func BenchmarkFilterGuide(b *testing.B) {
+	for _, leaves := range []int{1_000, 100_000, 1_000_000} {
+		rng := rand.New(rand.NewPCG(1, 2))
+		t, err := topology.Yule(leaves, rng)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, d := range []int{1, 2} {
+			for _, workers := range []int{1, 0} {
+				name := fmt.Sprintf("leaves=%d/d=%d/workers=%d", leaves, d, workers)
+				b.Run(name, func(b *testing.B) {
+					var m interface {
+						Proxy
+						Kernel
+					} = BM{Tree: t, D: d, Sigma2: 0.5}
+					obs := Obs{Y: randomObs(rng, t, d), Var: 0.1}
+					n := t.Len()
+					z, x, lw := make([]float64, n*d), make([]float64, n*d), make([]float64, n)
+					for i := range z {
+						z[i] = rng.NormFloat64()
+					}
+					f := Filter{Schedule: tree.Schedule{Workers: workers}}
+					b.ReportAllocs()
+					b.ResetTimer()
+					for b.Loop() {
+						if err := f.Run(t, m, obs); err != nil {
+							b.Fatal(err)
+						}
+						if _, err := f.Guide(m, Root{}, z, x, lw); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/node")
+				})
+			}
+		}
+	}
+}
