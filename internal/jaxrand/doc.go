@@ -7,8 +7,9 @@
 // to reproduce numbers printed by JAX programs (the hyperiax notebooks 04, 05
 // and 06) and is internal for that reason.
 //
-// The specification, with every known-answer vector the tests check, is
-// docs/jax-prng.md in canopy's shared documentation.
+// The specification, with every known-answer vector the tests check, is the
+// design note jax-prng.md ("JAX's default PRNG (threefry2x32), implemented
+// outside JAX").
 //
 // # Keys and schemes
 //

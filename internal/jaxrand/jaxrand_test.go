@@ -779,7 +779,8 @@ func TestPanics(t *testing.T) {
 		"Normal32Legacy(-3)": func() { Normal32Legacy(Key{}, -3) },
 	}
 	if strconv.IntSize == 64 { // beyond the counters of the legacy scheme
-		n := math.MaxInt32 + 1
+		n64 := int64(1) << 31
+		n := int(n64) // not a constant, so that 32-bit builds compile
 		cases["Bits32Legacy(2^32)"] = func() { Bits32Legacy(Key{}, 2*n) }
 		cases["Bits64Legacy(2^31)"] = func() { Bits64Legacy(Key{}, n) }
 		cases["SplitLegacy(2^31)"] = func() { SplitLegacy(Key{}, n) }
