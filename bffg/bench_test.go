@@ -3,6 +3,7 @@ package bffg
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/canopy-bffg/canopy/topology"
@@ -33,7 +34,16 @@ func BenchmarkFilterGuide(b *testing.B) {
 					for i := range z {
 						z[i] = rng.NormFloat64()
 					}
+					// State bytes per node: the filter's storage after its first Run plus the
+					// guided pass's z, x and log-weights (the topology is not counted).
+					var before, after runtime.MemStats
+					runtime.ReadMemStats(&before)
 					f := Filter{Schedule: tree.Schedule{Workers: workers}}
+					if err := f.Run(t, m, obs); err != nil {
+						b.Fatal(err)
+					}
+					runtime.ReadMemStats(&after)
+					state := float64(after.TotalAlloc-before.TotalAlloc) + float64(8*(2*n*d+n))
 					b.ReportAllocs()
 					b.ResetTimer()
 					for b.Loop() {
@@ -45,6 +55,7 @@ func BenchmarkFilterGuide(b *testing.B) {
 						}
 					}
 					b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/node")
+					b.ReportMetric(state/float64(n), "B/node")
 				})
 			}
 		}

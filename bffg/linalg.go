@@ -56,8 +56,16 @@ func sqrtCov(r, q []float64, d int) bool {
 	return cholesky(r, d)
 }
 
-// logDiag returns Σ log L_ii.
+// logDiag returns Σ log L_ii, as the log of the product when that neither overflows
+// nor underflows (one log instead of d).
 func logDiag(l []float64, d int) float64 {
+	p := 1.0
+	for i := 0; i < d; i++ {
+		p *= l[i*d+i]
+	}
+	if p > 1e-300 && p < 1e300 {
+		return math.Log(p)
+	}
 	s := 0.0
 	for i := 0; i < d; i++ {
 		s += math.Log(l[i*d+i])
