@@ -40,6 +40,8 @@ type Filter struct {
 	p1      scalarProxy // p's fast path when d = 1, or nil
 	leafLog float64     // −½ log(2πτ²) for the shared isotropic noise variance
 
+	adj adj // reverse-pass storage (Backward, Score)
+
 	// Sweep callbacks, bound once so that a Run or Guide does not allocate.
 	upFn    tree.Func
 	guideFn tree.Func

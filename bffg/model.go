@@ -237,3 +237,102 @@ func (e *NodeError) Error() string {
 }
 
 func (e *NodeError) Unwrap() error { return e.Err }
+
+// NumParams returns 1: BM's parameter vector is (Sigma2).
+func (m BM) NumParams() int { return 1 }
+
+// ProxyVJP implements ProxyVJP: ∂Q/∂σ² = ℓ_v·Cov.
+func (m BM) ProxyVJP(v int, _, _, _, Qbar, grad []float64) {
+	grad[0] += m.covDot(v, Qbar)
+}
+
+// TransitionVJP implements KernelVJP: the mean is the parent state.
+func (m BM) TransitionVJP(v int, _, meanBar, covBar, xbar, grad []float64) {
+	addScaled(xbar[:m.D], 1, meanBar)
+	grad[0] += m.covDot(v, covBar)
+}
+
+// covDot returns Σ Q̄_ij ∂Q_ij/∂σ².
+func (m BM) covDot(v int, Qbar []float64) float64 {
+	l := m.Tree.BranchLength(v)
+	s := 0.0
+	if m.Cov == nil {
+		for i := 0; i < m.D; i++ {
+			s += Qbar[i*m.D+i]
+		}
+	} else {
+		s = dot(Qbar[:m.D*m.D], m.Cov[:m.D*m.D])
+	}
+	return l * s
+}
+
+// NumParams returns D+2: OU's parameter vector is (Alpha, Theta_1..Theta_D, Sigma2).
+// A nil Theta counts as zero and still receives its derivative.
+func (m OU) NumParams() int { return m.D + 2 }
+
+// coefDeriv returns the derivatives with respect to α of a = e^{−αℓ}, g = 1 − a and
+// q = (1 − e^{−2αℓ})/(2α) (times Sigma2), the last by its series when αℓ is small.
+func (m OU) coefDeriv(v int) (da, dg, dq float64) {
+	l := m.Tree.BranchLength(v)
+	a := math.Exp(-m.Alpha * l)
+	da, dg = -l*a, l*a
+	x := m.Alpha * l
+	if math.Abs(x) < 1e-4 {
+		// q/σ² = ℓ(1 − x + 2x²/3 − …), so dq/dα = σ²ℓ²(−1 + 4x/3 − 2x²).
+		dq = m.Sigma2 * l * l * (-1 + 4*x/3 - 2*x*x)
+	} else {
+		e2 := math.Exp(-2 * x)
+		dq = m.Sigma2 * (l*e2/m.Alpha - (1-e2)/(2*m.Alpha*m.Alpha))
+	}
+	return da, dg, dq
+}
+
+func (m OU) theta(i int) float64 {
+	if m.Theta == nil {
+		return 0
+	}
+	return m.Theta[i]
+}
+
+// ProxyVJP implements ProxyVJP.
+func (m OU) ProxyVJP(v int, _, Abar, bbar, Qbar, grad []float64) {
+	d := m.D
+	_, g, q := m.coef(v)
+	da, dg, dq := m.coefDeriv(v)
+	for i := 0; i < d; i++ {
+		grad[0] += Abar[i*d+i]*da + bbar[i]*dg*m.theta(i)
+		grad[1+i] += bbar[i] * g
+	}
+	m.covVJP(Qbar, q, dq, grad)
+}
+
+// TransitionVJP implements KernelVJP.
+func (m OU) TransitionVJP(v int, x, meanBar, covBar, xbar, grad []float64) {
+	d := m.D
+	a, g, q := m.coef(v)
+	da, dg, dq := m.coefDeriv(v)
+	for i := 0; i < d; i++ {
+		xbar[i] += a * meanBar[i]
+		grad[0] += meanBar[i] * (da*x[i] + dg*m.theta(i))
+		grad[1+i] += meanBar[i] * g
+	}
+	m.covVJP(covBar, q, dq, grad)
+}
+
+// covVJP adds the derivatives of Q = q·Cov with respect to α and σ², given q (which
+// includes σ²) and dq/dα.
+func (m OU) covVJP(Qbar []float64, q, dq float64, grad []float64) {
+	d := m.D
+	s := 0.0
+	if m.Cov == nil {
+		for i := 0; i < d; i++ {
+			s += Qbar[i*d+i]
+		}
+	} else {
+		s = dot(Qbar[:d*d], m.Cov[:d*d])
+	}
+	grad[0] += s * dq
+	if m.Sigma2 != 0 {
+		grad[d+1] += s * q / m.Sigma2
+	}
+}
