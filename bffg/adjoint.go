@@ -329,7 +329,7 @@ func sampleVJP(rw *revWorkspace, fc *factors, H, F, mu, z, xbar, Hbar, Fbar, zba
 	// S̄ from L̄, then H̄ += R S̄ R', R̄ += 2 H R S̄.
 	Sbar := rw.T4
 	cholVJP(Sbar, L, Lbar, rw.T3, d)
-	mul(rw.T3, R, Sbar, d, d, d)  // R S̄
+	mul(rw.T3, R, Sbar, d, d, d)   // R S̄
 	mulBT(Lbar, rw.T3, R, d, d, d) // R S̄ R' (Lbar reused)
 	addScaled(Hbar, 1, Lbar[:d*d])
 	mul(Lbar, H, rw.T3, d, d, d) // H R S̄
