@@ -208,6 +208,9 @@ func (f *Filter) backward(k Kernel, root Root, z, x []float64, wbar float64, xba
 	if root.Cov != nil {
 		g.RootCov = make([]float64, d*d)
 	}
+	if !guided && f.score1(root, g) {
+		return nil
+	}
 	if xbar != nil {
 		copy(a.xbar, xbar)
 	}

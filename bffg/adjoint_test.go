@@ -422,3 +422,66 @@ func TestModelVJPs(t *testing.T) {
 		}
 	}
 }
+
+// TestScoreScalarPath checks the d = 1 score fast path (OU, Gaussian root prior,
+// per-leaf noise, a missing leaf, a zero-length edge) against finite differences of
+// LogLikelihood, and against the general reverse pass run on the same model.
+func TestScoreScalarPath(t *testing.T) {
+	rng := rand.New(rand.NewPCG(29, 30))
+	tr := randomTree(rng, 25, true)
+	y := randomObs(rng, tr, 1)
+	y[2] = math.NaN()
+	lv := make([]float64, tr.NumLeaves())
+	for i := range lv {
+		lv[i] = 0.05 + rng.Float64()
+	}
+	params := []float64{0.6, 0.8, 1.3} // α, θ, σ²
+	root := Root{Mean: []float64{0.4}, Cov: []float64{2.5}}
+	ll := func() float64 {
+		var f Filter
+		m := OU{Tree: tr, D: 1, Alpha: params[0], Theta: params[1:2], Sigma2: params[2]}
+		require.NoError(t, f.Run(tr, m, Obs{Y: y, LeafVar: lv}))
+		v, err := f.LogLikelihood(root)
+		require.NoError(t, err)
+		return v
+	}
+	var f Filter
+	m := OU{Tree: tr, D: 1, Alpha: params[0], Theta: params[1:2], Sigma2: params[2]}
+	require.NoError(t, f.Run(tr, m, Obs{Y: y, LeafVar: lv}))
+	var g Gradient
+	require.NoError(t, f.Score(root, &g))
+	fd := func(p *float64) float64 {
+		h := 1e-6 * (1 + math.Abs(*p))
+		old := *p
+		*p = old + h
+		jp := ll()
+		*p = old - h
+		jm := ll()
+		*p = old
+		return (jp - jm) / (2 * h)
+	}
+	for i := range params {
+		checkGrad(t, fmt.Sprintf("param %d", i), fd(&params[i]), g.Params[i])
+	}
+	for _, i := range []int{0, 3, len(lv) - 1} {
+		checkGrad(t, fmt.Sprintf("LeafVar[%d]", i), fd(&lv[i]), g.LeafVar[i])
+	}
+	checkGrad(t, "RootMean", fd(&root.Mean[0]), g.RootMean[0])
+	checkGrad(t, "RootCov", fd(&root.Cov[0]), g.RootCov[0])
+	// The general path (forced through a proxy without the scalar methods) agrees.
+	var f2 Filter
+	require.NoError(t, f2.Run(tr, proxyOnly{m}, Obs{Y: y, LeafVar: lv}))
+	var g2 Gradient
+	require.NoError(t, f2.Score(root, &g2))
+	require.InDeltaSlice(t, g.Params, g2.Params, 1e-10)
+	require.InDeltaSlice(t, g.LeafVar, g2.LeafVar, 1e-10)
+}
+
+// proxyOnly hides a model's scalar fast paths, for tests of the general code.
+type proxyOnly struct{ m ProxyVJP }
+
+func (p proxyOnly) Proxy(v int, anchor, A, b, Q []float64) { p.m.Proxy(v, anchor, A, b, Q) }
+func (p proxyOnly) NumParams() int                         { return p.m.NumParams() }
+func (p proxyOnly) ProxyVJP(v int, anchor, Abar, bbar, Qbar, grad []float64) {
+	p.m.ProxyVJP(v, anchor, Abar, bbar, Qbar, grad)
+}

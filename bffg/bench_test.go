@@ -2,6 +2,7 @@ package bffg
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -59,5 +60,41 @@ func BenchmarkFilterGuide(b *testing.B) {
 				})
 			}
 		}
+	}
+}
+
+// BenchmarkPotential times −U alone and −U with its gradient (the NUTS cost per
+// leapfrog step) for BM with estimated noise, d = 1: on the 31-node notebook tree and
+// on random Yule trees.
+func BenchmarkPotential(b *testing.B) {
+	nb, _ := topology.Symmetric(4, 2)
+	trees := []*topology.Topology{nb}
+	for _, leaves := range []int{100_000, 1_000_000} {
+		t, err := topology.Yule(leaves, rand.New(rand.NewPCG(1, 2)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		trees = append(trees, t)
+	}
+	for _, t := range trees {
+		rng := rand.New(rand.NewPCG(3, 4))
+		p := &Potential{Tree: t, Model: &BM{Tree: t, D: 1}, Obs: Obs{Y: randomObs(rng, t, 1)},
+			Transforms: []Transform{Log, Log}, Priors: []Normal{{0, 2}, {0, 2}}, EstimateNoise: true}
+		p.f.Schedule.Workers = 1
+		q := randomQ(rng, p.Dim())
+		q[0], q[1] = math.Log(0.5), math.Log(0.1)
+		grad := make([]float64, len(q))
+		b.Run(fmt.Sprintf("nodes=%d/U", t.Len()), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				p.LogDensity(q)
+			}
+		})
+		b.Run(fmt.Sprintf("nodes=%d/U+grad", t.Len()), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				p.LogDensityGrad(q, grad)
+			}
+		})
 	}
 }

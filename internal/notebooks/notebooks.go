@@ -174,3 +174,18 @@ func (nb NB04) Posterior() (NB04Posterior, error) {
 	}
 	return p, nil
 }
+
+// NB05Potential returns the potential of notebooks 05/06 on their data: Brownian motion
+// with rate σ² on the tree, leaf noise τ², root fixed at 0, priors log σ², log τ² ~
+// N(0, 2²), over q = (log σ², log τ², z_0..z_30) (z_0, the root's, enters only its prior,
+// as in the notebook's NumPyro model).
+func NB05Potential(nb NB05) *bffg.Potential {
+	return &bffg.Potential{
+		Tree:          nb.Tree,
+		Model:         &bffg.BM{Tree: nb.Tree, D: 1},
+		Obs:           bffg.Obs{Y: nb.Y},
+		Transforms:    []bffg.Transform{bffg.Log, bffg.Log},
+		Priors:        []bffg.Normal{{Mean: 0, SD: 2}, {Mean: 0, SD: 2}},
+		EstimateNoise: true,
+	}
+}

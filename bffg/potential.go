@@ -1,0 +1,206 @@
+package bffg
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/canopy-bffg/canopy/topology"
+)
+
+// Parametric is a differentiable model whose parameter vector θ can be read and set
+// in place (so that a Potential does not allocate per evaluation). *BM and *OU are
+// Parametric.
+type Parametric interface {
+	ProxyVJP
+	Params(dst []float64) []float64
+	SetParams(theta []float64)
+}
+
+// Transform maps an unconstrained parameter u to the model's θ.
+type Transform int
+
+const (
+	Identity Transform = iota // θ = u
+	Log                       // θ = e^u, for positive parameters
+)
+
+// Normal is a normal prior N(Mean, SD²) on an unconstrained parameter.
+type Normal struct{ Mean, SD float64 }
+
+func (p Normal) logPDF(u float64) (float64, float64) {
+	r := (u - p.Mean) / p.SD
+	return -0.5*r*r - math.Log(p.SD) - 0.5*log2Pi, -r / p.SD
+}
+
+// Potential is the negative log density of the noise-space (non-centred) posterior of
+// bffg-math §2.5, on the unconstrained vector q = (u, z):
+//
+//	U(u, z) = −Σ_i log π_i(u_i) + ½|z|² + (n/2) log 2π − [log h_root(x_root; θ(u)) + Σ_v log w_v(z, θ(u))]
+//
+// where θ_i = Transforms[i](u_i) are the model's parameters, followed by log τ² when
+// EstimateNoise is set (the isotropic leaf noise variance), and z (Len×d) drives the
+// guided pass. Priors are on the unconstrained scale (as in hyperiax notebooks 05/06),
+// so no Jacobian term is needed. Its methods LogDensity and LogDensityGrad return −U and
+// −∇U, the form samplers consume. A Potential holds buffers: it is not safe for
+// concurrent use; give each chain its own (see Clone).
+type Potential struct {
+	Tree *topology.Topology
+	// Model is the proxy and, when Kernel is nil, also the true transition.
+	Model Parametric
+	// Kernel, if not nil, is the true transition; if it is also Parametric its
+	// parameters are set to the same θ as Model's.
+	Kernel KernelVJP
+	// Obs holds the observations; Var is replaced by e^{u} when EstimateNoise is set.
+	Obs Obs
+	// Root is the root (fixed or Gaussian prior).
+	Root Root
+	// Transforms and Priors describe the unconstrained parameters, one per model
+	// parameter, then one for log τ² when EstimateNoise is set.
+	Transforms    []Transform
+	Priors        []Normal
+	EstimateNoise bool
+
+	f        Filter
+	theta    []float64
+	x, lw, u []float64
+	g        Gradient
+}
+
+// NumParams returns the number of unconstrained parameters (before z).
+func (p *Potential) NumParams() int {
+	n := p.Model.NumParams()
+	if p.EstimateNoise {
+		n++
+	}
+	return n
+}
+
+// Dim returns the length of q: NumParams() + Tree.Len()·d.
+func (p *Potential) Dim() int { return p.NumParams() + p.Tree.Len()*p.dim() }
+
+func (p *Potential) dim() int { return len(p.Obs.Y) / p.Tree.NumLeaves() }
+
+// Clone returns a Potential with the same configuration and its own buffers.
+func (p *Potential) Clone() *Potential {
+	return &Potential{Tree: p.Tree, Model: p.Model, Kernel: p.Kernel, Obs: p.Obs, Root: p.Root,
+		Transforms: p.Transforms, Priors: p.Priors, EstimateNoise: p.EstimateNoise}
+}
+
+// LogDensity returns −U(q), or −Inf where the model cannot be evaluated.
+func (p *Potential) LogDensity(q []float64) float64 { return p.eval(q, nil) }
+
+// LogDensityGrad returns −U(q) and writes −∇U(q) into grad.
+func (p *Potential) LogDensityGrad(q, grad []float64) float64 { return p.eval(q, grad) }
+
+func (p *Potential) check() {
+	np := p.NumParams()
+	if len(p.Transforms) != np || len(p.Priors) != np {
+		panic(fmt.Sprintf("bffg: Potential has %d parameters but %d transforms and %d priors", np, len(p.Transforms), len(p.Priors)))
+	}
+}
+
+func (p *Potential) eval(q, grad []float64) float64 {
+	p.check()
+	np, mp := p.NumParams(), p.Model.NumParams()
+	n, d := p.Tree.Len(), p.dim()
+	if len(q) != np+n*d || (grad != nil && len(grad) != len(q)) {
+		panic(fmt.Sprintf("bffg: Potential: q has length %d, want %d", len(q), np+n*d))
+	}
+	u, z := q[:np], q[np:]
+	p.theta = growSlice(p.theta, mp)
+	lp := 0.0
+	for i, ui := range u {
+		l, _ := p.Priors[i].logPDF(ui)
+		lp += l
+		if i < mp {
+			p.theta[i] = ui
+			if p.Transforms[i] == Log {
+				p.theta[i] = math.Exp(ui)
+			}
+		}
+	}
+	p.Model.SetParams(p.theta)
+	var k Kernel
+	if p.Kernel != nil {
+		if pk, ok := p.Kernel.(Parametric); ok {
+			pk.SetParams(p.theta)
+		}
+		k = p.Kernel
+	}
+	obs := p.Obs
+	if p.EstimateNoise {
+		obs.Var = math.Exp(u[np-1])
+	}
+	if p.x == nil || len(p.x) != n*d {
+		p.x, p.lw = make([]float64, n*d), make([]float64, n)
+	}
+	ll, sw := math.Inf(-1), 0.0
+	err := p.f.Run(p.Tree, p.Model, obs)
+	if err == nil {
+		ll, err = p.f.LogLikelihood(p.Root)
+	}
+	// With the proxy as the true kernel every log-weight is identically zero, in θ and
+	// in z, so U needs no guided pass and ∇U is the prior's plus the score.
+	if err == nil && k != nil {
+		sw, err = p.f.Guide(k, p.Root, z, p.x, p.lw)
+	}
+	zz := dot(z, z)
+	logp := lp - 0.5*zz - 0.5*float64(n*d)*log2Pi + ll + sw
+	if err != nil || math.IsNaN(logp) {
+		return math.Inf(-1)
+	}
+	if grad == nil {
+		return logp
+	}
+	if k == nil {
+		err = p.f.Score(p.Root, &p.g)
+		clear(p.g.Z)
+	} else {
+		err = p.f.Backward(k, p.Root, z, p.x, 1, nil, &p.g)
+	}
+	if err != nil {
+		return math.Inf(-1)
+	}
+	for i, ui := range u {
+		_, dl := p.Priors[i].logPDF(ui)
+		var gi float64
+		switch {
+		case i < mp && p.Transforms[i] == Log:
+			gi = p.g.Params[i] * p.theta[i]
+		case i < mp:
+			gi = p.g.Params[i]
+		default: // log τ²
+			gi = p.g.NoiseVar * obs.Var
+		}
+		grad[i] = dl + gi
+	}
+	for i, zi := range z {
+		grad[np+i] = p.g.Z[i] - zi
+	}
+	return logp
+}
+
+// Params implements Parametric: θ = (Sigma2).
+func (m *BM) Params(dst []float64) []float64 { return append(dst[:0], m.Sigma2) }
+
+// SetParams implements Parametric.
+func (m *BM) SetParams(theta []float64) { m.Sigma2 = theta[0] }
+
+// Params implements Parametric: θ = (Alpha, Theta_1..Theta_D, Sigma2).
+func (m *OU) Params(dst []float64) []float64 {
+	dst = append(dst[:0], m.Alpha)
+	for i := 0; i < m.D; i++ {
+		dst = append(dst, m.theta(i))
+	}
+	return append(dst, m.Sigma2)
+}
+
+// SetParams implements Parametric. It allocates Theta on first use.
+func (m *OU) SetParams(theta []float64) {
+	m.Alpha = theta[0]
+	if m.Theta == nil {
+		m.Theta = make([]float64, m.D)
+	}
+	copy(m.Theta, theta[1:m.D+1])
+	m.Sigma2 = theta[m.D+1]
+}
