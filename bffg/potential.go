@@ -204,3 +204,27 @@ func (m *OU) SetParams(theta []float64) {
 	copy(m.Theta, theta[1:m.D+1])
 	m.Sigma2 = theta[m.D+1]
 }
+
+// States writes into x (Len×d) the node states that q = (u, z) maps to through the
+// guided pass at θ(u): with proxy = truth these are exact draws from p(x | y, θ) when z
+// is standard normal, so a chain over q yields the posterior of the ancestral states.
+func (p *Potential) States(q, x []float64) error {
+	p.check()
+	np := p.NumParams()
+	n, d := p.Tree.Len(), p.dim()
+	if len(q) != np+n*d || len(x) != n*d {
+		panic("bffg: Potential.States: wrong length")
+	}
+	if math.IsInf(p.LogDensity(q), -1) {
+		return fmt.Errorf("bffg: Potential.States: density is zero at q")
+	}
+	var k Kernel
+	if p.Kernel != nil {
+		k = p.Kernel
+	}
+	if p.lw == nil || len(p.lw) != n {
+		p.lw = make([]float64, n)
+	}
+	_, err := p.f.Guide(k, p.Root, q[np:], x, p.lw)
+	return err
+}
