@@ -615,3 +615,54 @@ func TestScalarPathUnbiased(t *testing.T) {
 	require.InDeltaSlice(t, lw2, lw, 1e-12)
 	require.InDeltaSlice(t, x2, x, 1e-12)
 }
+
+// TestSmoothMatchesDense: the linear-time smoother's means and marginal covariances equal
+// dense Gaussian conditioning for every observation and root case (flat root against a
+// vague Gaussian prior).
+func TestSmoothMatchesDense(t *testing.T) {
+	rng := rand.New(rand.NewPCG(45, 46))
+	for _, d := range []int{1, 2, 3} {
+		for _, oc := range obsCases {
+			for _, rc := range append(rootCases, struct {
+				name string
+				make func(rng *rand.Rand, d int) Root
+			}{"flat", func(*rand.Rand, int) Root { return Root{Flat: true} }}) {
+				tr := randomTree(rng, 15, true)
+				obs := oc.make(rng, tr, d)
+				root := rc.make(rng, d)
+				p := newGeneralProxy(rng, tr, d)
+				var f Filter
+				require.NoError(t, f.Run(tr, p, obs))
+				n := tr.Len()
+				mean, cov := make([]float64, n*d), make([]float64, n*d*d)
+				if err := f.Smooth(root, mean, cov); err != nil {
+					// A flat root needs H_root ≻ 0, which fails only without observations.
+					require.True(t, root.Flat, "%v", err)
+					continue
+				}
+				dense := root
+				tol := 1e-8
+				if root.Flat {
+					c := make([]float64, d*d)
+					for i := 0; i < d; i++ {
+						c[i*d+i] = 1e9
+					}
+					dense = Root{Cov: c}
+					tol = 1e-5
+				}
+				wm, wc, err := DensePosterior(tr, p, obs, dense)
+				require.NoError(t, err)
+				N := n * d
+				for v := 0; v < n; v++ {
+					for i := 0; i < d; i++ {
+						require.InDelta(t, wm[v*d+i], mean[v*d+i], tol*(1+math.Abs(wm[v*d+i])), "%s %s d=%d mean v=%d", oc.name, rc.name, d, v)
+						for j := 0; j < d; j++ {
+							w := wc[(v*d+i)*N+v*d+j]
+							require.InDelta(t, w, cov[v*d*d+i*d+j], tol*(1+math.Abs(w)), "%s %s d=%d cov v=%d", oc.name, rc.name, d, v)
+						}
+					}
+				}
+			}
+		}
+	}
+}
