@@ -184,9 +184,9 @@ func (f *Filter) backward(k Kernel, root Root, z, x []float64, wbar float64, xba
 	if root.Flat {
 		return fmt.Errorf("%w: flat root prior", ErrNoGradient)
 	}
-	for v := 0; v < n; v++ {
+	for v := 0; guided && v < n; v++ {
 		if f.exact[v] {
-			return fmt.Errorf("%w: exactly observed leaf (node %d)", ErrNoGradient, v)
+			return fmt.Errorf("%w: guided pass with an exactly observed leaf (node %d)", ErrNoGradient, v)
 		}
 	}
 	if guided && (len(z) != n*d || len(x) != n*d || (xbar != nil && len(xbar) != n*d)) {
@@ -402,6 +402,13 @@ func (f *Filter) pullVJP(rw *revWorkspace, pv ProxyVJP, u, v int, g *Gradient) e
 	}
 	anchor := f.anchor(&f.ws[0], v)
 	pv.Proxy(v, anchor, rw.A, rw.b, rw.Q)
+	if f.exact[v] {
+		if err := f.pullExactVJP(rw, v, n0, n1, n2); err != nil {
+			return err
+		}
+		pv.ProxyVJP(v, anchor, rw.Abar, rw.bbar, rw.Qbar, g.Params)
+		return nil
+	}
 	H, F := f.h.At(v), f.f.At(v)
 	fc := &rw.fa
 	if !fc.compute(H, F, rw.Q, d) {
@@ -545,7 +552,7 @@ func (f *Filter) leafVJP(rw *revWorkspace, v int, g *Gradient) {
 	a := &f.adj
 	ws := &f.ws[0]
 	y, err := f.observed(ws, v)
-	if err != nil || len(ws.obs) == 0 {
+	if err != nil || len(ws.obs) == 0 || f.exact[v] {
 		return
 	}
 	o := ws.obs
@@ -609,4 +616,109 @@ func (f *Filter) leafVJP(rw *revWorkspace, v int, g *Gradient) {
 			g.NoiseCov[o[p]*d+kq] += 0.5 * tmp[q]
 		}
 	}
+}
+
+// pullExactVJP is the VJP of the message h↑(x) = N(y_o; L(Ax + b), C), C = LQL', that an
+// exactly observed leaf v sends to its parent, for pseudo-moments (n0, n1, n2) and the
+// edge (A, b, Q) in rw. With r = y − L(Ax + b), ρ1 = E[r], ρ2 = E[rr'] and E[rx'],
+//
+//	C̄ = ½C⁻¹ρ2C⁻¹ − ½n0C⁻¹,  Q̄ = L'C̄L,  b̄ = L'C⁻¹ρ1,  Ā = L'C⁻¹E[rx'].
+//
+// It sets rw.Abar, rw.bbar and rw.Qbar.
+func (f *Filter) pullExactVJP(rw *revWorkspace, v int, n0 float64, n1, n2 []float64) error {
+	d := f.d
+	ws := &f.ws[0]
+	y, err := f.observed(ws, v)
+	if err != nil {
+		return err
+	}
+	o := ws.obs
+	m := len(o)
+	C := rw.T1[:m*m]
+	for a, ka := range o {
+		for b, kb := range o {
+			C[a*m+b] = rw.Q[ka*d+kb]
+		}
+	}
+	if !cholesky(C, m) {
+		return f.nodeError(v, "edge covariance at the observed coordinates", ErrExactZero)
+	}
+	// yb = y_o − (Lb), An1 = (LA n1), ρ1 = n0·yb − An1.
+	yb, an1 := rw.t1[:m], rw.t2[:m]
+	mulVec(rw.mu, rw.A, d, d, n1)
+	for a, ka := range o {
+		yb[a] = y[ka] - rw.b[ka]
+		an1[a] = rw.mu[ka]
+	}
+	// E[rx'] = yb n1' − (LA n2) (m×d), and ρ2 = n0 yb yb' − yb(LAn1)' − (LAn1)yb' + LA n2 A'L'.
+	mul(rw.T2, rw.A, n2, d, d, d) // A n2
+	Erx := rw.T3[:m*d]
+	for a, ka := range o {
+		for j := 0; j < d; j++ {
+			Erx[a*d+j] = yb[a]*n1[j] - rw.T2[ka*d+j]
+		}
+	}
+	mulBT(rw.T4, rw.T2, rw.A, d, d, d) // A n2 A'
+	rho2 := rw.T2[:m*m]
+	for a, ka := range o {
+		for b, kb := range o {
+			rho2[a*m+b] = n0*yb[a]*yb[b] - yb[a]*an1[b] - an1[a]*yb[b] + rw.T4[ka*d+kb]
+		}
+	}
+	// C⁻¹ applied to ρ1 and to the columns of E[rx'] and ρ2.
+	rho1 := rw.mu2[:m]
+	for a := range rho1 {
+		rho1[a] = n0*yb[a] - an1[a]
+	}
+	solveLower(C, m, rho1)
+	solveLowerT(C, m, rho1)
+	col := rw.mubar[:m]
+	for j := 0; j < d; j++ {
+		for a := 0; a < m; a++ {
+			col[a] = Erx[a*d+j]
+		}
+		solveLower(C, m, col)
+		solveLowerT(C, m, col)
+		for a := 0; a < m; a++ {
+			Erx[a*d+j] = col[a]
+		}
+	}
+	// X = C⁻¹ρ2C⁻¹ − n0C⁻¹ = C⁻¹(ρ2 − n0C)C⁻¹, computed column by column twice.
+	for a, ka := range o {
+		for b, kb := range o {
+			rho2[a*m+b] -= n0 * rw.Q[ka*d+kb]
+		}
+	}
+	for pass := 0; pass < 2; pass++ {
+		for b := 0; b < m; b++ {
+			for a := 0; a < m; a++ {
+				col[a] = rho2[a*m+b]
+			}
+			solveLower(C, m, col)
+			solveLowerT(C, m, col)
+			for a := 0; a < m; a++ {
+				rho2[a*m+b] = col[a]
+			}
+		}
+		// Transpose so the second pass applies C⁻¹ from the other side.
+		for a := 0; a < m; a++ {
+			for b := a + 1; b < m; b++ {
+				rho2[a*m+b], rho2[b*m+a] = rho2[b*m+a], rho2[a*m+b]
+			}
+		}
+	}
+	clear(rw.Abar)
+	clear(rw.bbar)
+	clear(rw.Qbar)
+	for a, ka := range o {
+		rw.bbar[ka] = rho1[a]
+		for j := 0; j < d; j++ {
+			rw.Abar[ka*d+j] = Erx[a*d+j]
+		}
+		for b, kb := range o {
+			rw.Qbar[ka*d+kb] = 0.5 * rho2[a*m+b]
+		}
+	}
+	symmetrize(rw.Qbar, d)
+	return nil
 }

@@ -84,6 +84,16 @@ func (f *Filter) score1(root Root, g *Gradient) bool {
 		lo, hi := t.Children(u)
 		for v := lo; v < hi; v++ {
 			av, bv, qv := f.p1.proxy1(v, 0)
+			if f.exact[v] {
+				// h↑(x) = N(y; ax + b, q): with r = y − b − ax, ρ1 = E[r],
+				// ρ2 = E[r²]: q̄ = ½(ρ2/q² − n0/q), b̄ = ρ1/q, ā = E[rx]/q.
+				y := f.obs.Y[t.LeafIndex(v)]
+				yb := y - bv
+				rho1 := n0*yb - av*n1
+				rho2 := n0*yb*yb - 2*yb*av*n1 + av*av*n2
+				pv.proxyVJP1(v, (yb*n1-av*n2)/qv, rho1/qv, 0.5*(rho2/(qv*qv)-n0/qv), g.Params)
+				continue
+			}
 			c, fbar, hbar, abar, bbar, qbar := pullVJP1(H[v], F[v], av, bv, qv, n0, n1, n2)
 			cb[v] += c
 			fb[v] += fbar
@@ -98,7 +108,7 @@ func (f *Filter) score1(root Root, g *Gradient) bool {
 func (f *Filter) leafVJP1(v int, n0, n1, n2 float64, g *Gradient) {
 	i := f.t.LeafIndex(v)
 	y := f.obs.Y[i]
-	if math.IsNaN(y) {
+	if math.IsNaN(y) || f.exact[v] {
 		return
 	}
 	tau2 := f.obs.Var

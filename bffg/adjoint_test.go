@@ -485,3 +485,67 @@ func (p proxyOnly) NumParams() int                         { return p.m.NumParam
 func (p proxyOnly) ProxyVJP(v int, anchor, Abar, bbar, Qbar, grad []float64) {
 	p.m.ProxyVJP(v, anchor, Abar, bbar, Qbar, grad)
 }
+
+// TestScoreExactLeaves checks the score with exactly observed (and partly observed)
+// leaves against finite differences, through the general path (d = 2, 3) and the scalar
+// path (d = 1), with fixed and Gaussian roots.
+func TestScoreExactLeaves(t *testing.T) {
+	rng := rand.New(rand.NewPCG(47, 48))
+	for _, d := range []int{1, 2, 3} {
+		for _, prior := range []bool{false, true} {
+			tr := randomTree(rng, 20, false)
+			y := randomObs(rng, tr, d)
+			if d > 1 {
+				y[d] = math.NaN() // leaf 1 partly observed
+			}
+			lv := make([]float64, tr.NumLeaves()) // half exact, half noisy
+			for i := range lv {
+				if i%2 == 1 {
+					lv[i] = 0.3
+				}
+			}
+			obs := Obs{Y: y, LeafVar: lv}
+			root := Root{Mean: randomObs(rng, tr, d)[:d]}
+			if prior {
+				root.Cov = randomSPD(rng, d, 1)
+			}
+			params := []float64{0.6, 1.1}
+			theta := make([]float64, d)
+			build := func() ProxyVJP {
+				return OU{Tree: tr, D: d, Alpha: params[0], Theta: theta, Sigma2: params[1]}
+			}
+			ll := func() float64 {
+				var f Filter
+				require.NoError(t, f.Run(tr, build(), obs))
+				v, err := f.LogLikelihood(root)
+				require.NoError(t, err)
+				return v
+			}
+			var f Filter
+			require.NoError(t, f.Run(tr, build(), obs))
+			var g Gradient
+			require.NoError(t, f.Score(root, &g))
+			fd := func(p *float64) float64 {
+				h := 1e-6 * (1 + math.Abs(*p))
+				old := *p
+				*p = old + h
+				jp := ll()
+				*p = old - h
+				jm := ll()
+				*p = old
+				return (jp - jm) / (2 * h)
+			}
+			name := fmt.Sprintf("d=%d prior=%v", d, prior)
+			checkGrad(t, name+" alpha", fd(&params[0]), g.Params[0])
+			checkGrad(t, name+" sigma2", fd(&params[1]), g.Params[d+1])
+			checkGrad(t, name+" leaf var", fd(&lv[1]), g.LeafVar[1])
+			checkGrad(t, name+" root", fd(&root.Mean[0]), g.RootMean[0])
+			// General path agrees with the scalar one.
+			var f2 Filter
+			require.NoError(t, f2.Run(tr, proxyOnly{build()}, obs))
+			var g2 Gradient
+			require.NoError(t, f2.Score(root, &g2))
+			require.InDeltaSlice(t, g.Params, g2.Params, 1e-9)
+		}
+	}
+}

@@ -1,0 +1,289 @@
+// Package ml fits trait-evolution models on a tree by maximum likelihood, using the exact
+// log-likelihood of the backward filter (package bffg) and its adjoint score.
+//
+// The root state is profiled out analytically: for fixed parameters θ the filter gives
+// log p(y | x_root, θ) = c + F'x − ½x'Hx, maximised at x̂ = H⁻¹F, so the profile
+// log-likelihood is c + ½F'H⁻¹F and, by the envelope theorem, its gradient in θ is the
+// score at x̂. The remaining parameters (log σ², log α and θ for OU, log τ² when the
+// leaf noise is estimated) are fitted by L-BFGS (gonum/optimize). Ancestral states are
+// the posterior means and standard deviations of the internal nodes under a flat root
+// prior at the fitted parameters: the generalised-least-squares reconstruction that
+// ape::ace and phytools::fastAnc report for Brownian motion.
+package ml
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/optimize"
+
+	"github.com/canopy-bffg/canopy/bffg"
+	"github.com/canopy-bffg/canopy/topology"
+)
+
+// Model names the edge model.
+type Model string
+
+// The supported models.
+const (
+	BM Model = "bm" // Brownian motion, parameters σ² (and the root)
+	OU Model = "ou" // Ornstein–Uhlenbeck with one α, optimum θ per trait, σ²
+)
+
+// Config describes a fit.
+type Config struct {
+	Model Model
+	// EstimateNoise fits an isotropic leaf noise variance τ²; otherwise NoiseVar is used
+	// as known (0 means the tips are observed exactly).
+	EstimateNoise bool
+	NoiseVar      float64
+}
+
+// Ancestral is the reconstruction at one node.
+type Ancestral struct {
+	Node int       // breadth-first index
+	Name string    // label, or "" when unnamed
+	Mean []float64 // posterior mean (per trait)
+	SE   []float64 // posterior standard deviation (per trait)
+}
+
+// Result is a maximum-likelihood fit.
+type Result struct {
+	Params    map[string]float64 // sigma2, alpha, theta (theta1.. for d > 1), tau2 when estimated
+	Root      []float64          // x̂_root
+	LogLik    float64
+	AIC, AICc float64
+	NumParams int // estimated parameters, the root's d included
+	NumObs    int // observed values
+	Ancestral []Ancestral
+	Converged bool
+}
+
+// ErrCannotFit reports data that cannot identify the model.
+var ErrCannotFit = errors.New("ml: model cannot be fitted")
+
+// problem holds the reusable state of one fit.
+type problem struct {
+	t     *topology.Topology
+	d     int
+	cfg   Config
+	obs   bffg.Obs
+	f     bffg.Filter
+	g     bffg.Gradient
+	bm    *bffg.BM
+	ou    *bffg.OU
+	theta []float64
+	root  bffg.Root
+	xhat  []float64
+	hcov  []float64
+}
+
+func (p *problem) numU() int {
+	n := 1 // log σ²
+	if p.cfg.Model == OU {
+		n += 1 + p.d // log α, θ
+	}
+	if p.cfg.EstimateNoise {
+		n++
+	}
+	return n
+}
+
+// set applies the unconstrained parameters u and runs the filter.
+func (p *problem) set(u []float64) (bffg.Parametric, error) {
+	var m bffg.Parametric
+	switch p.cfg.Model {
+	case BM:
+		p.bm.Sigma2 = math.Exp(u[0])
+		m = p.bm
+	case OU:
+		p.ou.Sigma2 = math.Exp(u[0])
+		p.ou.Alpha = math.Exp(u[1])
+		copy(p.ou.Theta, u[2:2+p.d])
+		m = p.ou
+	}
+	if p.cfg.EstimateNoise {
+		p.obs.Var = math.Exp(u[len(u)-1])
+	}
+	if err := p.f.Run(p.t, m, p.obs); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// profile returns the profile log-likelihood at u and, if grad is not nil, its gradient.
+func (p *problem) profile(u, grad []float64) (float64, error) {
+	if _, err := p.set(u); err != nil {
+		return 0, err
+	}
+	if err := p.f.RootPosterior(p.xhat, p.hcov); err != nil {
+		return 0, err
+	}
+	p.root.Mean = p.xhat
+	ll, err := p.f.LogLikelihood(p.root)
+	if err != nil || grad == nil {
+		return ll, err
+	}
+	if err := p.f.Score(p.root, &p.g); err != nil {
+		return 0, err
+	}
+	grad[0] = p.g.Params[p.sigmaIndex()] * math.Exp(u[0])
+	if p.cfg.Model == OU {
+		grad[1] = p.g.Params[0] * math.Exp(u[1])
+		copy(grad[2:2+p.d], p.g.Params[1:1+p.d])
+	}
+	if p.cfg.EstimateNoise {
+		grad[len(u)-1] = p.g.NoiseVar * p.obs.Var
+	}
+	return ll, nil
+}
+
+func (p *problem) sigmaIndex() int {
+	if p.cfg.Model == OU {
+		return p.d + 1
+	}
+	return 0
+}
+
+// Fit maximises the likelihood of the leaf values y (NumLeaves×d, leaf-major in
+// t.Leaf order, NaN for missing) under cfg.
+func Fit(t *topology.Topology, y []float64, cfg Config) (*Result, error) {
+	nl := t.NumLeaves()
+	if nl < 2 {
+		return nil, fmt.Errorf("%w: need at least 2 tips, have %d", ErrCannotFit, nl)
+	}
+	if len(y) == 0 || len(y)%nl != 0 {
+		return nil, fmt.Errorf("ml: %d values for %d tips", len(y), nl)
+	}
+	d := len(y) / nl
+	nobs := 0
+	for _, v := range y {
+		if !math.IsNaN(v) {
+			nobs++
+		}
+	}
+	p := &problem{t: t, d: d, cfg: cfg, obs: bffg.Obs{Y: y, Var: cfg.NoiseVar},
+		xhat: make([]float64, d), hcov: make([]float64, d*d)}
+	switch cfg.Model {
+	case BM:
+		p.bm = &bffg.BM{Tree: t, D: d}
+	case OU:
+		p.ou = &bffg.OU{Tree: t, D: d, Theta: make([]float64, d)}
+	default:
+		return nil, fmt.Errorf("ml: unknown model %q (want %q or %q)", cfg.Model, BM, OU)
+	}
+	k := p.numU() + d
+	if nobs <= k {
+		return nil, fmt.Errorf("%w: %d observed values for %d parameters", ErrCannotFit, nobs, k)
+	}
+	u0 := p.start(y)
+	prob := optimize.Problem{
+		Func: func(u []float64) float64 {
+			ll, err := p.profile(u, nil)
+			if err != nil || math.IsNaN(ll) {
+				return math.Inf(1)
+			}
+			return -ll / float64(nobs)
+		},
+		Grad: func(grad, u []float64) {
+			ll, err := p.profile(u, grad)
+			for i := range grad {
+				if err != nil || math.IsNaN(ll) {
+					grad[i] = math.NaN()
+					continue
+				}
+				grad[i] /= -float64(nobs)
+			}
+		},
+	}
+	settings := &optimize.Settings{GradientThreshold: 1e-12, MajorIterations: 10000}
+	res, err := optimize.Minimize(prob, u0, settings, &optimize.LBFGS{})
+	converged := err == nil && res.Status == optimize.GradientThreshold
+	if res == nil || math.IsInf(res.F, 0) || math.IsNaN(res.F) {
+		return nil, fmt.Errorf("%w: the optimiser found no finite likelihood (%v)", ErrCannotFit, err)
+	}
+	u := res.X
+	ll, err := p.profile(u, nil)
+	if err != nil {
+		return nil, err
+	}
+	r := &Result{Params: map[string]float64{}, Root: append([]float64(nil), p.xhat...), LogLik: ll,
+		NumParams: k, NumObs: nobs, Converged: converged}
+	r.Params["sigma2"] = math.Exp(u[0])
+	if cfg.Model == OU {
+		r.Params["alpha"] = math.Exp(u[1])
+		for i := 0; i < d; i++ {
+			name := "theta"
+			if d > 1 {
+				name = fmt.Sprintf("theta%d", i+1)
+			}
+			r.Params[name] = u[2+i]
+		}
+	}
+	if cfg.EstimateNoise {
+		r.Params["tau2"] = math.Exp(u[len(u)-1])
+	}
+	r.AIC = 2*float64(k) - 2*ll
+	if n := float64(nobs); n-float64(k)-1 > 0 {
+		r.AICc = r.AIC + 2*float64(k)*float64(k+1)/(n-float64(k)-1)
+	} else {
+		r.AICc = math.Inf(1)
+	}
+	if r.Ancestral, err = p.ancestral(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// start returns initial unconstrained parameters from the data's spread.
+func (p *problem) start(y []float64) []float64 {
+	// σ² from the variance of the tips over the mean root-to-tip distance.
+	s, s2, n := 0.0, 0.0, 0.0
+	for _, v := range y {
+		if !math.IsNaN(v) {
+			s += v
+			s2 += v * v
+			n++
+		}
+	}
+	variance := math.Max(s2/n-(s/n)*(s/n), 1e-12)
+	depth := 0.0
+	for i := 0; i < p.t.NumLeaves(); i++ {
+		depth += p.t.Dist(p.t.Leaf(i))
+	}
+	depth /= float64(p.t.NumLeaves())
+	u := make([]float64, p.numU())
+	u[0] = math.Log(variance / math.Max(depth, 1e-12))
+	if p.cfg.Model == OU {
+		u[1] = math.Log(1 / math.Max(depth, 1e-12))
+		for i := 0; i < p.d; i++ {
+			u[2+i] = s / n
+		}
+	}
+	if p.cfg.EstimateNoise {
+		u[len(u)-1] = math.Log(0.1 * variance)
+	}
+	return u
+}
+
+// ancestral smooths the internal nodes under a flat root at the fitted parameters.
+func (p *problem) ancestral() ([]Ancestral, error) {
+	n, d := p.t.Len(), p.d
+	mean, cov := make([]float64, n*d), make([]float64, n*d*d)
+	if err := p.f.Smooth(bffg.Root{Flat: true}, mean, cov); err != nil {
+		return nil, err
+	}
+	var out []Ancestral
+	for v := 0; v < n; v++ {
+		if p.t.IsLeaf(v) {
+			continue
+		}
+		a := Ancestral{Node: v, Name: p.t.Name(v), Mean: mean[v*d : v*d+d], SE: make([]float64, d)}
+		for i := 0; i < d; i++ {
+			a.SE[i] = math.Sqrt(math.Max(cov[v*d*d+i*d+i], 0))
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
