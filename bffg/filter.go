@@ -247,6 +247,9 @@ func (f *Filter) observed(ws *workspace, v int) ([]float64, error) {
 // observed coordinates in information form, or a point mass (flagged exact) when R = 0.
 func (f *Filter) leaf(ws *workspace, v int) error {
 	d := f.d
+	if d == 1 && f.obs.Cov == nil && f.obs.LeafVar == nil && f.obs.Var > 0 {
+		return f.leaf1(v)
+	}
 	H, F := f.h.At(v), f.f.At(v)
 	for i := range H {
 		H[i] = 0
@@ -331,6 +334,23 @@ func (f *Filter) leaf(ws *workspace, v int) error {
 		F[ka] = s
 	}
 	f.c[v] = -0.5*float64(m)*log2Pi - logDiag(R, m) - 0.5*dot(phi, phi)
+	return nil
+}
+
+// leaf1 is leaf for d = 1 with the shared noise variance τ² > 0:
+// H = 1/τ², F = y/τ², c = −½ log(2πτ²) − y²/(2τ²).
+func (f *Filter) leaf1(v int) error {
+	y := f.obs.Y[f.t.LeafIndex(v)]
+	f.exact[v] = false
+	switch {
+	case math.IsNaN(y):
+		f.h.Data[v], f.f.Data[v], f.c[v] = 0, 0, 0
+	case math.IsInf(y, 0):
+		return f.nodeError(v, "observed value 0", fmt.Errorf("%w: %v", ErrObservation, y))
+	default:
+		p := 1 / f.obs.Var
+		f.h.Data[v], f.f.Data[v], f.c[v] = p, y*p, f.leafLog-0.5*y*y*p
+	}
 	return nil
 }
 
