@@ -397,13 +397,20 @@ func (f *Filter) fuse1(ws *workspace, u, lo, hi int) error {
 	for v := lo; v < hi; v++ {
 		a, b, q := f.p1.proxy1(v, 0)
 		if f.exact[v] {
-			ws.A[0], ws.b[0], ws.Q[0] = a, b, q
-			Hv, Fv := [1]float64{}, [1]float64{}
-			cv, err := f.pullExact(ws, v, Hv[:], Fv[:])
-			if err != nil {
-				return err
+			// h↑(x) = N(y; ax + b, q): H↑ = a²/q, F↑ = a(y − b)/q,
+			// c↑ = −½ log 2πq − (y − b)²/(2q); log q joins the product.
+			y := f.obs.Y[f.t.LeafIndex(v)]
+			if !(q > 0) || math.IsInf(q, 0) {
+				return f.nodeError(v, "edge covariance at the observed coordinates", ErrExactZero)
 			}
-			H, F, c = H+Hv[0], F+Fv[0], c+cv
+			r := y - b
+			H += a * a / q
+			F += a * r / q
+			c -= 0.5 * (log2Pi + r*r/q)
+			if prod *= q; prod > 1e250 || prod < 1e-250 {
+				c -= 0.5 * math.Log(prod)
+				prod = 1
+			}
 			continue
 		}
 		if q < 0 || math.IsNaN(q) || math.IsInf(q, 0) {
@@ -416,7 +423,7 @@ func (f *Filter) fuse1(ws *workspace, u, lo, hi int) error {
 		H += a * a * (hv - hv*hv*k)
 		F += a * (g - hv*k*g)
 		c += f.c[v] + fv*b - 0.5*hv*b*b + 0.5*k*g*g
-		if prod *= s; prod > 1e250 {
+		if prod *= s; prod > 1e250 || prod < 1e-250 {
 			c -= 0.5 * math.Log(prod)
 			prod = 1
 		}
