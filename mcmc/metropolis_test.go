@@ -1,0 +1,204 @@
+package mcmc_test
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/canopy-bffg/canopy/mcmc"
+)
+
+// latentModel is a linear-Gaussian model with a parameter θ = q[0] ~ N(0, 2²) and
+// a latent block z = q[1:] ~ N(0, I), observed through yⱼ = θ + s·zⱼ + N(0, σ²).
+// With s = 0 the likelihood does not depend on z (hyperiax notebook 05's situation,
+// where proxy = truth makes every guided correction vanish).
+type latentModel struct {
+	y        []float64
+	s, sigma float64
+}
+
+func (m latentModel) Dim() int { return 1 + len(m.y) }
+
+func (m latentModel) LogDensity(q []float64) float64 {
+	th := q[0]
+	lp := -th * th / 8
+	for j, y := range m.y {
+		z := q[1+j]
+		r := (y - th - m.s*z) / m.sigma
+		lp += -0.5*z*z - 0.5*r*r
+	}
+	return lp
+}
+
+// posterior returns the exact posterior mean and covariance of q.
+func (m latentModel) posterior() ([]float64, *mat.SymDense) {
+	n := m.Dim()
+	a := mat.NewDense(len(m.y), n, nil)
+	for j := range m.y {
+		a.Set(j, 0, 1)
+		a.Set(j, 1+j, m.s)
+	}
+	prec := mat.NewSymDense(n, nil)
+	prec.SetSym(0, 0, 0.25)
+	for i := 1; i < n; i++ {
+		prec.SetSym(i, i, 1)
+	}
+	var ata mat.SymDense
+	ata.SymOuterK(1/(m.sigma*m.sigma), a.T())
+	prec.AddSym(prec, &ata)
+	var ch mat.Cholesky
+	if !ch.Factorize(prec) {
+		panic("posterior precision not positive definite")
+	}
+	var cov mat.SymDense
+	if err := ch.InverseTo(&cov); err != nil {
+		panic(err)
+	}
+	var aty mat.VecDense
+	aty.MulVec(a.T(), mat.NewVecDense(len(m.y), m.y))
+	aty.ScaleVec(1/(m.sigma*m.sigma), &aty)
+	var mean mat.VecDense
+	mean.MulVec(&cov, &aty)
+	return mean.RawVector().Data, &cov
+}
+
+func pcnrwFactory(m latentModel, beta, scale float64) func(int) (mcmc.Kernel, error) {
+	z := make([]int, len(m.y))
+	for i := range z {
+		z[i] = 1 + i
+	}
+	return func(int) (mcmc.Kernel, error) {
+		return mcmc.NewPCNRW(mcmc.NewPCN(m, z, beta), mcmc.NewRandomWalk(m, []int{0}, []float64{scale})), nil
+	}
+}
+
+func TestPCNRWMoments(t *testing.T) {
+	m := latentModel{y: []float64{1.2, 0.3, 2.1, 1.6, 0.7}, s: 0.8, sigma: 0.5}
+	mean, cov := m.posterior()
+	variance := make([]float64, m.Dim())
+	for i := range variance {
+		variance[i] = cov.At(i, i)
+	}
+	cfg := mcmc.Config{Chains: 4, Warmup: 500, Draws: 10000, Seed: seed(5)}
+	if testing.Short() {
+		cfg.Draws = 3000
+	}
+	chains, err := mcmc.Run(context.Background(), pcnrwFactory(m, 0.5, 0.6), cfg)
+	require.NoError(t, err)
+	essMean, essVar := checkMoments(t, chains, mean, variance, kMCSE)
+
+	var accPCN, accRW float64
+	for _, c := range chains {
+		for _, info := range c.Sample.Info {
+			if info.Accepted[0] {
+				accPCN++
+			}
+			if info.Accepted[1] {
+				accRW++
+			}
+		}
+	}
+	n := float64(cfg.Chains * cfg.Draws)
+	t.Logf("min ESS: mean %.0f, variance %.0f of %.0f draws; acceptance pCN %.3f, RW %.3f",
+		essMean, essVar, n, accPCN/n, accRW/n)
+}
+
+// With a likelihood free of z, pCN proposals leave the density ratio equal to the
+// prior ratio, which the acceptance ratio removes: every pCN move is accepted, for
+// notebook 05's β = 0.2 as for any other. The z block is then an exact N(0, I)
+// autoregression with lag-one correlation ρ = √(1−β²), so its moments are checked at
+// β = 0.5, where ρ ≈ 0.87 leaves batch means enough effective draws per batch.
+func TestPCNAcceptsAllWhenLikelihoodIgnoresZ(t *testing.T) {
+	m := latentModel{y: []float64{1.2, 0.3, 2.1, 1.6, 0.7}, s: 0, sigma: 0.5}
+	mean, cov := m.posterior()
+	variance := make([]float64, m.Dim())
+	for i := range variance {
+		variance[i] = cov.At(i, i)
+	}
+	for _, beta := range []float64{0.2, 0.5} {
+		cfg := mcmc.Config{Chains: 2, Warmup: 100, Draws: 5000, Seed: seed(6)}
+		chains, err := mcmc.Run(context.Background(), pcnrwFactory(m, beta, 0.6), cfg)
+		require.NoError(t, err)
+		var rw int
+		for _, c := range chains {
+			for i, info := range c.Sample.Info {
+				require.Truef(t, info.Accepted[0], "β = %g: pCN rejected at draw %d", beta, i)
+				if info.Accepted[1] {
+					rw++
+				}
+			}
+		}
+		if beta == 0.5 {
+			checkMoments(t, chains, mean, variance, kMCSE)
+		}
+		t.Logf("β = %g: acceptance pCN 1, RW %.3f", beta, float64(rw)/float64(cfg.Chains*cfg.Draws))
+	}
+}
+
+// nanOutside has log density −½q² on |q| < 1 and NaN (zero density) outside.
+type nanOutside struct{}
+
+func (nanOutside) Dim() int { return 1 }
+
+func (nanOutside) LogDensity(q []float64) float64 {
+	if math.Abs(q[0]) >= 1 {
+		return math.NaN()
+	}
+	return -0.5 * q[0] * q[0]
+}
+
+func (t nanOutside) LogDensityGrad(q, g []float64) float64 {
+	g[0] = -q[0]
+	return t.LogDensity(q)
+}
+
+// A NaN density is a rejection for Metropolis kernels and a divergence for NUTS,
+// never a panic or a NaN draw.
+func TestBadDensity(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, k := range []mcmc.Kernel{mcmc.NewRandomWalk(nanOutside{}, nil, []float64{3}), mcmc.NewNUTS(nanOutside{})} {
+		s, err := k.Init([]float64{0.5})
+		require.NoError(t, err)
+		d := s.Clone()
+		p := mcmc.Params{StepSize: 1.5}
+		var rejected, divergent int
+		for range 200 {
+			info := k.Step(r, &d, &s, p)
+			s, d = d, s
+			require.Less(t, math.Abs(s.Q[0]), 1.0)
+			require.False(t, math.IsNaN(s.LogDensity))
+			if !info.Accepted[0] {
+				rejected++
+			}
+			if info.Divergent {
+				divergent++
+			}
+		}
+		if _, ok := k.(*mcmc.NUTS); ok {
+			require.Positive(t, divergent)
+		} else {
+			require.Positive(t, rejected)
+		}
+	}
+
+	_, err := mcmc.NewNUTS(nanOutside{}).Init([]float64{2})
+	require.ErrorIs(t, err, mcmc.ErrNotFinite)
+	// Uniform initialisation retries until it lands inside (−1, 1).
+	s, err := mcmc.InitUniform(r, mcmc.NewNUTS(nanOutside{}), 2)
+	require.NoError(t, err)
+	require.Less(t, math.Abs(s.Q[0]), 1.0)
+	// It gives up after 100 draws when there is nothing to land on.
+	_, err = mcmc.Run(context.Background(), func(int) (mcmc.Kernel, error) {
+		return mcmc.NewRandomWalk(alwaysNaN{}, nil, nil), nil
+	}, mcmc.Config{Chains: 1, Draws: 1})
+	require.ErrorIs(t, err, mcmc.ErrNotFinite)
+}
+
+type alwaysNaN struct{}
+
+func (alwaysNaN) Dim() int                       { return 2 }
+func (alwaysNaN) LogDensity(q []float64) float64 { return math.NaN() }

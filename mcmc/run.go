@@ -1,0 +1,251 @@
+package mcmc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// Config configures Run. Every field has a usable zero value; usually only Warmup,
+// Draws and Seed are set.
+type Config struct {
+	// Chains is the number of chains; 0 means 4.
+	Chains int
+	// Warmup and Draws are the numbers of warmup and sampling iterations per chain.
+	Warmup, Draws int
+	// Seed seeds every chain: chain c uses rand.New(rand.NewPCG(Seed, uint64(c))),
+	// for initialisation, warmup and sampling, so a chain's draws depend only on
+	// (Seed, c).
+	Seed uint64
+	// Workers bounds the number of chains running at once; 0 means GOMAXPROCS.
+	// It does not change any draw.
+	Workers int
+
+	// Init, if not nil, holds one initial point per chain (copied). Otherwise chains
+	// start uniformly in [−InitRadius, InitRadius]^n (InitUniform).
+	Init [][]float64
+	// InitRadius is the radius of uniform initialisation; 0 means Stan's 2.
+	InitRadius float64
+
+	// Params are the initial tunables: StepSize 0 means 1, and a nil Metric means the
+	// identity. Each chain gets its own copy of the Metric. They are used unchanged
+	// if the kernel is not Adaptable or NoAdapt is set.
+	Params Params
+	// Adapt configures the warmup of Adaptable kernels; nil means
+	// DefaultAdaptation().
+	Adapt *Adaptation
+	// NoAdapt runs the warmup iterations without adapting Params.
+	NoAdapt bool
+
+	// SaveWarmup keeps the warmup iterations in Chain.Warmup.
+	SaveWarmup bool
+	// Progress, if not nil, is called after every iteration of every chain with the
+	// chain index and the 0-based iteration (warmup first). It is called from the
+	// chains' goroutines, so it must be safe for concurrent use, and it should be
+	// cheap.
+	Progress func(chain, iter int)
+}
+
+// Trace holds consecutive iterations of one chain.
+type Trace struct {
+	// Dim is the dimension n of a draw.
+	Dim int
+	// Draws holds the positions row-major: draw i is Draws[i*Dim : (i+1)*Dim].
+	Draws []float64
+	// LogDensity holds log π of each draw (lp__).
+	LogDensity []float64
+	// Info holds the transition that produced each draw.
+	Info []Info
+}
+
+// Len returns the number of draws.
+func (t *Trace) Len() int { return len(t.Info) }
+
+// Draw returns draw i, a slice of Draws (not a copy).
+func (t *Trace) Draw(i int) []float64 { return t.Draws[i*t.Dim : (i+1)*t.Dim] }
+
+func (t *Trace) add(s *State, info Info) {
+	t.Draws = append(t.Draws, s.Q...)
+	t.LogDensity = append(t.LogDensity, s.LogDensity)
+	t.Info = append(t.Info, info)
+}
+
+// Chain is the output of one chain.
+type Chain struct {
+	// Index is the chain index c.
+	Index int
+	// Warmup holds the warmup iterations if Config.SaveWarmup is set.
+	Warmup Trace
+	// Sample holds the sampling iterations.
+	Sample Trace
+	// Params are the tunables used for sampling: the adapted step size (the final
+	// dual-averaging exp(x̄)) and inverse metric for Adaptable kernels. Metric is nil
+	// for kernels that are not Adaptable unless Config.Params.Metric was set.
+	Params Params
+	// WarmupSeconds and SampleSeconds are the wall-clock durations of the phases.
+	WarmupSeconds, SampleSeconds float64
+}
+
+// Run runs cfg.Chains chains, cfg.Workers at a time, each in its own goroutine. It
+// calls newKernel(c) for c = 0, 1, … in order, on the calling goroutine, before any
+// chain starts; a kernel (and the target inside it) is used by one goroutine only.
+//
+// The result has one Chain per chain, in chain order, whatever the scheduling. On
+// cancellation of ctx, Run returns what each chain has drawn so far together with
+// ctx's error. Other failures (a kernel that cannot be built, no valid initial
+// point, an adaptation failure) are reported per chain, joined with errors.Join; the
+// other chains still run.
+func Run(ctx context.Context, newKernel func(chain int) (Kernel, error), cfg Config) ([]Chain, error) {
+	if cfg.Chains == 0 {
+		cfg.Chains = 4
+	}
+	if cfg.Chains < 0 || cfg.Warmup < 0 || cfg.Draws < 0 || cfg.Workers < 0 {
+		panic("mcmc: Run needs non-negative Chains, Warmup, Draws and Workers")
+	}
+	if cfg.Init != nil && len(cfg.Init) != cfg.Chains {
+		panic(fmt.Sprintf("mcmc: Run has %d initial points for %d chains", len(cfg.Init), cfg.Chains))
+	}
+	workers := cfg.Workers
+	if workers == 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	chains := make([]Chain, cfg.Chains)
+	errs := make([]error, cfg.Chains)
+	kernels := make([]Kernel, cfg.Chains)
+	for c := range kernels {
+		chains[c].Index = c
+		k, err := newKernel(c)
+		switch {
+		case err != nil:
+			errs[c] = fmt.Errorf("mcmc: chain %d: %w", c, err)
+		case k == nil:
+			errs[c] = fmt.Errorf("mcmc: chain %d: newKernel returned no kernel", c)
+		default:
+			kernels[c] = k
+		}
+	}
+
+	sem := make(chan struct{}, workers)
+	var wg sync.WaitGroup
+	for c, k := range kernels {
+		if k == nil {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := runChain(ctx, c, k, &cfg, &chains[c]); err != nil {
+				errs[c] = fmt.Errorf("mcmc: chain %d: %w", c, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return chains, err
+	}
+	return chains, errors.Join(errs...)
+}
+
+func runChain(ctx context.Context, c int, k Kernel, cfg *Config, out *Chain) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	start := time.Now()
+	r := rand.New(rand.NewPCG(cfg.Seed, uint64(c)))
+	var s State
+	var err error
+	if cfg.Init != nil {
+		s, err = k.Init(cfg.Init[c])
+	} else {
+		radius := cfg.InitRadius
+		if radius == 0 {
+			radius = 2
+		}
+		s, err = InitUniform(r, k, radius)
+	}
+	if err != nil {
+		return err
+	}
+	t := s.Clone()
+
+	p := cfg.Params
+	if p.StepSize == 0 {
+		p.StepSize = 1
+	}
+	if p.Metric != nil {
+		p.Metric = p.Metric.Clone()
+	}
+	var wa *WindowAdaptation
+	if ak, ok := k.(Adaptable); ok && !cfg.NoAdapt && cfg.Warmup > 0 {
+		a := DefaultAdaptation()
+		if cfg.Adapt != nil {
+			a = *cfg.Adapt
+		}
+		wa = NewWindowAdaptation(ak, cfg.Warmup, a)
+		if err := wa.Init(r, &s, &p); err != nil {
+			return err
+		}
+	}
+	if _, ok := k.(Adaptable); ok && p.Metric == nil {
+		p.Metric = IdentityMetric(k.Dim(), false)
+	}
+
+	n := k.Dim()
+	out.Warmup.Dim, out.Sample.Dim = n, n
+	if cfg.SaveWarmup {
+		out.Warmup.reserve(cfg.Warmup)
+	}
+	out.Sample.reserve(cfg.Draws)
+
+	for i := range cfg.Warmup {
+		if err := ctx.Err(); err != nil {
+			out.Params = p
+			out.WarmupSeconds = time.Since(start).Seconds()
+			return err
+		}
+		info := k.Step(r, &t, &s, p)
+		s, t = t, s
+		if cfg.SaveWarmup {
+			out.Warmup.add(&s, info)
+		}
+		if wa != nil {
+			if err := wa.Update(r, &s, info, &p); err != nil {
+				return err
+			}
+		}
+		if cfg.Progress != nil {
+			cfg.Progress(c, i)
+		}
+	}
+	if wa != nil {
+		wa.Final(&p)
+	}
+	out.Params = p
+	out.WarmupSeconds = time.Since(start).Seconds()
+
+	start = time.Now()
+	defer func() { out.SampleSeconds = time.Since(start).Seconds() }()
+	for i := range cfg.Draws {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		info := k.Step(r, &t, &s, p)
+		s, t = t, s
+		out.Sample.add(&s, info)
+		if cfg.Progress != nil {
+			cfg.Progress(c, cfg.Warmup+i)
+		}
+	}
+	return nil
+}
+
+func (t *Trace) reserve(n int) {
+	t.Draws = make([]float64, 0, n*t.Dim)
+	t.LogDensity = make([]float64, 0, n)
+	t.Info = make([]Info, 0, n)
+}
