@@ -29,7 +29,18 @@ type Normal struct{ Mean, SD float64 }
 
 func (p Normal) logPDF(u float64) (float64, float64) {
 	r := (u - p.Mean) / p.SD
-	return -0.5*r*r - math.Log(p.SD) - 0.5*log2Pi, -r / p.SD
+	return -0.5*r*r - p.logNorm(), -r / p.SD
+}
+
+// logNorm returns log(SD·√2π), with the common SD = 2 and 1 not paying for a log.
+func (p Normal) logNorm() float64 {
+	switch p.SD {
+	case 1:
+		return 0.5 * log2Pi
+	case 2:
+		return math.Ln2 + 0.5*log2Pi
+	}
+	return math.Log(p.SD) + 0.5*log2Pi
 }
 
 // Potential is the negative log density of the noise-space (non-centred) posterior of

@@ -117,25 +117,37 @@ type Func func(worker, lo, hi int)
 
 // Up runs fn over every level of t from the deepest to the root.
 func (s Schedule) Up(t *topology.Topology, fn Func) {
+	w, g := s.resolve(t)
 	for l := t.NumLevels() - 1; l >= 0; l-- {
 		lo, hi := t.Level(l)
-		s.level(lo, hi, fn)
+		level(lo, hi, w, g, fn)
 	}
 }
 
 // Down runs fn over every level of t from the root to the deepest.
 func (s Schedule) Down(t *topology.Topology, fn Func) {
+	w, g := s.resolve(t)
 	for l := 0; l < t.NumLevels(); l++ {
 		lo, hi := t.Level(l)
-		s.level(lo, hi, fn)
+		level(lo, hi, w, g, fn)
 	}
 }
 
-// level runs fn over [lo, hi), in parallel chunks when the level is large enough.
-func (s Schedule) level(lo, hi int, fn Func) {
+// resolve returns the worker bound and grain for a sweep over t, asking the runtime
+// for GOMAXPROCS (which takes a lock) only when some level could be split.
+func (s Schedule) resolve(t *topology.Topology) (workers, grain int) {
+	g := s.grain()
+	if t.Len() < 2*g || s.Workers == 1 {
+		return 1, g
+	}
+	return s.NumWorkers(), g
+}
+
+// level runs fn over [lo, hi), in parallel chunks of at least g nodes when the level
+// is large enough.
+func level(lo, hi, w, g int, fn Func) {
 	n := hi - lo
-	w := s.NumWorkers()
-	if g := s.grain(); n/g < w {
+	if n/g < w {
 		w = n / g
 	}
 	if w <= 1 {
