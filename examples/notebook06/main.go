@@ -138,9 +138,9 @@ func run(w io.Writer, asJSON bool, seed uint64) error {
 	fmt.Fprintf(w, "\nNUTS: %.2fs, %d chains × %d draws, mean accept_stat %.3f\n", r.Seconds, r.Chains, r.DrawsPerChain, r.Accept["mean_accept_stat"])
 	notebooks.PrintDiagnostics(w, r.Report)
 	fmt.Fprintln(w, "\nancestral states (internal nodes; exact = smoothing mixed over the posterior of θ):")
-	fmt.Fprintf(w, "%6s %9s %9s %9s %9s %9s\n", "node", "mean", "exact", "MCSE", "sd", "exact sd")
+	fmt.Fprintf(w, "%6s %9s %9s %9s %9s %9s %9s\n", "node", "mean", "exact", "MCSE", "sd", "exact sd", "bulk ESS")
 	for _, a := range r.Ancestral {
-		fmt.Fprintf(w, "%6d %9.4f %9.4f %9.4f %9.4f %9.4f\n", a.Node, a.Mean, a.ExactMean, a.MCSE, a.SD, a.ExactSD)
+		fmt.Fprintf(w, "%6d %9.4f %9.4f %9.4f %9.4f %9.4f %9.0f\n", a.Node, a.Mean, a.ExactMean, a.MCSE, a.SD, a.ExactSD, a.ESSBulk)
 	}
 	fmt.Fprintf(w, "\nRW/pCN (notebook 05's sampler, same process): %.2fs, acceptance pCN %.4f, RW %.4f\n",
 		r.RWPCN.Seconds, r.RWPCN.Accept["pcn"], r.RWPCN.Accept["rw"])

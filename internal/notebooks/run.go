@@ -41,6 +41,7 @@ type NodePosterior struct {
 	Mean      float64 `json:"mean"`
 	SD        float64 `json:"sd"`
 	MCSE      float64 `json:"mcse"`
+	ESSBulk   float64 `json:"ess_bulk"`
 	ExactMean float64 `json:"exact_mean"`
 	ExactSD   float64 `json:"exact_sd"`
 }
@@ -234,7 +235,7 @@ func (r *Report) AddAncestral(nb NB05) error {
 			}
 		}
 		r.Ancestral = append(r.Ancestral, NodePosterior{Node: v, Mean: mu, SD: math.Sqrt(s2 / (cnt - 1)),
-			MCSE: diag.MCSEMean(draws[v]), ExactMean: em[v], ExactSD: es[v]})
+			MCSE: diag.MCSEMean(draws[v]), ESSBulk: diag.ESSBulk(draws[v]), ExactMean: em[v], ExactSD: es[v]})
 	}
 	return nil
 }
