@@ -8,7 +8,12 @@
 //
 // Usage:
 //
-//	go run ./examples/notebook06 [-json] [-seed N]
+//	go run ./examples/notebook06 [-json] [-seed N] [-stan stan_runs.csv]
+//
+// With -stan it also reads the Stan anchor's results (../shared/anchors/nb06_stan_run.R)
+// and prints bulk ESS per second of both, min over (log σ², log τ²), and their ratio;
+// for the latent model the node states' ESS and the cost of mapping draws to states
+// count too. scripts/compare_stan.sh runs both in one go.
 package main
 
 import (
@@ -27,8 +32,9 @@ import (
 func main() {
 	asJSON := flag.Bool("json", false, "print one JSON object")
 	seed := flag.Uint64("seed", 7, "random seed of the chains")
+	stan := flag.String("stan", "", "Stan anchor results (stan_runs.csv) to compare with")
 	flag.Parse()
-	if err := run(os.Stdout, *asJSON, *seed); err != nil {
+	if err := run(os.Stdout, *asJSON, *seed, *stan); err != nil {
 		fmt.Fprintln(os.Stderr, "notebook06:", err)
 		os.Exit(1)
 	}
@@ -47,6 +53,7 @@ type Report struct {
 	*notebooks.Report
 	GradCheck GradCheck         `json:"grad_check"`
 	RWPCN     *notebooks.Report `json:"rwpcn"`
+	Stan      []StanComparison  `json:"stan,omitempty"`
 }
 
 // sumStates returns Σ_v x_v of the guided pass at (log σ², log τ²) and z, and its adjoint
@@ -123,14 +130,20 @@ func compute(seed uint64) (*Report, error) {
 	return &Report{Report: nuts, GradCheck: gc, RWPCN: rw}, nil
 }
 
-func run(w io.Writer, asJSON bool, seed uint64) error {
+func run(w io.Writer, asJSON bool, seed uint64, stan string) error {
 	r, err := compute(seed)
 	if err != nil {
 		return err
 	}
+	if stan != "" {
+		if r.Stan, err = compareStan(stan, r); err != nil {
+			return err
+		}
+	}
 	if asJSON {
 		return json.NewEncoder(w).Encode(r)
 	}
+	defer printStan(w, r.Stan)
 	fmt.Fprintln(w, "gradient of Σ_v x_v (guided pass, z0 = normal(PRNGKey(0), (31,))) at log θ = log(0.5, 0.1):")
 	fmt.Fprintf(w, "  adjoint            [%.7f, %.7f]\n", r.GradCheck.Adjoint[0], r.GradCheck.Adjoint[1])
 	fmt.Fprintf(w, "  finite difference  [%.7f, %.7f]\n", r.GradCheck.FiniteDifference[0], r.GradCheck.FiniteDifference[1])

@@ -15,7 +15,7 @@ func TestReportJSON(t *testing.T) {
 		t.Skip("runs NUTS and RW/pCN")
 	}
 	var buf bytes.Buffer
-	require.NoError(t, run(&buf, true, 7))
+	require.NoError(t, run(&buf, true, 7, ""))
 	var r map[string]any
 	require.NoError(t, json.Unmarshal(buf.Bytes(), &r))
 	for _, k := range []string{"sampler", "chains", "draws_per_chain", "seconds", "ess_bulk", "ess_tail",

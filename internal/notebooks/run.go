@@ -30,6 +30,9 @@ type Report struct {
 	MCSE          gridpost.Table     `json:"mcse"` // Monte Carlo standard error of each posterior entry
 	Analytic      gridpost.Table     `json:"analytic"`
 	Ancestral     []NodePosterior    `json:"ancestral,omitempty"`
+	// AncestralSeconds is the time to map every draw to the node states (the latent
+	// model's extra cost over Seconds).
+	AncestralSeconds float64 `json:"ancestral_seconds,omitempty"`
 
 	chains []mcmc.Chain
 }
@@ -199,6 +202,7 @@ func mean(chains [][]float64) float64 {
 // model: x = x(θ, z)) and records the posterior of each internal node against the exact
 // posterior.
 func (r *Report) AddAncestral(nb NB05) error {
+	start := time.Now()
 	p := NB05Potential(nb)
 	n := nb.Tree.Len()
 	x := make([]float64, n)
@@ -216,6 +220,7 @@ func (r *Report) AddAncestral(nb NB05) error {
 			}
 		}
 	}
+	r.AncestralSeconds = time.Since(start).Seconds()
 	em, es, err := ExactAncestral(nb, 301)
 	if err != nil {
 		return err
