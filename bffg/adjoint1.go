@@ -33,16 +33,16 @@ func (m OU) proxyVJP1(v int, abar, bbar, qbar float64, grad []float64) {
 // G = 1/s, it returns the adjoints of the child message (c̄, F̄, H̄) and of the edge
 // (ā, b̄, q̄) given the pseudo-moments (n0, n1, n2) of the pulled message.
 func pullVJP1(H, F, a, b, q, n0, n1, n2 float64) (cbar, Fbar, Hbar, abar, bbar, qbar float64) {
-	s := 1 + q*H
-	k := q / s
-	M := H / s
-	Fh := F / s
+	is := 1 / (1 + q*H) // one division; the rest multiplies
+	k := q * is
+	M := H * is
+	Fh := F * is
 	mu1 := a*n1 + n0*b
 	mu2 := a*a*n2 + 2*a*n1*b + n0*b*b
 	kF := k * F
-	gmu1 := mu1 / s
+	gmu1 := mu1 * is
 	Fbar = gmu1 + n0*kF
-	Hbar = -0.5 * (n0*k + mu2/(s*s) + 2*gmu1*kF + n0*kF*kF)
+	Hbar = -0.5 * (n0*k + mu2*is*is + 2*gmu1*kF + n0*kF*kF)
 	Mmu1 := M * mu1
 	bbar = n0*Fh - Mmu1
 	abar = -M*(a*n2+b*n1) + Fh*n1
@@ -111,11 +111,11 @@ func (f *Filter) leafVJP1(v int, n0, n1, n2 float64, g *Gradient) {
 	if math.IsNaN(y) || f.exact[v] {
 		return
 	}
-	tau2 := f.obs.Var
+	p := f.leafPrec
 	if f.obs.LeafVar != nil {
-		tau2 = f.obs.LeafVar[i]
+		p = 1 / f.obs.LeafVar[i]
 	}
-	gv := 0.5*(n0*y*y-2*y*n1+n2)/(tau2*tau2) - 0.5*n0/tau2
+	gv := 0.5 * p * (p*(n0*y*y-2*y*n1+n2) - n0)
 	if f.obs.LeafVar != nil {
 		g.LeafVar[i] += gv
 	} else {

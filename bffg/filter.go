@@ -37,8 +37,9 @@ type Filter struct {
 	errs  []nodeErr
 	ran   bool
 
-	p1      scalarProxy // p's fast path when d = 1, or nil
-	leafLog float64     // −½ log(2πτ²) for the shared isotropic noise variance
+	p1       scalarProxy // p's fast path when d = 1, or nil
+	leafLog  float64     // −½ log(2πτ²) for the shared isotropic noise variance
+	leafPrec float64     // 1/τ² for the same
 
 	adj adj // reverse-pass storage (Backward, Score)
 
@@ -159,6 +160,7 @@ func (f *Filter) Run(t *topology.Topology, p Proxy, obs Obs) error {
 	}
 	if obs.Var > 0 {
 		f.leafLog = -0.5 * (log2Pi + math.Log(obs.Var))
+		f.leafPrec = 1 / obs.Var
 	}
 	for i := range f.errs {
 		f.errs[i] = nodeErr{}
@@ -348,7 +350,7 @@ func (f *Filter) leaf1(v int) error {
 	case math.IsInf(y, 0):
 		return f.nodeError(v, "observed value 0", fmt.Errorf("%w: %v", ErrObservation, y))
 	default:
-		p := 1 / f.obs.Var
+		p := f.leafPrec
 		f.h.Data[v], f.f.Data[v], f.c[v] = p, y*p, f.leafLog-0.5*y*y*p
 	}
 	return nil
