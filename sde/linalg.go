@@ -1,0 +1,175 @@
+package sde
+
+import (
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+)
+
+// Dense kernels on row-major matrices. They do not allocate.
+
+// PivotError reports a Cholesky factorisation that met a pivot that is not positive:
+// the matrix is not (numerically) positive definite. Pivot is the first non-positive
+// pivot, which is the smallest one met, and Index its row (0-based).
+type PivotError struct {
+	Index int
+	Pivot float64
+}
+
+func (e *PivotError) Error() string {
+	return fmt.Sprintf("sde: matrix not positive definite: pivot %d is %g", e.Index, e.Pivot)
+}
+
+// CholeskyTo writes into dst the lower Cholesky factor L of the symmetric n×n matrix a
+// (a = LL'), reading only a's lower triangle and zeroing dst's strict upper triangle.
+// dst may be a itself. If a is not positive definite, CholeskyTo returns a *PivotError
+// and the contents of dst are unspecified. It panics if len(a) or len(dst) is not n².
+func CholeskyTo(dst, a []float64, n int) error {
+	if len(a) != n*n || len(dst) != n*n {
+		panic("sde: dimension mismatch")
+	}
+	if n == 0 {
+		return nil
+	}
+	if &dst[0] != &a[0] {
+		for i := 0; i < n; i++ {
+			copy(dst[i*n:i*n+i+1], a[i*n:i*n+i+1])
+		}
+	}
+	for j := 0; j < n; j++ {
+		rj := dst[j*n : j*n+n]
+		s := rj[j]
+		for k := 0; k < j; k++ {
+			s -= rj[k] * rj[k]
+		}
+		if !(s > 0) || math.IsInf(s, 0) {
+			return &PivotError{Index: j, Pivot: s}
+		}
+		ljj := math.Sqrt(s)
+		rj[j] = ljj
+		for i := j + 1; i < n; i++ {
+			ri := dst[i*n : i*n+n]
+			t := ri[j]
+			for k := 0; k < j; k++ {
+				t -= ri[k] * rj[k]
+			}
+			ri[j] = t / ljj
+		}
+		for k := j + 1; k < n; k++ {
+			rj[k] = 0
+		}
+	}
+	return nil
+}
+
+// CholeskyVJPTo writes into dst the adjoint S̄ (symmetric n×n) of S for L = chol(S),
+// given L and the adjoint L̄ of its lower triangle (the strict upper triangle of Lbar is
+// ignored). It uses Murray's rule (arXiv:1602.07527):
+//
+//	P = Φ(L'L̄),  S̄ = ½(Ψ + Ψ'),  Ψ = L⁻ᵀ P L⁻¹,
+//
+// where Φ keeps the lower triangle and halves the diagonal. dst must not alias L or
+// Lbar. It panics on a size mismatch.
+func CholeskyVJPTo(dst, L, Lbar []float64, n int) {
+	if len(L) != n*n || len(Lbar) != n*n || len(dst) != n*n {
+		panic("sde: dimension mismatch")
+	}
+	// P_ij = Σ_{k≥i} L_ki L̄_kj for j ≤ i (both lower triangular), accumulated row-wise.
+	clear(dst)
+	for k := 0; k < n; k++ {
+		lk, lbk := L[k*n:k*n+n], Lbar[k*n:k*n+n]
+		for i := 0; i <= k; i++ {
+			a := lk[i]
+			if a == 0 {
+				continue
+			}
+			pi := dst[i*n : i*n+i+1]
+			for j := range pi {
+				pi[j] += a * lbk[j]
+			}
+		}
+	}
+	for i := 0; i < n; i++ {
+		dst[i*n+i] *= 0.5
+	}
+	// Ψ = L⁻ᵀPL⁻¹ by two triangular solves, then S̄ = ½(Ψ + Ψ').
+	lt := blas64.Triangular{Uplo: blas.Lower, Diag: blas.NonUnit, N: n, Stride: n, Data: L}
+	blas64.Trsm(blas.Left, blas.Trans, 1, lt, general(dst, n, n))
+	blas64.Trsm(blas.Right, blas.NoTrans, 1, lt, general(dst, n, n))
+	symmetrize(dst, n)
+}
+
+// symmetrize overwrites a with ½(a + a').
+func symmetrize(a []float64, n int) {
+	for i := 0; i < n; i++ {
+		for j := 0; j < i; j++ {
+			v := 0.5 * (a[i*n+j] + a[j*n+i])
+			a[i*n+j], a[j*n+i] = v, v
+		}
+	}
+}
+
+// general wraps a row-major r×c slice for blas64.
+func general(a []float64, r, c int) blas64.General {
+	return blas64.General{Rows: r, Cols: c, Stride: c, Data: a}
+}
+
+// gemm computes c = alpha·op(a)·op(b) + beta·c with a (ra×ca) and b (rb×cb) row-major,
+// op = transpose when ta/tb. c must not alias a or b.
+func gemm(ta, tb bool, alpha float64, a []float64, ra, ca int, b []float64, rb, cb int, beta float64, c []float64) {
+	t1, t2 := blas.NoTrans, blas.NoTrans
+	m, n := ra, cb
+	if ta {
+		t1, m = blas.Trans, ca
+	}
+	if tb {
+		t2, n = blas.Trans, rb
+	}
+	blas64.Gemm(t1, t2, alpha, general(a, ra, ca), general(b, rb, cb), beta, general(c, m, n))
+}
+
+// gemv computes y = alpha·op(a)·x + beta·y for a row-major r×c matrix a.
+func gemv(ta bool, alpha float64, a []float64, r, c int, x []float64, beta float64, y []float64) {
+	t := blas.NoTrans
+	if ta {
+		t = blas.Trans
+	}
+	blas64.Gemv(t, alpha, general(a, r, c), blas64.Vector{N: len(x), Inc: 1, Data: x}, beta, blas64.Vector{N: len(y), Inc: 1, Data: y})
+}
+
+// dot returns x'y.
+func dot(x, y []float64) float64 {
+	s := 0.0
+	for i, v := range x {
+		s += v * y[i]
+	}
+	return s
+}
+
+// isZero reports whether every entry of a is zero.
+func isZero(a []float64) bool {
+	for _, v := range a {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// grow returns s resized to length n, reusing its storage when it is large enough.
+func grow(s []float64, n int) []float64 {
+	if cap(s) >= n {
+		return s[:n]
+	}
+	return make([]float64, n)
+}
+
+// identityTo writes the n×n identity into dst.
+func identityTo(dst []float64, n int) {
+	clear(dst)
+	for i := 0; i < n; i++ {
+		dst[i*n+i] = 1
+	}
+}
