@@ -274,3 +274,17 @@ func CheckDerivatives(m Parametric, d int, nodes []int, rng *rand.Rand) Derivati
 	}
 	return worst
 }
+
+// Copy implements Parametric.
+func (m *MvBM) Copy() Parametric {
+	c := &MvBM{Tree: m.Tree, D: m.D}
+	c.SetParams(m.theta)
+	return c
+}
+
+// Copy implements Parametric.
+func (m *Linear) Copy() Parametric {
+	c := &Linear{Tree: m.Tree, D: m.D, bm: MvBM{Tree: m.Tree, D: m.D}}
+	c.SetParams(m.Params(nil))
+	return c
+}

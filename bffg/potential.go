@@ -14,6 +14,9 @@ type Parametric interface {
 	ProxyVJP
 	Params(dst []float64) []float64
 	SetParams(theta []float64)
+	// Copy returns an independent copy, so that concurrent chains can set parameters
+	// without sharing state.
+	Copy() Parametric
 }
 
 // Transform maps an unconstrained parameter u to the model's θ.
@@ -91,10 +94,15 @@ func (p *Potential) Dim() int { return p.NumParams() + p.Tree.Len()*p.dim() }
 
 func (p *Potential) dim() int { return len(p.Obs.Y) / p.Tree.NumLeaves() }
 
-// Clone returns a Potential with the same configuration and its own buffers.
+// Clone returns a Potential with the same configuration, its own copy of the model (and
+// of the kernel when it is Parametric) and its own buffers, for use by another goroutine.
 func (p *Potential) Clone() *Potential {
-	return &Potential{Tree: p.Tree, Model: p.Model, Kernel: p.Kernel, Obs: p.Obs, Root: p.Root,
+	c := &Potential{Tree: p.Tree, Model: p.Model.Copy(), Kernel: p.Kernel, Obs: p.Obs, Root: p.Root,
 		Transforms: p.Transforms, Priors: p.Priors, EstimateNoise: p.EstimateNoise}
+	if k, ok := p.Kernel.(Parametric); ok {
+		c.Kernel = k.Copy().(KernelVJP)
+	}
+	return c
 }
 
 // LogDensity returns −U(q), or −Inf where the model cannot be evaluated.
@@ -238,4 +246,28 @@ func (p *Potential) States(q, x []float64) error {
 	}
 	_, err := p.f.Guide(k, p.Root, q[np:], x, p.lw)
 	return err
+}
+
+// Filter returns the filter of the last evaluation, for smoothing or inspection at the
+// parameters of that evaluation. It is valid until the next evaluation.
+func (p *Potential) Filter() *Filter { return &p.f }
+
+// Copy implements Parametric.
+func (m *BM) Copy() Parametric {
+	c := *m
+	c.Cov = append([]float64(nil), m.Cov...)
+	if m.Cov == nil {
+		c.Cov = nil
+	}
+	return &c
+}
+
+// Copy implements Parametric.
+func (m *OU) Copy() Parametric {
+	c := *m
+	c.Theta = append([]float64(nil), m.Theta...)
+	if m.Cov != nil {
+		c.Cov = append([]float64(nil), m.Cov...)
+	}
+	return &c
 }

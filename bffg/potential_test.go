@@ -97,3 +97,19 @@ func TestPotentialBadParams(t *testing.T) {
 	lp := p.LogDensityGrad(q, grad)
 	require.False(t, math.IsNaN(lp))
 }
+
+// Clones evaluate independently: setting parameters in one does not change another's
+// density (each has its own copy of the model).
+func TestPotentialCloneIndependent(t *testing.T) {
+	rng := rand.New(rand.NewPCG(39, 40))
+	tr := randomTree(rng, 12, false)
+	for _, p := range []*Potential{ouPotential(rng, tr, 2), {Tree: tr, Model: NewMvBM(tr, 2), Obs: Obs{Y: randomObs(rng, tr, 2), Var: 0.1},
+		Transforms: make([]Transform, 3), Priors: []Normal{{0, 1}, {0, 1}, {0, 1}}}} {
+		c := p.Clone()
+		q1, q2 := randomQ(rng, p.Dim()), randomQ(rng, p.Dim())
+		want := p.LogDensity(q1)
+		c.LogDensity(q2)
+		require.Equal(t, want, p.LogDensity(q1))
+		require.NotSame(t, p.Model, c.Model)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -207,6 +208,11 @@ func runChain(ctx context.Context, c int, k Kernel, cfg *Config, out *Chain) err
 			out.Params = p
 			out.WarmupSeconds = time.Since(start).Seconds()
 			return err
+		}
+		if !(p.StepSize > 0) || math.IsInf(p.StepSize, 1) {
+			// Adaptation met a density it could not tune for (e.g. NaN gradients).
+			out.Params = p
+			return fmt.Errorf("%w: warmup iteration %d: adaptation gave step size %g", ErrStepSize, i, p.StepSize)
 		}
 		info := k.Step(r, &t, &s, p)
 		s, t = t, s

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"encoding/csv"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/canopy-bffg/canopy/mcmc"
+)
+
+// maxAncestralDraws bounds the draws used for the ancestral states; more are thinned.
+const maxAncestralDraws = 1000
+
+// writeAncestral writes ancestral.csv: for every internal node and trait the posterior
+// mean, sd and 95% interval of its state. It is Rao-Blackwellised: for each (thinned)
+// draw of the parameters the state's conditional law given the data is Gaussian,
+// N(m(θ), P(θ)) from the smoother, so the posterior is their mixture; its interval is
+// found from the mixture's distribution function.
+func writeAncestral(c fitConfig, pr *problem, chains []mcmc.Chain) error {
+	t, d := pr.ds.tree, pr.ds.d()
+	n := t.Len()
+	np := pr.pot.NumParams()
+	var us [][]float64
+	total := 0
+	for _, ch := range chains {
+		total += ch.Sample.Len()
+	}
+	stride := 1
+	if total > maxAncestralDraws {
+		stride = (total + maxAncestralDraws - 1) / maxAncestralDraws
+	}
+	k := 0
+	for _, ch := range chains {
+		for i := 0; i < ch.Sample.Len(); i++ {
+			if k%stride == 0 {
+				us = append(us, ch.Sample.Draw(i)[:np])
+			}
+			k++
+		}
+	}
+	p := pr.pot.Clone()
+	var internal []int
+	for v := 0; v < n; v++ {
+		if !t.IsLeaf(v) {
+			internal = append(internal, v)
+		}
+	}
+	m := len(us)
+	means := make([][]float64, len(internal)*d) // [node·d + trait][draw]
+	vars := make([][]float64, len(internal)*d)
+	for i := range means {
+		means[i], vars[i] = make([]float64, m), make([]float64, m)
+	}
+	mean, cov := make([]float64, n*d), make([]float64, n*d*d)
+	q := make([]float64, p.Dim())
+	for s, u := range us {
+		copy(q, u)
+		if p.LogDensity(q) == math.Inf(-1) {
+			continue
+		}
+		f := p.Filter()
+		if err := f.Smooth(p.Root, mean, cov); err != nil {
+			return err
+		}
+		for a, v := range internal {
+			for j := 0; j < d; j++ {
+				means[a*d+j][s] = mean[v*d+j]
+				vars[a*d+j][s] = cov[v*d*d+j*d+j]
+			}
+		}
+	}
+	fh, err := os.Create(filepath.Join(c.out, "ancestral.csv"))
+	if err != nil {
+		return err
+	}
+	defer fh.Close()
+	w := csv.NewWriter(fh)
+	_ = w.Write([]string{"node", "trait", "mean", "sd", "q2.5", "q97.5"})
+	names := nodeNames(t)
+	for a, v := range internal {
+		for j := 0; j < d; j++ {
+			mu, sd, lo, hi := mixture(means[a*d+j], vars[a*d+j])
+			row := []string{names[v], pr.ds.traits[j]}
+			for _, x := range []float64{mu, sd, lo, hi} {
+				row = append(row, strconv.FormatFloat(x, 'g', 10, 64))
+			}
+			_ = w.Write(row)
+		}
+	}
+	w.Flush()
+	return w.Error()
+}
+
+// mixture returns the mean, sd and 2.5% and 97.5% quantiles of an equal-weight mixture
+// of normals N(m_s, v_s).
+func mixture(m, v []float64) (mean, sd, lo, hi float64) {
+	n := float64(len(m))
+	for i := range m {
+		mean += m[i] / n
+	}
+	for i := range m {
+		sd += (v[i] + (m[i]-mean)*(m[i]-mean)) / n
+	}
+	sd = math.Sqrt(sd)
+	cdf := func(x float64) float64 {
+		s := 0.0
+		for i := range m {
+			if v[i] <= 0 {
+				if x >= m[i] {
+					s++
+				}
+				continue
+			}
+			s += 0.5 * math.Erfc(-(x-m[i])/math.Sqrt(2*v[i]))
+		}
+		return s / n
+	}
+	quant := func(p float64) float64 {
+		a, b := mean-10*sd-1e-12, mean+10*sd+1e-12
+		for it := 0; it < 60; it++ {
+			c := 0.5 * (a + b)
+			if cdf(c) < p {
+				a = c
+			} else {
+				b = c
+			}
+		}
+		return 0.5 * (a + b)
+	}
+	if sd == 0 {
+		return mean, 0, mean, mean
+	}
+	return mean, sd, quant(0.025), quant(0.975)
+}

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strings"
+
+	"github.com/canopy-bffg/canopy/format"
+	"github.com/canopy-bffg/canopy/format/nexus"
+	"github.com/canopy-bffg/canopy/format/traits"
+	"github.com/canopy-bffg/canopy/topology"
+)
+
+// The built-in data set: the tree and leaf observations of hyperiax notebooks 05/06
+// (regenerated from the notebooks' JAX seeds by internal/notebooks; a test checks that
+// these files equal that regeneration).
+var (
+	//go:embed builtin/tree.nwk
+	builtinTree string
+	//go:embed builtin/traits.csv
+	builtinTraits string
+)
+
+// dataset is a tree with trait values matched to its tips.
+type dataset struct {
+	tree      *topology.Topology
+	traits    []string
+	y         []float64 // NumLeaves × d, leaf-major in tree.Leaf order, NaN = missing
+	treeFile  string
+	traitFile string
+}
+
+func (ds *dataset) d() int { return len(ds.traits) }
+
+// loadTree reads a Newick or Nexus file (detected by a leading #NEXUS); index selects
+// the tree of a multi-tree file.
+func loadTree(name string, index int) (*topology.Topology, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	return parseTree(b, name, index)
+}
+
+func parseTree(b []byte, name string, index int) (*topology.Topology, error) {
+	trimmed := bytes.TrimLeft(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")), " \t\r\n")
+	if len(trimmed) >= 6 && strings.EqualFold(string(trimmed[:6]), "#NEXUS") {
+		r := nexus.NewReader(bytes.NewReader(b))
+		r.File = name
+		for i := 0; ; i++ {
+			t, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("%s: has %d tree(s); --tree-index %d is out of range", name, i, index)
+			}
+			if err != nil {
+				return nil, err
+			}
+			if i == index {
+				return t.Topology, nil
+			}
+		}
+	}
+	if index != 0 {
+		// Newick files may hold several trees, one per ';'.
+		ts, err := topology.ReadNewick(bytes.NewReader(b))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if index >= len(ts) {
+			return nil, fmt.Errorf("%s: has %d tree(s); --tree-index %d is out of range", name, len(ts), index)
+		}
+		return ts[index], nil
+	}
+	t, err := topology.ParseNewick(string(trimmed))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return t, nil
+}
+
+// loadData reads the tree and the traits table and matches tips to rows by name. Every
+// mismatch is reported at once.
+func loadData(treeFile, traitFile string, index int) (*dataset, error) {
+	if treeFile == "" && traitFile == "" {
+		return builtinData()
+	}
+	if treeFile == "" || traitFile == "" {
+		return nil, errors.New("give both --tree and --traits, or neither for the built-in data")
+	}
+	t, err := loadTree(treeFile, index)
+	if err != nil {
+		return nil, err
+	}
+	tab, err := traits.ReadFile(traitFile)
+	if err != nil {
+		return nil, err
+	}
+	return match(t, tab, treeFile, traitFile)
+}
+
+func builtinData() (*dataset, error) {
+	t, err := topology.ParseNewick(strings.TrimSpace(builtinTree))
+	if err != nil {
+		return nil, err
+	}
+	tab, err := traits.Read(strings.NewReader(builtinTraits), "builtin/traits.csv")
+	if err != nil {
+		return nil, err
+	}
+	return match(t, tab, "builtin/tree.nwk", "builtin/traits.csv")
+}
+
+func match(t *topology.Topology, tab *traits.Table, treeFile, traitFile string) (*dataset, error) {
+	if t.NumLeaves() < 2 {
+		return nil, fmt.Errorf("%s: the tree has %d tip(s); a fit needs at least 2", treeFile, t.NumLeaves())
+	}
+	rows, notes, err := format.Matcher{TreeFile: treeFile, Underscores: true}.Match(t, tab.Taxa, tab.Lines, traitFile)
+	for _, n := range notes {
+		fmt.Fprintln(os.Stderr, "canopy: note:", n)
+	}
+	if err != nil {
+		return nil, err
+	}
+	d := len(tab.Traits)
+	y := make([]float64, t.NumLeaves()*d)
+	for i, r := range rows {
+		for k := 0; k < d; k++ {
+			y[i*d+k] = tab.Values[r][k]
+		}
+	}
+	ds := &dataset{tree: t, traits: tab.Traits, y: y, treeFile: treeFile, traitFile: traitFile}
+	for k, name := range tab.Traits {
+		n := 0
+		for i := 0; i < t.NumLeaves(); i++ {
+			if !math.IsNaN(y[i*d+k]) {
+				n++
+			}
+		}
+		if n < 2 {
+			return nil, fmt.Errorf("%s: trait %q has %d observed value(s); a fit needs at least 2", traitFile, name, n)
+		}
+	}
+	return ds, nil
+}
+
+// nodeNames names every internal node by its label or, when unlabelled, by the two tips
+// whose most recent common ancestor it is (its leftmost and rightmost descendant tips).
+func nodeNames(t *topology.Topology) []string {
+	names := make([]string, t.Len())
+	tip := func(v int, last bool) string {
+		for !t.IsLeaf(v) {
+			lo, hi := t.Children(v)
+			if last {
+				v = hi - 1
+			} else {
+				v = lo
+			}
+		}
+		if n := t.Name(v); n != "" {
+			return n
+		}
+		return fmt.Sprintf("node%d", v)
+	}
+	for v := 0; v < t.Len(); v++ {
+		switch {
+		case t.Name(v) != "":
+			names[v] = t.Name(v)
+		case t.IsLeaf(v):
+			names[v] = fmt.Sprintf("node%d", v)
+		case v == 0:
+			names[v] = "root"
+		default:
+			names[v] = "mrca(" + tip(v, false) + "," + tip(v, true) + ")"
+		}
+	}
+	return names
+}
+
+// writeTraits writes a traits CSV (taxon,trait1,...) for the tips of t.
+func writeTraits(w io.Writer, t *topology.Topology, names []string, y []float64) error {
+	d := len(names)
+	tab := &traits.Table{Traits: names}
+	for i := 0; i < t.NumLeaves(); i++ {
+		name := t.Name(t.Leaf(i))
+		if name == "" {
+			name = fmt.Sprintf("t%d", i+1)
+		}
+		tab.Taxa = append(tab.Taxa, name)
+		tab.Values = append(tab.Values, append([]float64(nil), y[i*d:i*d+d]...))
+	}
+	bw := bufio.NewWriter(w)
+	if err := traits.Write(bw, tab); err != nil {
+		return err
+	}
+	return bw.Flush()
+}

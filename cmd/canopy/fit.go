@@ -1,0 +1,369 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/canopy-bffg/canopy/bffg"
+	"github.com/canopy-bffg/canopy/mcmc"
+	"github.com/canopy-bffg/canopy/mcmc/diag"
+)
+
+type fitConfig struct {
+	treeFile, traitFile string
+	treeIndex           int
+	model, noise        string
+	sampler             string
+	chains, warmup      int
+	draws               int
+	seed                uint64
+	out                 string
+	quiet               bool
+}
+
+// param describes one reported parameter: its name and how it is computed from the
+// unconstrained vector u of the potential.
+type param struct {
+	name  string
+	value func(u []float64) float64
+}
+
+// problem is a model built from a dataset: the potential and the parameters reported.
+type problem struct {
+	ds     *dataset
+	pot    *bffg.Potential
+	names  []string // unconstrained parameters, in the potential's order
+	params []param  // reported (natural-scale) parameters
+}
+
+// stats returns the mean and variance of each trait over observed tips and the mean
+// root-to-tip distance, which set the scale of the default priors.
+func stats(ds *dataset) (mean, variance []float64, depth float64) {
+	d := ds.d()
+	mean, variance = make([]float64, d), make([]float64, d)
+	nl := ds.tree.NumLeaves()
+	for k := 0; k < d; k++ {
+		s, s2, n := 0.0, 0.0, 0.0
+		for i := 0; i < nl; i++ {
+			if v := ds.y[i*d+k]; !math.IsNaN(v) {
+				s, s2, n = s+v, s2+v*v, n+1
+			}
+		}
+		mean[k] = s / n
+		variance[k] = math.Max(s2/n-mean[k]*mean[k], 1e-12*math.Max(1, mean[k]*mean[k]))
+	}
+	for i := 0; i < nl; i++ {
+		depth += ds.tree.Dist(ds.tree.Leaf(i))
+	}
+	depth /= float64(nl)
+	if !(depth > 0) {
+		depth = 1
+	}
+	return mean, variance, depth
+}
+
+// newProblem builds the potential. Priors are weakly informative and centred on the data's
+// scale: log σ² ~ N(log(var/T̄), 2²) with T̄ the mean root-to-tip distance; for OU log α ~
+// N(log(1/T̄), 2²) and θ ~ N(mean, (3 sd)²); log τ² ~ N(log(var/10), 2²); for several traits
+// under BM the Cholesky factor of Σ has log-diagonal ~ N(½log(var/T̄), 2²) and
+// off-diagonal ~ N(0, √(var/T̄)²). The root is integrated out under N(mean, (10 sd)²).
+func newProblem(ds *dataset, model, noise string) (*problem, error) {
+	est, nv, err := noiseFlag(noise)
+	if err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
+	t, d := ds.tree, ds.d()
+	mean, variance, depth := stats(ds)
+	pooled := 0.0
+	for _, v := range variance {
+		pooled += v / float64(d)
+	}
+	pr := &problem{ds: ds}
+	p := &bffg.Potential{Tree: t, Obs: bffg.Obs{Y: ds.y, Var: nv}, EstimateNoise: est}
+	rootCov := make([]float64, d*d)
+	for k := 0; k < d; k++ {
+		rootCov[k*d+k] = 100 * variance[k]
+	}
+	p.Root = bffg.Root{Mean: mean, Cov: rootCov}
+	add := func(name string, tr bffg.Transform, prior bffg.Normal, report bool) {
+		i := len(pr.names)
+		pr.names = append(pr.names, name)
+		p.Transforms = append(p.Transforms, tr)
+		p.Priors = append(p.Priors, prior)
+		if !report {
+			return
+		}
+		rep := name
+		f := func(u []float64) float64 { return u[i] }
+		if tr == bffg.Log {
+			rep = name[len("log_"):]
+			f = func(u []float64) float64 { return math.Exp(u[i]) }
+		}
+		pr.params = append(pr.params, param{rep, f})
+	}
+	switch {
+	case model == "bm" && d == 1:
+		p.Model = &bffg.BM{Tree: t, D: 1}
+		add("log_sigma2", bffg.Log, bffg.Normal{Mean: math.Log(variance[0] / depth), SD: 2}, true)
+	case model == "bm":
+		m := bffg.NewMvBM(t, d)
+		p.Model = m
+		for i := 0; i < d; i++ {
+			for j := 0; j <= i; j++ {
+				if i == j {
+					add(fmt.Sprintf("log_L.%d.%d", i+1, j+1), bffg.Identity, bffg.Normal{Mean: 0.5 * math.Log(variance[i]/depth), SD: 2}, false)
+				} else {
+					add(fmt.Sprintf("L.%d.%d", i+1, j+1), bffg.Identity, bffg.Normal{Mean: 0, SD: math.Sqrt(pooled / depth)}, false)
+				}
+			}
+		}
+		// Report Σ = LL' entry by entry.
+		for i := 0; i < d; i++ {
+			for j := 0; j <= i; j++ {
+				i, j := i, j
+				pr.params = append(pr.params, param{fmt.Sprintf("Sigma.%d.%d", i+1, j+1), func(u []float64) float64 {
+					l := func(a, b int) float64 {
+						k := a*(a+1)/2 + b
+						if a == b {
+							return math.Exp(u[k])
+						}
+						return u[k]
+					}
+					s := 0.0
+					for k := 0; k <= j; k++ {
+						s += l(i, k) * l(j, k)
+					}
+					return s
+				}})
+			}
+		}
+	case model == "ou":
+		p.Model = &bffg.OU{Tree: t, D: d, Theta: make([]float64, d)}
+		add("log_alpha", bffg.Log, bffg.Normal{Mean: math.Log(1 / depth), SD: 2}, true)
+		for k := 0; k < d; k++ {
+			name := "theta"
+			if d > 1 {
+				name = fmt.Sprintf("theta.%d", k+1)
+			}
+			add(name, bffg.Identity, bffg.Normal{Mean: mean[k], SD: 3 * math.Sqrt(variance[k])}, true)
+		}
+		add("log_sigma2", bffg.Log, bffg.Normal{Mean: math.Log(pooled / depth), SD: 2}, true)
+	case model == "kunita":
+		return nil, &exitError{code: 2, err: errors.New("--model kunita needs landmark data (--landmarks), which is not available yet")}
+	default:
+		return nil, &exitError{code: 2, err: fmt.Errorf("--model %q: want bm or ou", model)}
+	}
+	if est {
+		add("log_tau2", bffg.Log, bffg.Normal{Mean: math.Log(pooled / 10), SD: 2}, true)
+	}
+	pr.pot = p
+	return pr, nil
+}
+
+func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("fit", stderr)
+	var c fitConfig
+	fs.StringVar(&c.treeFile, "tree", "", "tree file (Newick or Nexus); none for the built-in data")
+	fs.StringVar(&c.traitFile, "traits", "", "traits CSV (taxon,trait1,...; NA or empty for missing)")
+	landmarks := fs.String("landmarks", "", "landmark file (TPS or CSV), for --model kunita")
+	fs.IntVar(&c.treeIndex, "tree-index", 0, "which tree of a multi-tree file (0 = first)")
+	fs.StringVar(&c.model, "model", "bm", "edge model: bm or ou")
+	fs.StringVar(&c.noise, "noise", "estimate", "leaf noise variance: estimate, none or a value")
+	fs.StringVar(&c.sampler, "sampler", "nuts", "sampler: nuts or rwpcn")
+	fs.IntVar(&c.chains, "chains", 4, "number of chains")
+	fs.IntVar(&c.warmup, "warmup", 1000, "warmup iterations per chain")
+	fs.IntVar(&c.draws, "draws", 1000, "draws per chain")
+	fs.Uint64Var(&c.seed, "seed", 1, "random seed")
+	fs.StringVar(&c.out, "out", "canopy-out", "output directory")
+	fs.BoolVar(&c.quiet, "quiet", false, "no progress on standard error")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *landmarks != "" {
+		return &exitError{code: 2, err: errors.New("--landmarks: the Kunita shape model is not available yet; use --traits")}
+	}
+	if c.chains < 1 || c.draws < 1 || c.warmup < 0 {
+		return &exitError{code: 2, err: fmt.Errorf("need --chains ≥ 1, --draws ≥ 1 and --warmup ≥ 0 (got %d, %d, %d)", c.chains, c.draws, c.warmup)}
+	}
+	if c.sampler != "nuts" && c.sampler != "rwpcn" {
+		return &exitError{code: 2, err: fmt.Errorf("--sampler %q: want nuts or rwpcn", c.sampler)}
+	}
+	ds, err := loadData(c.treeFile, c.traitFile, c.treeIndex)
+	if err != nil {
+		return err
+	}
+	pr, err := newProblem(ds, c.model, c.noise)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.out, 0o755); err != nil {
+		return err
+	}
+	chains, runErr := sample(ctx, pr, c, stderr)
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		return runErr
+	}
+	if err := writeChains(c, pr, chains); err != nil {
+		return err
+	}
+	if errors.Is(runErr, context.Canceled) {
+		fmt.Fprintf(stderr, "canopy: interrupted; the draws made so far are in %s\n", c.out)
+		return &exitError{code: 130, err: errors.New("interrupted")}
+	}
+	return report(c, pr, chains, stdout, stderr)
+}
+
+// sample runs the chains with progress on stderr.
+func sample(ctx context.Context, pr *problem, c fitConfig, stderr io.Writer) ([]mcmc.Chain, error) {
+	np := pr.pot.NumParams()
+	newKernel := func(int) (mcmc.Kernel, error) {
+		p := pr.pot.Clone()
+		if c.sampler == "nuts" {
+			return mcmc.NewNUTS(p), nil
+		}
+		zIdx := make([]int, p.Dim()-np)
+		for i := range zIdx {
+			zIdx[i] = np + i
+		}
+		uIdx, scales := make([]int, np), make([]float64, np)
+		for i := range uIdx {
+			uIdx[i], scales[i] = i, 0.5/math.Sqrt(float64(np))
+		}
+		return mcmc.NewPCNRW(mcmc.NewPCN(p, zIdx, 0.2), mcmc.NewRandomWalk(p, uIdx, scales)), nil
+	}
+	prog := newProgress(stderr, c.chains, c.warmup+c.draws, c.quiet)
+	defer prog.done()
+	return mcmc.Run(ctx, newKernel, mcmc.Config{Chains: c.chains, Warmup: c.warmup, Draws: c.draws,
+		Seed: c.seed, Progress: prog.update})
+}
+
+// progress reports per-chain iterations and the estimated time left on stderr,
+// redrawn in place on a terminal and as a line every 10% otherwise.
+type progress struct {
+	mu        sync.Mutex
+	w         io.Writer
+	iters     []int
+	total     int
+	start     time.Time
+	tty       bool
+	last      time.Time
+	lastTenth int
+	off       bool
+}
+
+func newProgress(w io.Writer, chains, total int, quiet bool) *progress {
+	p := &progress{w: w, iters: make([]int, chains), total: total, start: time.Now(), off: quiet}
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			p.tty = true
+		}
+	}
+	return p
+}
+
+func (p *progress) update(chain, iter int) {
+	if p.off {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.iters[chain] = iter + 1
+	done := 0
+	for _, n := range p.iters {
+		done += n
+	}
+	all := p.total * len(p.iters)
+	frac := float64(done) / float64(all)
+	now := time.Now()
+	if p.tty {
+		if now.Sub(p.last) < 100*time.Millisecond && done < all {
+			return
+		}
+		p.last = now
+		fmt.Fprintf(p.w, "\r%s", p.line(frac, now))
+		return
+	}
+	if tenth := int(frac * 10); tenth > p.lastTenth {
+		p.lastTenth = tenth
+		fmt.Fprintln(p.w, p.line(frac, now))
+	}
+}
+
+func (p *progress) line(frac float64, now time.Time) string {
+	s := ""
+	for c, n := range p.iters {
+		s += fmt.Sprintf("chain %d: %d/%d  ", c+1, n, p.total)
+	}
+	el := now.Sub(p.start)
+	left := "?"
+	if frac > 0 {
+		left = (time.Duration(float64(el)/frac) - el).Round(time.Second / 10).String()
+	}
+	return s + "time left " + left
+}
+
+func (p *progress) done() {
+	if p.tty && !p.off {
+		fmt.Fprintln(p.w)
+	}
+}
+
+// report prints and writes the summary and the ancestral states.
+func report(c fitConfig, pr *problem, chains []mcmc.Chain, stdout, stderr io.Writer) error {
+	np := pr.pot.NumParams()
+	div := 0
+	for _, ch := range chains {
+		for _, in := range ch.Sample.Info {
+			if in.Divergent {
+				div++
+			}
+		}
+	}
+	f, err := os.Create(filepath.Join(c.out, "summary.csv"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	cw := csv.NewWriter(f)
+	header := []string{"parameter", "mean", "sd", "q5", "q50", "q95", "rhat", "ess_bulk", "ess_tail", "mcse_mean"}
+	_ = cw.Write(header)
+	fmt.Fprintf(stdout, "%-14s %10s %10s %10s %10s %10s %7s %9s %9s %10s\n", "parameter", "mean", "sd", "5%", "50%", "95%", "R̂", "ESS bulk", "ESS tail", "MCSE")
+	for _, pa := range pr.params {
+		draws := make([][]float64, len(chains))
+		for i, ch := range chains {
+			for k := 0; k < ch.Sample.Len(); k++ {
+				draws[i] = append(draws[i], pa.value(ch.Sample.Draw(k)[:np]))
+			}
+		}
+		s, err := diag.Summarize(draws)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%-14s %10.4g %10.4g %10.4g %10.4g %10.4g %7.4f %9.0f %9.0f %10.3g\n",
+			pa.name, s.Mean, s.SD, s.Q5, s.Q50, s.Q95, s.Rhat, s.ESSBulk, s.ESSTail, s.MCSEMean)
+		row := []string{pa.name}
+		for _, v := range []float64{s.Mean, s.SD, s.Q5, s.Q50, s.Q95, s.Rhat, s.ESSBulk, s.ESSTail, s.MCSEMean} {
+			row = append(row, strconv.FormatFloat(v, 'g', -1, 64))
+		}
+		_ = cw.Write(row)
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "divergences: %d of %d draws\n", div, c.chains*c.draws)
+	if err := writeAncestral(c, pr, chains); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", c.out)
+	return nil
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+
+	"github.com/canopy-bffg/canopy/ml"
+)
+
+// noiseFlag parses --noise: "estimate", "none" (exact tips) or a variance.
+func noiseFlag(s string) (estimate bool, v float64, err error) {
+	switch s {
+	case "estimate":
+		return true, 0, nil
+	case "none", "0":
+		return false, 0, nil
+	}
+	v, err = strconv.ParseFloat(s, 64)
+	if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+		return false, 0, fmt.Errorf("--noise %q: want estimate, none or a non-negative variance", s)
+	}
+	return false, v, nil
+}
+
+type mlNode struct {
+	Node string    `json:"node"`
+	Mean []float64 `json:"mean"`
+	SE   []float64 `json:"se"`
+}
+
+type mlReport struct {
+	Params    map[string]float64 `json:"params"`
+	LogLik    float64            `json:"loglik"`
+	AIC       float64            `json:"aic"`
+	AICc      float64            `json:"aicc"`
+	Root      []float64          `json:"root"`
+	Ancestral []mlNode           `json:"ancestral"`
+	Converged bool               `json:"converged"`
+	Traits    []string           `json:"traits"`
+}
+
+func runML(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("ml", stderr)
+	treeFile := fs.String("tree", "", "tree file (Newick or Nexus); none for the built-in data")
+	traitFile := fs.String("traits", "", "traits CSV (taxon,trait1,...)")
+	index := fs.Int("tree-index", 0, "which tree of a multi-tree file (0 = first)")
+	model := fs.String("model", "bm", "edge model: bm or ou")
+	noise := fs.String("noise", "none", "leaf noise variance: estimate, none or a value")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	est, v, err := noiseFlag(*noise)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	ds, err := loadData(*treeFile, *traitFile, *index)
+	if err != nil {
+		return err
+	}
+	r, err := ml.Fit(ds.tree, ds.y, ml.Config{Model: ml.Model(*model), EstimateNoise: est, NoiseVar: v})
+	if err != nil {
+		return err
+	}
+	names := nodeNames(ds.tree)
+	rep := mlReport{Params: r.Params, LogLik: r.LogLik, AIC: r.AIC, AICc: r.AICc, Root: r.Root,
+		Converged: r.Converged, Traits: ds.traits}
+	for _, a := range r.Ancestral {
+		rep.Ancestral = append(rep.Ancestral, mlNode{Node: names[a.Node], Mean: a.Mean, SE: a.SE})
+	}
+	if !r.Converged {
+		fmt.Fprintln(stderr, "canopy: warning: the optimiser did not reach its gradient tolerance")
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(rep)
+	}
+	fmt.Fprintf(stdout, "maximum likelihood, model %s, %d tips, %d trait(s), %d observed values\n",
+		*model, ds.tree.NumLeaves(), ds.d(), r.NumObs)
+	keys := make([]string, 0, len(r.Params))
+	for k := range r.Params {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(stdout, "  %-10s %.6g\n", k, r.Params[k])
+	}
+	for k, x := range r.Root {
+		fmt.Fprintf(stdout, "  root[%s] %.6g\n", ds.traits[k], x)
+	}
+	fmt.Fprintf(stdout, "log-likelihood %.6f, AIC %.4f, AICc %.4f (%d parameters)\n\n", r.LogLik, r.AIC, r.AICc, r.NumParams)
+	fmt.Fprintf(stdout, "%-40s %-12s %12s %12s\n", "ancestral state", "trait", "mean", "se")
+	for _, a := range rep.Ancestral {
+		for k := range a.Mean {
+			fmt.Fprintf(stdout, "%-40s %-12s %12.6g %12.6g\n", a.Node, ds.traits[k], a.Mean[k], a.SE[k])
+		}
+	}
+	return nil
+}
