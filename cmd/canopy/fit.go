@@ -344,7 +344,7 @@ func report(c fitConfig, pr *problem, chains []mcmc.Chain, stdout, stderr io.Wri
 				draws[i] = append(draws[i], pa.value(ch.Sample.Draw(k)[:np]))
 			}
 		}
-		s, err := diag.Summarize(draws)
+		s, err := summarize(draws)
 		if err != nil {
 			return err
 		}
@@ -367,3 +367,5 @@ func report(c fitConfig, pr *problem, chains []mcmc.Chain, stdout, stderr io.Wri
 	fmt.Fprintf(stdout, "wrote %s\n", c.out)
 	return nil
 }
+
+func summarize(draws [][]float64) (diag.Summary, error) { return diag.Summarize(draws) }

@@ -24,7 +24,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	"github.com/canopy-bffg/canopy/format"
 )
 
 const usage = `canopy fits trait-evolution models on phylogenies by Backward Filtering Forward Guiding.
@@ -59,7 +62,12 @@ func main() {
 		code = ee.code
 	}
 	if !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "canopy:", err)
+		// Lists of data errors (every mismatched taxon, every bad row) one per line.
+		var b strings.Builder
+		format.PrintError(&b, err)
+		for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
+			fmt.Fprintln(os.Stderr, "canopy:", line)
+		}
 	}
 	os.Exit(code)
 }

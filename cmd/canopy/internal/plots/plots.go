@@ -60,6 +60,42 @@ func chainColor(c int) color.Color { return chainColors[c%len(chainColors)] }
 // exactColor is the colour of the exact density line.
 var exactColor = color.RGBA{A: 255}
 
+// legendFontSize is the font size of legend entries, a little smaller than
+// the default so that legends take less room from the data.
+const legendFontSize = 10
+
+// Legends are drawn in the top right corner of the data area. To keep them
+// clear of the data, the y axis is extended above the data by
+// headroomBase plus headroomPerEntry per legend entry (at most
+// maxHeadroomEntries entries counted), as fractions of the data's y range.
+const (
+	headroomBase       = 0.04
+	headroomPerEntry   = 0.08
+	maxHeadroomEntries = 8
+)
+
+// addHeadroom raises p.Y.Max above the data range [lo, hi] to make room for a
+// legend of n entries.
+func addHeadroom(p *plot.Plot, lo, hi float64, n int) {
+	r := hi - lo
+	if !(r > 0) {
+		r = math.Max(math.Abs(hi), 1)
+	}
+	p.Y.Max = hi + r*(headroomBase+headroomPerEntry*float64(min(n, maxHeadroomEntries)))
+}
+
+// newPlot returns an empty plot with the title, axis labels and legend
+// placement shared by Trace and Density.
+func newPlot(title, xLabel, yLabel string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = xLabel
+	p.Y.Label.Text = yLabel
+	p.Legend.Top = true
+	p.Legend.TextStyle.Font.Size = vg.Points(legendFontSize)
+	return p
+}
+
 // validate checks that chains is a non-empty set of non-empty chains of
 // equal length containing only finite values. what names the plot in errors.
 func validate(chains [][]float64, name, what string) error {
@@ -91,16 +127,12 @@ func validate(chains [][]float64, name, what string) error {
 // (1-based) on the x axis, value on the y axis, one line per chain in its own
 // colour, and a legend "chain 1" … "chain C". It returns an error if there
 // are no chains, a chain is empty, chains differ in length or a draw is NaN
-// or infinite.
+// or infinite; the error names the offending chain and draw.
 func Trace(chains [][]float64, name string) (*plot.Plot, error) {
 	if err := validate(chains, name, "trace"); err != nil {
 		return nil, err
 	}
-	p := plot.New()
-	p.Title.Text = "Trace of " + name
-	p.X.Label.Text = "iteration"
-	p.Y.Label.Text = name
-	p.Legend.Top = true
+	p := newPlot("Trace of "+name, "iteration", name)
 	for c, ch := range chains {
 		xys := make(plotter.XYs, len(ch))
 		for i, v := range ch {
@@ -115,6 +147,7 @@ func Trace(chains [][]float64, name string) (*plot.Plot, error) {
 		p.Add(l)
 		p.Legend.Add(fmt.Sprintf("chain %d", c+1), l)
 	}
+	addHeadroom(p, p.Y.Min, p.Y.Max, len(chains))
 	return p, nil
 }
 
@@ -124,6 +157,7 @@ func Trace(chains [][]float64, name string) (*plot.Plot, error) {
 // 0.1% and 99.9% quantiles of the draws (between their minimum and maximum
 // when there are fewer than 1000 draws). If exact is not nil it is drawn as
 // a second, dashed line for comparison, labelled exact.Label or "exact".
+// The legend shows the bandwidth of the estimate. The y axis starts at 0.
 //
 // The draws are validated as by Trace; exact must satisfy the requirements
 // documented on Curve.
@@ -142,12 +176,7 @@ func Density(chains [][]float64, name string, exact *Curve) (*plot.Plot, error) 
 	}
 	xs, ys, h := kde(pooled)
 
-	p := plot.New()
-	p.Title.Text = "Posterior density of " + name
-	p.X.Label.Text = name
-	p.Y.Label.Text = "density"
-	p.Y.Min = 0
-	p.Legend.Top = true
+	p := newPlot("Posterior density of "+name, name, "density")
 
 	est, err := plotter.NewLine(xyPairs(xs, ys))
 	if err != nil {
@@ -156,7 +185,8 @@ func Density(chains [][]float64, name string, exact *Curve) (*plot.Plot, error) 
 	est.Color = chainColor(0)
 	est.Width = vg.Points(1.5)
 	p.Add(est)
-	p.Legend.Add(fmt.Sprintf("KDE (%d draws, bw %.3g)", len(pooled), h), est)
+	p.Legend.Add(fmt.Sprintf("KDE (bw %.3g)", h), est)
+	entries := 1
 
 	if exact != nil {
 		ex, err := plotter.NewLine(xyPairs(exact.X, exact.Y))
@@ -172,7 +202,10 @@ func Density(chains [][]float64, name string, exact *Curve) (*plot.Plot, error) 
 			label = "exact"
 		}
 		p.Legend.Add(label, ex)
+		entries++
 	}
+	p.Y.Min = 0
+	addHeadroom(p, 0, p.Y.Max, entries)
 	return p, nil
 }
 

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/canopy-bffg/canopy/internal/notebooks"
+	"github.com/canopy-bffg/canopy/ml"
+)
+
+var binary string // the canopy binary built by TestMain
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "canopy-test")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "canopy")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		panic(string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// canopy runs the binary and returns stdout, stderr and the exit code.
+func canopy(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+const data = "../../format/testdata"
+
+var datasets = []string{"dinizfilho2002_carnivora", "garland1992_mammals", "mahler2010_anoles"}
+
+// The embedded built-in data equal the regeneration from the notebooks' JAX seeds.
+func TestBuiltinData(t *testing.T) {
+	ds, err := builtinData()
+	require.NoError(t, err)
+	nb := notebooks.Notebook05()
+	require.Equal(t, nb.Tree.Parents(), ds.tree.Parents())
+	require.Equal(t, nb.Y, ds.y)
+}
+
+func TestFitBuiltin(t *testing.T) {
+	out := t.TempDir()
+	stdout, stderr, code := canopy(t, "fit", "--warmup", "300", "--draws", "300", "--out", out, "--seed", "3")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, "sigma2")
+	require.Contains(t, stdout, "tau2")
+	for _, f := range []string{"summary.csv", "ancestral.csv"} {
+		b, err := os.ReadFile(filepath.Join(out, f))
+		require.NoError(t, err)
+		require.NotEmpty(t, b)
+	}
+	b, _ := os.ReadFile(filepath.Join(out, "ancestral.csv"))
+	require.Contains(t, string(b), "mrca(t1,t8)")
+	require.Equal(t, 16, strings.Count(string(b), "\n")) // header + 15 internal nodes
+}
+
+// Bad input gives a clear error and a non-zero exit, never a panic.
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(s), 0o644))
+		return p
+	}
+	good := write("good.nwk", "((a:1,b:1):1,c:2);")
+	traits := write("t.csv", "taxon,x\na,1\nb,2\nc,3\n")
+	cases := []struct {
+		name string
+		args []string
+		want string
+		code int
+	}{
+		{"malformed newick", []string{"ml", "--tree", write("bad.nwk", "((a:1,b:1):1,c:2;"), "--traits", traits}, "line 1", 1},
+		{"unknown taxon", []string{"ml", "--tree", good, "--traits", write("u.csv", "taxon,x\na,1\nb,2\nzz,3\n")}, "zz", 1},
+		{"missing tip row", []string{"ml", "--tree", good, "--traits", write("m.csv", "taxon,x\na,1\nb,2\n")}, "'c'", 1},
+		{"non-numeric", []string{"ml", "--tree", good, "--traits", write("n.csv", "taxon,x\na,1\nb,two\nc,3\n")}, "n.csv:3", 1},
+		{"negative length", []string{"ml", "--tree", write("neg.nwk", "((a:1,b:-1):1,c:2);"), "--traits", traits}, "-1", 1},
+		{"single tip", []string{"ml", "--tree", write("one.nwk", "a;"), "--traits", write("o.csv", "taxon,x\na,1\n")}, "at least 2", 1},
+		{"empty tree", []string{"ml", "--tree", write("empty.nwk", ""), "--traits", traits}, "newick", 1},
+		{"bad noise", []string{"fit", "--noise", "-1"}, "--noise", 2},
+		{"bad model", []string{"fit", "--model", "brownian"}, "brownian", 2},
+		{"unknown command", []string{"frobnicate"}, "unknown command", 2},
+		{"only tree", []string{"fit", "--tree", good}, "both --tree and --traits", 1},
+		{"no such file", []string{"ml", "--tree", filepath.Join(dir, "nope.nwk"), "--traits", traits}, "nope.nwk", 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, stderr, code := canopy(t, c.args...)
+			require.Equal(t, c.code, code, stderr)
+			require.Contains(t, stderr, c.want)
+			require.NotContains(t, stderr, "panic")
+			require.NotContains(t, stderr, "goroutine")
+		})
+	}
+}
+
+// gls is the closed-form Brownian-motion ML fit of one trait without noise.
+func gls(t *testing.T, K []float64, y []float64) (sigma2, root, ll float64) {
+	n := len(y)
+	C := mat.NewSymDense(n, K)
+	var ch mat.Cholesky
+	require.True(t, ch.Factorize(C))
+	ones := mat.NewVecDense(n, nil)
+	for i := 0; i < n; i++ {
+		ones.SetVec(i, 1)
+	}
+	yv := mat.NewVecDense(n, y)
+	var a, b mat.VecDense
+	require.NoError(t, ch.SolveVecTo(&a, ones))
+	require.NoError(t, ch.SolveVecTo(&b, yv))
+	root = mat.Dot(ones, &b) / mat.Dot(ones, &a)
+	r := mat.NewVecDense(n, nil)
+	r.AddScaledVec(yv, -root, ones)
+	var c mat.VecDense
+	require.NoError(t, ch.SolveVecTo(&c, r))
+	sigma2 = mat.Dot(r, &c) / float64(n)
+	ll = -0.5*float64(n)*(math.Log(2*math.Pi*sigma2)+1) - 0.5*ch.LogDet()
+	return
+}
+
+// canopy ml on every trait of every real dataset agrees with dense generalised least
+// squares to 1e-9 relative (σ², root, log-likelihood), and --json has the keys.
+func TestMLDatasets(t *testing.T) {
+	for _, name := range datasets {
+		ds, err := loadData(filepath.Join(data, name, "tree.nwk"), filepath.Join(data, name, "traits.csv"), 0)
+		require.NoError(t, err, name)
+		K := ds.tree.MRCAKernel(nil)
+		d := ds.d()
+		for k := 0; k < d; k++ {
+			y := make([]float64, ds.tree.NumLeaves())
+			for i := range y {
+				y[i] = ds.y[i*d+k]
+			}
+			r, err := ml.Fit(ds.tree, y, ml.Config{Model: ml.BM})
+			require.NoError(t, err)
+			s2, root, ll := gls(t, K, y)
+			require.InEpsilon(t, s2, r.Params["sigma2"], 1e-9, "%s %s", name, ds.traits[k])
+			require.InEpsilon(t, root, r.Root[0], 1e-9, "%s %s", name, ds.traits[k])
+			require.InEpsilon(t, ll, r.LogLik, 1e-9, "%s %s", name, ds.traits[k])
+		}
+	}
+	stdout, stderr, code := canopy(t, "ml", "--json", "--tree", filepath.Join(data, datasets[1], "tree.nwk"),
+		"--traits", filepath.Join(data, datasets[1], "traits.csv"))
+	require.Equal(t, 0, code, stderr)
+	var rep map[string]any
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
+	for _, key := range []string{"params", "loglik", "aic", "aicc", "root", "ancestral"} {
+		require.Contains(t, rep, key)
+	}
+	anc := rep["ancestral"].([]any)[0].(map[string]any)
+	for _, key := range []string{"node", "mean", "se"} {
+		require.Contains(t, anc, key)
+	}
+}
+
+// canopy fit converges on each real dataset (first trait; R̂ < 1.01, no divergences) and
+// the posterior median of σ² is consistent with the ML estimate (within a factor 2 of it,
+// given the weak prior and the small trees).
+func TestFitDatasets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("MCMC on three datasets")
+	}
+	for _, name := range datasets {
+		ds, err := loadData(filepath.Join(data, name, "tree.nwk"), filepath.Join(data, name, "traits.csv"), 0)
+		require.NoError(t, err)
+		d := ds.d()
+		ds.traits = ds.traits[:1]
+		y := make([]float64, ds.tree.NumLeaves())
+		for i := range y {
+			y[i] = ds.y[i*d]
+		}
+		ds.y = y
+		pr, err := newProblem(ds, "bm", "none")
+		require.NoError(t, err)
+		c := fitConfig{chains: 4, warmup: 500, draws: 500, seed: 11, sampler: "nuts", quiet: true}
+		chains, err := sample(context.Background(), pr, c, &bytes.Buffer{})
+		require.NoError(t, err)
+		var draws [][]float64
+		div := 0
+		for _, ch := range chains {
+			var s []float64
+			for k := 0; k < ch.Sample.Len(); k++ {
+				s = append(s, math.Exp(ch.Sample.Draw(k)[0]))
+				if ch.Sample.Info[k].Divergent {
+					div++
+				}
+			}
+			draws = append(draws, s)
+		}
+		require.Zero(t, div, name)
+		mle, err := ml.Fit(ds.tree, y, ml.Config{Model: ml.BM})
+		require.NoError(t, err)
+		s, err := summarize(draws)
+		require.NoError(t, err)
+		require.Less(t, s.Rhat, 1.01, name)
+		ratio := s.Q50 / mle.Params["sigma2"]
+		require.True(t, ratio > 0.5 && ratio < 2, "%s: posterior median %g, MLE %g", name, s.Q50, mle.Params["sigma2"])
+	}
+}
