@@ -70,7 +70,7 @@ const legendFontSize = 10
 // maxHeadroomEntries entries counted), as fractions of the data's y range.
 const (
 	headroomBase       = 0.04
-	headroomPerEntry   = 0.08
+	headroomPerEntry   = 0.06
 	maxHeadroomEntries = 8
 )
 
