@@ -364,6 +364,9 @@ func report(c fitConfig, pr *problem, chains []mcmc.Chain, stdout, stderr io.Wri
 	if err := writeAncestral(c, pr, chains); err != nil {
 		return err
 	}
+	if err := writePlots(c.out, pr, chains); err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "wrote %s\n", c.out)
 	return nil
 }
