@@ -83,7 +83,7 @@ func (f *Filter) score1(root Root, g *Gradient) bool {
 		}
 		lo, hi := t.Children(u)
 		for v := lo; v < hi; v++ {
-			av, bv, qv := f.p1.proxy1(v, 0)
+			av, bv, qv := f.ea[v], f.eb[v], f.eq[v]
 			if f.exact[v] {
 				// h↑(x) = N(y; ax + b, q): with r = y − b − ax, ρ1 = E[r],
 				// ρ2 = E[r²]: q̄ = ½(ρ2/q² − n0/q), b̄ = ρ1/q, ā = E[rx]/q.

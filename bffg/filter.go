@@ -38,6 +38,14 @@ type Filter struct {
 	ran   bool
 
 	p1       scalarProxy // p's fast path when d = 1, or nil
+	// On the scalar path, fuse1 records each edge's (a, b, q) for the passes that follow,
+	// and defers the log-determinants: ldp[u] is the product of node u's children's
+	// s = 1 + qH, and c holds the constants without −½ Σ log ldp over the subtree.
+	ea, eb, eq, ldp []float64
+	deferred        bool
+	pending         float64 // −½ Σ_u log ldp[u], valid when pendingOK
+	pendingOK       bool
+	cFull           []float64 // complete constants, computed on demand by Message
 	leafLog  float64     // −½ log(2πτ²) for the shared isotropic noise variance
 	leafPrec float64     // 1/τ² for the same
 
@@ -157,7 +165,10 @@ func (f *Filter) Run(t *topology.Topology, p Proxy, obs Obs) error {
 	f.p1 = nil
 	if p1, ok := p.(scalarProxy); ok && d == 1 && f.Anchors.Data == nil {
 		f.p1 = p1
+		n := t.Len()
+		f.ea, f.eb, f.eq, f.ldp = tree.Grow(f.ea, n), tree.Grow(f.eb, n), tree.Grow(f.eq, n), tree.Grow(f.ldp, n)
 	}
+	f.deferred, f.pendingOK, f.cFull = f.p1 != nil, false, f.cFull[:0]
 	if obs.Var > 0 {
 		f.leafLog = -0.5 * (log2Pi + math.Log(obs.Var))
 		f.leafPrec = 1 / obs.Var
@@ -398,6 +409,7 @@ func (f *Filter) fuse1(ws *workspace, u, lo, hi int) error {
 	prod := 1.0
 	for v := lo; v < hi; v++ {
 		a, b, q := f.p1.proxy1(v, 0)
+		f.ea[v], f.eb[v], f.eq[v] = a, b, q
 		if f.exact[v] {
 			// h↑(x) = N(y; ax + b, q): H↑ = a²/q, F↑ = a(y − b)/q,
 			// c↑ = −½ log 2πq − (y − b)²/(2q); log q joins the product.
@@ -415,7 +427,7 @@ func (f *Filter) fuse1(ws *workspace, u, lo, hi int) error {
 			}
 			continue
 		}
-		if q < 0 || math.IsNaN(q) || math.IsInf(q, 0) {
+		if !(q >= 0 && q <= math.MaxFloat64) { // also rejects NaN
 			return f.nodeError(v, "proxy covariance of the edge above", fmt.Errorf("%w: %v", ErrNotPosDef, q))
 		}
 		hv, fv := f.h.Data[v], f.f.Data[v]
@@ -430,8 +442,59 @@ func (f *Filter) fuse1(ws *workspace, u, lo, hi int) error {
 			prod = 1
 		}
 	}
-	f.h.Data[u], f.f.Data[u], f.c[u] = H, F, c-0.5*math.Log(prod)
+	f.h.Data[u], f.f.Data[u], f.c[u], f.ldp[u] = H, F, c, prod
 	return nil
+}
+
+// pendingLog returns the log-determinant terms the scalar path deferred,
+// −½ Σ_u log ldp[u] over the internal nodes, summed in index order (so the result does
+// not depend on the schedule) with one log per run of products that stays in range.
+func (f *Filter) pendingLog() float64 {
+	if !f.deferred {
+		return 0
+	}
+	if !f.pendingOK {
+		s, prod := 0.0, 1.0
+		t := f.t
+		for u := 0; u < t.Len(); u++ {
+			if t.IsLeaf(u) {
+				continue
+			}
+			if prod *= f.ldp[u]; prod > 1e250 || prod < 1e-250 {
+				s += math.Log(prod)
+				prod = 1
+			}
+		}
+		f.pending, f.pendingOK = -0.5*(s+math.Log(prod)), true
+	}
+	return f.pending
+}
+
+// constant returns node v's complete constant c_v.
+func (f *Filter) constant(v int) float64 {
+	if !f.deferred {
+		return f.c[v]
+	}
+	if len(f.cFull) != f.t.Len() {
+		// miss_u = −½ log ldp[u] + Σ_children miss_v, accumulated from the leaves up.
+		n := f.t.Len()
+		f.cFull = tree.Grow(f.cFull, n)
+		miss := make([]float64, n)
+		for u := n - 1; u >= 0; u-- {
+			if f.t.IsLeaf(u) {
+				continue
+			}
+			miss[u] = -0.5 * math.Log(f.ldp[u])
+			lo, hi := f.t.Children(u)
+			for c := lo; c < hi; c++ {
+				miss[u] += miss[c]
+			}
+		}
+		for u := range miss {
+			f.cFull[u] = f.c[u] + miss[u]
+		}
+	}
+	return f.cFull[v]
 }
 
 // pull adds the pullback of the message (H, F, c) of node v through the edge
@@ -641,7 +704,7 @@ func (f *Filter) Message(v int, H, F []float64) float64 {
 	}
 	copy(H, f.h.At(v))
 	copy(F, f.f.At(v))
-	return f.c[v]
+	return f.constant(v)
 }
 
 // LogLikelihood returns log p(y) under the proxy model: log h_root(x) at a fixed root,
@@ -650,7 +713,7 @@ func (f *Filter) LogLikelihood(root Root) (float64, error) {
 	f.mustRun()
 	d := f.d
 	ws := &f.ws[0]
-	H, F, c := f.h.At(0), f.f.At(0), f.c[0]
+	H, F, c := f.h.At(0), f.f.At(0), f.c[0]+f.pendingLog()
 	if root.Flat {
 		// log ∫ h_root = c + (d/2) log 2π − ½ log det H + ½ F'H⁻¹F.
 		if err := f.factorRoot(ws); err != nil {

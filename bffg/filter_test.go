@@ -666,3 +666,28 @@ func TestSmoothMatchesDense(t *testing.T) {
 		}
 	}
 }
+
+// The scalar path defers log-determinants; Message still returns every node's complete
+// constant, equal to the general path's.
+func TestDeferredConstants(t *testing.T) {
+	rng := rand.New(rand.NewPCG(49, 50))
+	for _, oc := range obsCases {
+		tr := randomTree(rng, 40, true)
+		obs := oc.make(rng, tr, 1)
+		m := OU{Tree: tr, D: 1, Alpha: 0.4, Theta: []float64{0.5}, Sigma2: 0.9}
+		var fast, general Filter
+		require.NoError(t, fast.Run(tr, m, obs))
+		require.True(t, fast.deferred)
+		require.NoError(t, general.Run(tr, proxyOnly{m}, obs))
+		H, F := make([]float64, 1), make([]float64, 1)
+		for v := 0; v < tr.Len(); v++ {
+			if general.exact[v] {
+				continue
+			}
+			relClose(t, general.Message(v, H, F), fast.Message(v, H, F), 1e-12, fmt.Sprintf("%s node %d", oc.name, v))
+		}
+		a, _ := fast.LogLikelihood(Root{})
+		b, _ := general.LogLikelihood(Root{})
+		relClose(t, b, a, 1e-12, oc.name+" evidence")
+	}
+}

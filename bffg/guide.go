@@ -165,7 +165,7 @@ func (g *guide) node(ws *workspace, v int) error {
 func (g *guide) node1(v int) error {
 	f := g.f
 	xp := g.x[f.t.Parent(v)]
-	a, b, qp := f.p1.proxy1(v, 0)
+	a, b, qp := f.ea[v], f.eb[v], f.eq[v]
 	mp := a*xp + b
 	mt, qt := mp, qp
 	if g.k1 != nil {
