@@ -43,6 +43,7 @@ type Filter struct {
 	// s = 1 + qH, and c holds the constants without −½ Σ log ldp over the subtree.
 	ea, eb, eq, ldp []float64
 	deferred        bool
+	bulk            bool // ea, eb, eq were filled before the sweep
 	pending         float64 // −½ Σ_u log ldp[u], valid when pendingOK
 	pendingOK       bool
 	cFull           []float64 // complete constants, computed on demand by Message
@@ -169,6 +170,11 @@ func (f *Filter) Run(t *topology.Topology, p Proxy, obs Obs) error {
 		f.ea, f.eb, f.eq, f.ldp = tree.Grow(f.ea, n), tree.Grow(f.eb, n), tree.Grow(f.eq, n), tree.Grow(f.ldp, n)
 	}
 	f.deferred, f.pendingOK, f.cFull = f.p1 != nil, false, f.cFull[:0]
+	f.bulk = false
+	if e, ok := p.(scalarEdges); ok && f.p1 != nil {
+		e.edges1(f.ea, f.eb, f.eq)
+		f.bulk = true
+	}
 	if obs.Var > 0 {
 		f.leafLog = -0.5 * (log2Pi + math.Log(obs.Var))
 		f.leafPrec = 1 / obs.Var
@@ -180,6 +186,24 @@ func (f *Filter) Run(t *topology.Topology, p Proxy, obs Obs) error {
 		f.upFn = f.upLevel
 		f.guideFn = f.g.level
 		f.g.f = f
+	}
+	if f.p1 != nil && t.Len() < 2*tree.DefaultGrain && f.Schedule.Grain == 0 {
+		// Small scalar trees: one loop in reverse index order (children before
+		// parents), without the per-level machinery that would cost as much as the work.
+		for v := t.Len() - 1; v >= 0; v-- {
+			var err error
+			if t.IsLeaf(v) {
+				err = f.leaf(&f.ws[0], v)
+			} else {
+				lo, hi := t.Children(v)
+				err = f.fuse1(&f.ws[0], v, lo, hi)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		f.ran = true
+		return nil
 	}
 	f.Schedule.Up(t, f.upFn)
 	if err := f.firstErr(); err != nil {
@@ -408,8 +432,13 @@ func (f *Filter) fuse1(ws *workspace, u, lo, hi int) error {
 	var H, F, c float64
 	prod := 1.0
 	for v := lo; v < hi; v++ {
-		a, b, q := f.p1.proxy1(v, 0)
-		f.ea[v], f.eb[v], f.eq[v] = a, b, q
+		var a, b, q float64
+		if f.bulk {
+			a, b, q = f.ea[v], f.eb[v], f.eq[v]
+		} else {
+			a, b, q = f.p1.proxy1(v, 0)
+			f.ea[v], f.eb[v], f.eq[v] = a, b, q
+		}
 		if f.exact[v] {
 			// h↑(x) = N(y; ax + b, q): H↑ = a²/q, F↑ = a(y − b)/q,
 			// c↑ = −½ log 2πq − (y − b)²/(2q); log q joins the product.

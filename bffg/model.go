@@ -44,6 +44,12 @@ type scalarProxy interface {
 	proxy1(v int, anchor float64) (a, b, q float64)
 }
 
+// scalarEdges fills the d = 1 coefficients (a, b, q) of every edge at once (index v
+// for the edge above v; entry 0 unused), which is cheaper than one call per edge.
+type scalarEdges interface {
+	edges1(a, b, q []float64)
+}
+
 type scalarKernel interface {
 	transition1(v int, x float64) (mean, q float64)
 }
@@ -75,6 +81,13 @@ func (m BM) Transition(v int, x, mean, cov []float64) {
 
 func (m BM) proxy1(v int, _ float64) (a, b, q float64) {
 	return 1, 0, m.scalarCov(v)
+}
+
+func (m BM) edges1(a, b, q []float64) {
+	// The same arithmetic as scalarCov, so that proxy = truth stays bit-identical.
+	for v := 1; v < len(q); v++ {
+		a[v], b[v], q[v] = 1, 0, m.scalarCov(v)
+	}
 }
 
 func (m BM) transition1(v int, x float64) (mean, q float64) {
