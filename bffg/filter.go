@@ -37,18 +37,18 @@ type Filter struct {
 	errs  []nodeErr
 	ran   bool
 
-	p1       scalarProxy // p's fast path when d = 1, or nil
+	p1 scalarProxy // p's fast path when d = 1, or nil
 	// On the scalar path, fuse1 records each edge's (a, b, q) for the passes that follow,
 	// and defers the log-determinants: ldp[u] is the product of node u's children's
 	// s = 1 + qH, and c holds the constants without −½ Σ log ldp over the subtree.
 	ea, eb, eq, ldp []float64
 	deferred        bool
-	bulk            bool // ea, eb, eq were filled before the sweep
+	bulk            bool    // ea, eb, eq were filled before the sweep
 	pending         float64 // −½ Σ_u log ldp[u], valid when pendingOK
 	pendingOK       bool
 	cFull           []float64 // complete constants, computed on demand by Message
-	leafLog  float64     // −½ log(2πτ²) for the shared isotropic noise variance
-	leafPrec float64     // 1/τ² for the same
+	leafLog         float64   // −½ log(2πτ²) for the shared isotropic noise variance
+	leafPrec        float64   // 1/τ² for the same
 
 	adj adj // reverse-pass storage (Backward, Score)
 
