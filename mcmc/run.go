@@ -44,6 +44,12 @@ type Config struct {
 
 	// SaveWarmup keeps the warmup iterations in Chain.Warmup.
 	SaveWarmup bool
+	// Resume, if not nil, holds one checkpoint per chain (a nil entry starts that chain
+	// afresh). A resumed chain skips initialisation and warmup and continues from the
+	// checkpoint's position, tunables and generator state, drawing Draws − Done more
+	// draws; the draws equal those the uninterrupted chain would have made.
+	Resume []*Checkpoint
+
 	// Progress, if not nil, is called after every iteration of every chain with the
 	// chain index and the 0-based iteration (warmup first). It is called from the
 	// chains' goroutines, so it must be safe for concurrent use, and it should be
@@ -89,6 +95,17 @@ type Chain struct {
 	Params Params
 	// WarmupSeconds and SampleSeconds are the wall-clock durations of the phases.
 	WarmupSeconds, SampleSeconds float64
+	// Checkpoint is the chain's state after its last sampling draw, from which Run can
+	// resume it; nil if the chain stopped before sampling began.
+	Checkpoint *Checkpoint
+}
+
+// Checkpoint is what a chain needs to continue its sampling phase exactly.
+type Checkpoint struct {
+	Q      []float64 // position after the last draw
+	Params Params    // the adapted step size and metric
+	RNG    []byte    // the chain's PCG generator, marshalled after the last draw
+	Done   int       // sampling draws made so far
 }
 
 // Run runs cfg.Chains chains, cfg.Workers at a time, each in its own goroutine. It
@@ -109,6 +126,9 @@ func Run(ctx context.Context, newKernel func(chain int) (Kernel, error), cfg Con
 	}
 	if cfg.Init != nil && len(cfg.Init) != cfg.Chains {
 		panic(fmt.Sprintf("mcmc: Run has %d initial points for %d chains", len(cfg.Init), cfg.Chains))
+	}
+	if cfg.Resume != nil && len(cfg.Resume) != cfg.Chains {
+		panic(fmt.Sprintf("mcmc: Run has %d checkpoints for %d chains", len(cfg.Resume), cfg.Chains))
 	}
 	workers := cfg.Workers
 	if workers == 0 {
@@ -156,8 +176,12 @@ func runChain(ctx context.Context, c int, k Kernel, cfg *Config, out *Chain) err
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	pcg := rand.NewPCG(cfg.Seed, uint64(c))
+	r := rand.New(pcg)
+	if cfg.Resume != nil && cfg.Resume[c] != nil {
+		return resumeChain(ctx, c, k, cfg, out, pcg, r, cfg.Resume[c])
+	}
 	start := time.Now()
-	r := rand.New(rand.NewPCG(cfg.Seed, uint64(c)))
 	var s State
 	var err error
 	if cfg.Init != nil {
@@ -234,9 +258,23 @@ func runChain(ctx context.Context, c int, k Kernel, cfg *Config, out *Chain) err
 	out.Params = p
 	out.WarmupSeconds = time.Since(start).Seconds()
 
-	start = time.Now()
-	defer func() { out.SampleSeconds = time.Since(start).Seconds() }()
-	for i := range cfg.Draws {
+	return sampleChain(ctx, c, k, cfg, out, pcg, r, s, t, p, 0)
+}
+
+// sampleChain runs the sampling phase from state s, draws done..cfg.Draws−1, keeping
+// out.Checkpoint current so that an interrupted chain can be resumed.
+func sampleChain(ctx context.Context, c int, k Kernel, cfg *Config, out *Chain, pcg *rand.PCG, r *rand.Rand,
+	s, t State, p Params, done int) error {
+	start := time.Now()
+	defer func() {
+		out.SampleSeconds = time.Since(start).Seconds()
+		rng, err := pcg.MarshalBinary()
+		if err != nil {
+			return // PCG marshalling cannot fail
+		}
+		out.Checkpoint = &Checkpoint{Q: append([]float64(nil), s.Q...), Params: p, RNG: rng, Done: done}
+	}()
+	for ; done < cfg.Draws; done++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -244,10 +282,36 @@ func runChain(ctx context.Context, c int, k Kernel, cfg *Config, out *Chain) err
 		s, t = t, s
 		out.Sample.add(&s, info)
 		if cfg.Progress != nil {
-			cfg.Progress(c, cfg.Warmup+i)
+			cfg.Progress(c, cfg.Warmup+done)
 		}
 	}
 	return nil
+}
+
+// resumeChain continues chain c from a checkpoint.
+func resumeChain(ctx context.Context, c int, k Kernel, cfg *Config, out *Chain, pcg *rand.PCG, r *rand.Rand, cp *Checkpoint) error {
+	if err := pcg.UnmarshalBinary(cp.RNG); err != nil {
+		return fmt.Errorf("resume: generator state: %w", err)
+	}
+	s, err := k.Init(cp.Q)
+	if err != nil {
+		return fmt.Errorf("resume: %w", err)
+	}
+	p := cp.Params
+	if p.Metric != nil {
+		p.Metric = p.Metric.Clone()
+	}
+	if _, ok := k.(Adaptable); ok && p.Metric == nil {
+		p.Metric = IdentityMetric(k.Dim(), false)
+	}
+	if p.StepSize == 0 {
+		p.StepSize = 1
+	}
+	n := k.Dim()
+	out.Warmup.Dim, out.Sample.Dim = n, n
+	out.Params = p
+	out.Sample.reserve(max(cfg.Draws-cp.Done, 0))
+	return sampleChain(ctx, c, k, cfg, out, pcg, r, s, s.Clone(), p, cp.Done)
 }
 
 func (t *Trace) reserve(n int) {

@@ -151,3 +151,52 @@ func TestZeroAllocs(t *testing.T) {
 		require.Zero(t, testing.AllocsPerRun(200, step), c.name)
 	}
 }
+
+// A run interrupted during sampling and resumed from its checkpoints gives exactly the
+// draws of an uninterrupted run.
+func TestResume(t *testing.T) {
+	newKernel := func(int) (mcmc.Kernel, error) { return mcmc.NewNUTS(stdNormal{n: 3}), nil }
+	cfg := mcmc.Config{Chains: 2, Warmup: 100, Draws: 300, Seed: 5}
+	full, err := mcmc.Run(context.Background(), newKernel, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Stop each chain after 120 draws via the progress callback.
+	ctx, cancel := context.WithCancel(context.Background())
+	var stopped atomic.Int32
+	part := cfg
+	part.Workers = 1
+	part.Progress = func(c, iter int) {
+		if iter == cfg.Warmup+119 && stopped.Add(1) == int32(cfg.Chains) {
+			cancel()
+		}
+	}
+	first, err := mcmc.Run(ctx, newKernel, part)
+	if err == nil {
+		t.Fatal("expected cancellation")
+	}
+	resume := make([]*mcmc.Checkpoint, cfg.Chains)
+	for c := range first {
+		if first[c].Checkpoint == nil {
+			t.Fatalf("chain %d has no checkpoint", c)
+		}
+		resume[c] = first[c].Checkpoint
+	}
+	rest := cfg
+	rest.Resume = resume
+	second, err := mcmc.Run(context.Background(), newKernel, rest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for c := range full {
+		got := append(append([]float64(nil), first[c].Sample.Draws...), second[c].Sample.Draws...)
+		if len(got) != len(full[c].Sample.Draws) {
+			t.Fatalf("chain %d: %d values after resuming, want %d", c, len(got), len(full[c].Sample.Draws))
+		}
+		for i := range got {
+			if got[i] != full[c].Sample.Draws[i] {
+				t.Fatalf("chain %d value %d: resumed %v, uninterrupted %v", c, i, got[i], full[c].Sample.Draws[i])
+			}
+		}
+	}
+}
