@@ -55,7 +55,7 @@ func pullVJP1(H, F, a, b, q, n0, n1, n2 float64) (cbar, Fbar, Hbar, abar, bbar, 
 // does not apply.
 func (f *Filter) score1(root Root, g *Gradient) bool {
 	pv, ok := f.p.(scalarProxyVJP)
-	if f.d != 1 || f.p1 == nil || !ok || f.obs.Cov != nil || root.Flat {
+	if f.d != 1 || f.p1 == nil || !ok || root.Flat {
 		return false
 	}
 	t := f.t
@@ -78,20 +78,36 @@ func (f *Filter) score1(root Root, g *Gradient) bool {
 	for u := 0; u < n; u++ {
 		n0, n1, n2 := cb[u], fb[u], -2*hb[u]
 		if t.IsLeaf(u) {
-			f.leafVJP1(u, n0, n1, n2, g)
-			continue
+			continue // handled at its parent, in observation space
 		}
 		lo, hi := t.Children(u)
 		for v := lo; v < hi; v++ {
 			av, bv, qv := f.ea[v], f.eb[v], f.eq[v]
-			if f.exact[v] {
-				// h↑(x) = N(y; ax + b, q): with r = y − b − ax, ρ1 = E[r],
-				// ρ2 = E[r²]: q̄ = ½(ρ2/q² − n0/q), b̄ = ρ1/q, ā = E[rx]/q.
-				y := f.obs.Y[t.LeafIndex(v)]
+			if t.IsLeaf(v) {
+				// The leaf edge's message N(y; ax + b, C), C = q + τ² (see fuse1): with
+				// r = y − b − ax, ρ1 = E[r], ρ2 = E[r²]: C̄ = ½(ρ2/C² − n0/C), which is
+				// both q̄ and τ̄², b̄ = ρ1/C and ā = E[rx]/C.
+				i := t.LeafIndex(v)
+				y := f.obs.Y[i]
+				if math.IsNaN(y) {
+					continue
+				}
+				C := qv + f.leafVar(i)
 				yb := y - bv
 				rho1 := n0*yb - av*n1
 				rho2 := n0*yb*yb - 2*yb*av*n1 + av*av*n2
-				pv.proxyVJP1(v, (yb*n1-av*n2)/qv, rho1/qv, 0.5*(rho2/(qv*qv)-n0/qv), g.Params)
+				cbar := 0.5 * (rho2/(C*C) - n0/C)
+				pv.proxyVJP1(v, (yb*n1-av*n2)/C, rho1/C, cbar, g.Params)
+				if !f.exact[v] {
+					switch {
+					case f.obs.Cov != nil:
+						g.NoiseCov[0] += cbar
+					case f.obs.LeafVar != nil:
+						g.LeafVar[i] += cbar
+					default:
+						g.NoiseVar += cbar
+					}
+				}
 				continue
 			}
 			c, fbar, hbar, abar, bbar, qbar := pullVJP1(H[v], F[v], av, bv, qv, n0, n1, n2)
@@ -102,23 +118,4 @@ func (f *Filter) score1(root Root, g *Gradient) bool {
 		}
 	}
 	return true
-}
-
-// leafVJP1 is leafVJP for d = 1: with E = n0y² − 2yn1 + n2, τ̄² += ½E/τ⁴ − ½n0/τ².
-func (f *Filter) leafVJP1(v int, n0, n1, n2 float64, g *Gradient) {
-	i := f.t.LeafIndex(v)
-	y := f.obs.Y[i]
-	if math.IsNaN(y) || f.exact[v] {
-		return
-	}
-	p := f.leafPrec
-	if f.obs.LeafVar != nil {
-		p = 1 / f.obs.LeafVar[i]
-	}
-	gv := 0.5 * p * (p*(n0*y*y-2*y*n1+n2) - n0)
-	if f.obs.LeafVar != nil {
-		g.LeafVar[i] += gv
-	} else {
-		g.NoiseVar += gv
-	}
 }

@@ -549,3 +549,51 @@ func TestScoreExactLeaves(t *testing.T) {
 		}
 	}
 }
+
+// Tiny noise variances: with τ² = 1e-30 the leaf messages H = 1/τ² would cancel terms
+// of size 1e30 in c, so the scalar path pulls leaf edges in observation space; the
+// evidence equals the dense closed form and the score (also with matrix noise) equals
+// finite differences in log τ². A regression test for chains that wandered to
+// log τ² ≈ −86 where the old arithmetic gave a spuriously high density.
+func TestTinyNoise(t *testing.T) {
+	rng := rand.New(rand.NewPCG(51, 52))
+	tr := randomTree(rng, 25, false)
+	y := randomObs(rng, tr, 1)
+	for _, tau2 := range []float64{1e-30, 1e-8, 0.3} {
+		for _, matrix := range []bool{false, true} {
+			obs := Obs{Y: y, Var: tau2}
+			if matrix {
+				obs = Obs{Y: y, Cov: []float64{tau2}}
+			}
+			ll := func(s2, lt float64) float64 {
+				o := obs
+				if matrix {
+					o.Cov = []float64{math.Exp(lt)}
+				} else {
+					o.Var = math.Exp(lt)
+				}
+				var f Filter
+				require.NoError(t, f.Run(tr, BM{Tree: tr, D: 1, Sigma2: s2}, o))
+				v, err := f.LogLikelihood(Root{})
+				require.NoError(t, err)
+				return v
+			}
+			want, err := MarginalBM(tr, 0.7, nil, Obs{Y: y, Var: tau2}, Root{})
+			require.NoError(t, err)
+			relClose(t, want, ll(0.7, math.Log(tau2)), 1e-10, fmt.Sprintf("evidence τ²=%g", tau2))
+			var f Filter
+			require.NoError(t, f.Run(tr, BM{Tree: tr, D: 1, Sigma2: 0.7}, obs))
+			var g Gradient
+			require.NoError(t, f.Score(Root{}, &g))
+			h := 1e-6
+			fd := (ll(0.7, math.Log(tau2)+h) - ll(0.7, math.Log(tau2)-h)) / (2 * h)
+			got := g.NoiseVar * tau2
+			if matrix {
+				got = g.NoiseCov[0] * tau2
+			}
+			checkGrad(t, fmt.Sprintf("d/dlog τ² at τ²=%g matrix=%v", tau2, matrix), fd, got)
+			fd = (ll(0.7+1e-6, math.Log(tau2)) - ll(0.7-1e-6, math.Log(tau2))) / 2e-6
+			checkGrad(t, fmt.Sprintf("d/dσ² at τ²=%g", tau2), fd, g.Params[0])
+		}
+	}
+}

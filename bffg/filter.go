@@ -439,18 +439,29 @@ func (f *Filter) fuse1(ws *workspace, u, lo, hi int) error {
 			a, b, q = f.p1.proxy1(v, 0)
 			f.ea[v], f.eb[v], f.eq[v] = a, b, q
 		}
-		if f.exact[v] {
-			// h↑(x) = N(y; ax + b, q): H↑ = a²/q, F↑ = a(y − b)/q,
-			// c↑ = −½ log 2πq − (y − b)²/(2q); log q joins the product.
-			y := f.obs.Y[f.t.LeafIndex(v)]
-			if !(q > 0) || math.IsInf(q, 0) {
+		if f.t.IsLeaf(v) {
+			// Every leaf edge in observation space (bffg-math §1.1 ii): the message is
+			// N(y; ax + b, C) with C = q + τ², so H↑ = a²/C, F↑ = a(y − b)/C and
+			// c↑ = −½ log 2πC − (y − b)²/(2C), with log C joining the product. Going
+			// through the leaf's own message H = 1/τ² instead would cancel terms of
+			// size y²/τ² in c, which is garbage for tiny τ².
+			i := f.t.LeafIndex(v)
+			y := f.obs.Y[i]
+			if math.IsNaN(y) {
+				continue // unobserved: h ≡ 1
+			}
+			if !(q >= 0 && q <= math.MaxFloat64) {
+				return f.nodeError(v, "proxy covariance of the edge above", fmt.Errorf("%w: %v", ErrNotPosDef, q))
+			}
+			C := q + f.leafVar(i)
+			if !(C > 0) || math.IsInf(C, 0) {
 				return f.nodeError(v, "edge covariance at the observed coordinates", ErrExactZero)
 			}
 			r := y - b
-			H += a * a / q
-			F += a * r / q
-			c -= 0.5 * (log2Pi + r*r/q)
-			if prod *= q; prod > 1e250 || prod < 1e-250 {
+			H += a * a / C
+			F += a * r / C
+			c -= 0.5 * (log2Pi + r*r/C)
+			if prod *= C; prod > 1e250 || prod < 1e-250 {
 				c -= 0.5 * math.Log(prod)
 				prod = 1
 			}
@@ -473,6 +484,17 @@ func (f *Filter) fuse1(ws *workspace, u, lo, hi int) error {
 	}
 	f.h.Data[u], f.f.Data[u], f.c[u], f.ldp[u] = H, F, c, prod
 	return nil
+}
+
+// leafVar returns the noise variance of leaf i when d = 1 (0 for an exact leaf).
+func (f *Filter) leafVar(i int) float64 {
+	if f.obs.Cov != nil {
+		return f.obs.Cov[0]
+	}
+	if f.obs.LeafVar != nil {
+		return f.obs.LeafVar[i]
+	}
+	return f.obs.Var
 }
 
 // pendingLog returns the log-determinant terms the scalar path deferred,
