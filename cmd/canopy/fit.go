@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -126,11 +127,12 @@ func newProblem(ds *dataset, model, noise string) (*problem, error) {
 				}
 			}
 		}
-		// Report Σ = LL' entry by entry.
-		for i := 0; i < d; i++ {
-			for j := 0; j <= i; j++ {
-				i, j := i, j
-				pr.params = append(pr.params, param{fmt.Sprintf("Sigma.%d.%d", i+1, j+1), func(u []float64) float64 {
+		// Report Σ = LL', every entry in CmdStan's column-major order.
+		for j := 0; j < d; j++ {
+			for i := 0; i < d; i++ {
+				name := fmt.Sprintf("Sigma.%d.%d", i+1, j+1)
+				i, j := max(i, j), min(i, j) // Σ is symmetric: use the lower triangle
+				pr.params = append(pr.params, param{name, func(u []float64) float64 {
 					l := func(a, b int) float64 {
 						k := a*(a+1)/2 + b
 						if a == b {
@@ -185,8 +187,25 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Uint64Var(&c.seed, "seed", 1, "random seed")
 	fs.StringVar(&c.out, "out", "canopy-out", "output directory")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress on standard error")
+	resume := fs.String("resume", "", "continue the run saved in this directory (its settings; --draws may raise the total)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	var prev *checkpoint
+	if *resume != "" {
+		var err error
+		if prev, err = readCheckpoint(*resume); err != nil {
+			return err
+		}
+		draws := c.draws
+		drawsSet := false
+		fs.Visit(func(f *flag.Flag) { drawsSet = drawsSet || f.Name == "draws" })
+		c = fitConfig{treeFile: prev.TreeFile, traitFile: prev.TraitFile, treeIndex: prev.TreeIndex, model: prev.Model,
+			noise: prev.Noise, sampler: prev.Sampler, chains: prev.Chains, warmup: prev.Warmup, draws: prev.Draws,
+			seed: prev.Seed, out: *resume, quiet: c.quiet}
+		if drawsSet {
+			c.draws = draws
+		}
 	}
 	if *landmarks != "" {
 		return &exitError{code: 2, err: errors.New("--landmarks: the Kunita shape model is not available yet; use --traits")}
@@ -208,22 +227,66 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
 		return err
 	}
-	chains, runErr := sample(ctx, pr, c, stderr)
+	var old []mcmc.Chain // draws of the run being resumed, in column space
+	var from []*mcmc.Checkpoint
+	if prev != nil {
+		if old, err = readChains(c.out, c.chains); err != nil {
+			return err
+		}
+		for i, st := range prev.State {
+			cp, err := st.resumeState()
+			if err != nil {
+				return err
+			}
+			if cp == nil || cp.Done != old[i].Sample.Len() {
+				// Stopped during warmup, or the file and the checkpoint disagree:
+				// repeat this chain from its start (its seed makes it identical).
+				old[i].Sample = mcmc.Trace{Dim: len(pr.columns())}
+				cp = nil
+			}
+			from = append(from, cp)
+		}
+	}
+	raw, runErr := sample(ctx, pr, c, from, stderr)
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
 		return runErr
 	}
-	if err := writeChains(c, pr, chains); err != nil {
+	cols := make([]mcmc.Chain, len(raw))
+	for i := range raw {
+		cols[i] = pr.toColumns(&raw[i])
+		if old != nil {
+			cols[i] = appendChain(old[i], cols[i])
+		}
+	}
+	if err := writeChains(c, pr, cols); err != nil {
+		return err
+	}
+	if err := writeCheckpoint(c, raw); err != nil {
 		return err
 	}
 	if errors.Is(runErr, context.Canceled) {
-		fmt.Fprintf(stderr, "canopy: interrupted; the draws made so far are in %s\n", c.out)
+		fmt.Fprintf(stderr, "canopy: interrupted; the draws made so far are in %s; continue with: canopy fit --resume %s\n", c.out, c.out)
 		return &exitError{code: 130, err: errors.New("interrupted")}
 	}
-	return report(c, pr, chains, stdout, stderr)
+	return report(c, pr, cols, stdout, stderr)
+}
+
+// appendChain appends the draws of b to those of a (a resumed run's continuation); b's
+// tunables and timing describe the combined chain.
+func appendChain(a, b mcmc.Chain) mcmc.Chain {
+	out := b
+	out.Sample = mcmc.Trace{Dim: b.Sample.Dim}
+	for _, t := range []*mcmc.Trace{&a.Sample, &b.Sample} {
+		out.Sample.Draws = append(out.Sample.Draws, t.Draws...)
+		out.Sample.LogDensity = append(out.Sample.LogDensity, t.LogDensity...)
+		out.Sample.Info = append(out.Sample.Info, t.Info...)
+	}
+	out.SampleSeconds += a.SampleSeconds
+	return out
 }
 
 // sample runs the chains with progress on stderr.
-func sample(ctx context.Context, pr *problem, c fitConfig, stderr io.Writer) ([]mcmc.Chain, error) {
+func sample(ctx context.Context, pr *problem, c fitConfig, from []*mcmc.Checkpoint, stderr io.Writer) ([]mcmc.Chain, error) {
 	np := pr.pot.NumParams()
 	newKernel := func(int) (mcmc.Kernel, error) {
 		p := pr.pot.Clone()
@@ -243,7 +306,7 @@ func sample(ctx context.Context, pr *problem, c fitConfig, stderr io.Writer) ([]
 	prog := newProgress(stderr, c.chains, c.warmup+c.draws, c.quiet)
 	defer prog.done()
 	return mcmc.Run(ctx, newKernel, mcmc.Config{Chains: c.chains, Warmup: c.warmup, Draws: c.draws,
-		Seed: c.seed, Progress: prog.update})
+		Seed: c.seed, Progress: prog.update, Resume: from})
 }
 
 // progress reports per-chain iterations and the estimated time left on stderr,
@@ -319,7 +382,7 @@ func (p *progress) done() {
 
 // report prints and writes the summary and the ancestral states.
 func report(c fitConfig, pr *problem, chains []mcmc.Chain, stdout, stderr io.Writer) error {
-	np := pr.pot.NumParams()
+	np := pr.pot.NumParams() // reported parameter i is column np + i
 	div := 0
 	for _, ch := range chains {
 		for _, in := range ch.Sample.Info {
@@ -337,11 +400,11 @@ func report(c fitConfig, pr *problem, chains []mcmc.Chain, stdout, stderr io.Wri
 	header := []string{"parameter", "mean", "sd", "q5", "q50", "q95", "rhat", "ess_bulk", "ess_tail", "mcse_mean"}
 	_ = cw.Write(header)
 	fmt.Fprintf(stdout, "%-14s %10s %10s %10s %10s %10s %7s %9s %9s %10s\n", "parameter", "mean", "sd", "5%", "50%", "95%", "R̂", "ESS bulk", "ESS tail", "MCSE")
-	for _, pa := range pr.params {
+	for j, pa := range pr.params {
 		draws := make([][]float64, len(chains))
 		for i, ch := range chains {
 			for k := 0; k < ch.Sample.Len(); k++ {
-				draws[i] = append(draws[i], pa.value(ch.Sample.Draw(k)[:np]))
+				draws[i] = append(draws[i], ch.Sample.Draw(k)[np+j])
 			}
 		}
 		s, err := summarize(draws)

@@ -198,7 +198,7 @@ func TestFitDatasets(t *testing.T) {
 		pr, err := newProblem(ds, "bm", "none")
 		require.NoError(t, err)
 		c := fitConfig{chains: 4, warmup: 500, draws: 500, seed: 11, sampler: "nuts", quiet: true}
-		chains, err := sample(context.Background(), pr, c, &bytes.Buffer{})
+		chains, err := sample(context.Background(), pr, c, nil, &bytes.Buffer{})
 		require.NoError(t, err)
 		var draws [][]float64
 		div := 0

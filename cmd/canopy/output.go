@@ -1,8 +1,234 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/canopy-bffg/canopy/format/cmdstan"
 	"github.com/canopy-bffg/canopy/mcmc"
 )
 
-// writeChains writes one CmdStan-format CSV per chain (wired to format/cmdstan).
-func writeChains(c fitConfig, pr *problem, chains []mcmc.Chain) error { return nil }
+// columns returns the names of a chain file's columns: the unconstrained parameters the
+// sampler moves (with '.' replaced, as CmdStan reserves it for array elements), then the
+// reported parameters on their natural scale.
+func (pr *problem) columns() []string {
+	var cols []string
+	for _, n := range pr.names {
+		cols = append(cols, strings.ReplaceAll(n, ".", "_"))
+	}
+	for _, p := range pr.params {
+		cols = append(cols, p.name)
+	}
+	return cols
+}
+
+// toColumns converts the sampler's draws (u and the noise z) into chain-file columns.
+func (pr *problem) toColumns(ch *mcmc.Chain) mcmc.Chain {
+	np := pr.pot.NumParams()
+	cols := pr.columns()
+	out := mcmc.Chain{Index: ch.Index, WarmupSeconds: ch.WarmupSeconds, SampleSeconds: ch.SampleSeconds,
+		Params: mcmc.Params{StepSize: ch.Params.StepSize}}
+	if m := ch.Params.Metric; m != nil {
+		out.Params.Metric = subMetric(m, np)
+	}
+	out.Sample = mcmc.Trace{Dim: len(cols), LogDensity: ch.Sample.LogDensity, Info: ch.Sample.Info}
+	for k := 0; k < ch.Sample.Len(); k++ {
+		u := ch.Sample.Draw(k)[:np]
+		out.Sample.Draws = append(out.Sample.Draws, u...)
+		for _, p := range pr.params {
+			out.Sample.Draws = append(out.Sample.Draws, p.value(u))
+		}
+	}
+	return out
+}
+
+// subMetric returns the leading np×np block of a metric: the part over the model
+// parameters, which is what a reader of the chain file can relate to its columns.
+func subMetric(m *mcmc.Metric, np int) *mcmc.Metric {
+	var dense mat.SymDense
+	m.DenseTo(&dense)
+	if m.IsDense() {
+		sub := mat.NewSymDense(np, nil)
+		for i := 0; i < np; i++ {
+			for j := i; j < np; j++ {
+				sub.SetSym(i, j, dense.At(i, j))
+			}
+		}
+		if s, err := mcmc.NewDenseMetric(sub); err == nil {
+			return s
+		}
+		return nil
+	}
+	diag := make([]float64, np)
+	for i := range diag {
+		diag[i] = dense.At(i, i)
+	}
+	s, err := mcmc.NewDiagMetric(diag)
+	if err != nil {
+		return nil
+	}
+	return s
+}
+
+func chainFile(dir string, c int) string { return filepath.Join(dir, fmt.Sprintf("chain-%d.csv", c+1)) }
+
+// writeChains writes one CmdStan-format CSV per chain (cols are in column space).
+func writeChains(c fitConfig, pr *problem, cols []mcmc.Chain) error {
+	names := pr.columns()
+	for i := range cols {
+		cfg := cmdstan.DefaultConfig("canopy_" + c.model)
+		cfg.NumSamples, cfg.NumWarmup, cfg.Seed, cfg.ID = c.draws, c.warmup, c.seed, i+1
+		cfg.Metric = cmdstan.DiagMetric
+		if c.sampler == "rwpcn" {
+			cfg.Metric = cmdstan.UnitMetric
+			cfg.Adapt.Engaged = false
+			cols[i].Params.Metric = nil
+			cfg.Extra = append(cfg.Extra, cmdstan.Setting{Path: "canopy_kernel", Value: "pcnrw"})
+		}
+		f, err := os.Create(chainFile(c.out, i))
+		if err != nil {
+			return err
+		}
+		err = cmdstan.WriteChain(f, cfg, names, &cols[i])
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", chainFile(c.out, i), err)
+		}
+	}
+	return nil
+}
+
+// checkpoint is DIR/checkpoint.json: the run's configuration and, per chain, what
+// mcmc.Run needs to continue it (nil for a chain stopped during warmup, which a resumed
+// run repeats from its start; its seed makes that identical).
+type checkpoint struct {
+	Version   int           `json:"version"`
+	TreeFile  string        `json:"tree"`
+	TraitFile string        `json:"traits"`
+	TreeIndex int           `json:"tree_index"`
+	Model     string        `json:"model"`
+	Noise     string        `json:"noise"`
+	Sampler   string        `json:"sampler"`
+	Chains    int           `json:"chains"`
+	Warmup    int           `json:"warmup"`
+	Draws     int           `json:"draws"`
+	Seed      uint64        `json:"seed"`
+	State     []*chainState `json:"state"`
+}
+
+type chainState struct {
+	Q         []float64 `json:"q"`
+	StepSize  float64   `json:"step_size"`
+	InvMetric []float64 `json:"inv_metric,omitempty"` // diagonal, or row-major dense
+	Dense     bool      `json:"dense,omitempty"`
+	RNG       []byte    `json:"rng"`
+	Done      int       `json:"done"`
+}
+
+func writeCheckpoint(c fitConfig, chains []mcmc.Chain) error {
+	cp := checkpoint{Version: 1, TreeFile: abs(c.treeFile), TraitFile: abs(c.traitFile), TreeIndex: c.treeIndex,
+		Model: c.model, Noise: c.noise, Sampler: c.sampler, Chains: c.chains, Warmup: c.warmup, Draws: c.draws, Seed: c.seed}
+	for _, ch := range chains {
+		k := ch.Checkpoint
+		if k == nil {
+			cp.State = append(cp.State, nil)
+			continue
+		}
+		s := &chainState{Q: k.Q, StepSize: k.Params.StepSize, RNG: k.RNG, Done: k.Done}
+		if m := k.Params.Metric; m != nil {
+			s.Dense = m.IsDense()
+			var d mat.SymDense
+			m.DenseTo(&d)
+			n := m.Dim()
+			for i := 0; i < n; i++ {
+				if s.Dense {
+					for j := 0; j < n; j++ {
+						s.InvMetric = append(s.InvMetric, d.At(i, j))
+					}
+				} else {
+					s.InvMetric = append(s.InvMetric, d.At(i, i))
+				}
+			}
+		}
+		cp.State = append(cp.State, s)
+	}
+	b, err := json.Marshal(cp)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(c.out, "checkpoint.json.tmp")
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(c.out, "checkpoint.json"))
+}
+
+func abs(p string) string {
+	if p == "" {
+		return ""
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+func readCheckpoint(dir string) (*checkpoint, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "checkpoint.json"))
+	if err != nil {
+		return nil, fmt.Errorf("--resume %s: %w", dir, err)
+	}
+	var cp checkpoint
+	if err := json.Unmarshal(b, &cp); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "checkpoint.json"), err)
+	}
+	if cp.Version != 1 || len(cp.State) != cp.Chains {
+		return nil, fmt.Errorf("%s: unsupported or damaged checkpoint", filepath.Join(dir, "checkpoint.json"))
+	}
+	return &cp, nil
+}
+
+// resumeState turns a saved chain state into an mcmc checkpoint.
+func (s *chainState) resumeState() (*mcmc.Checkpoint, error) {
+	if s == nil {
+		return nil, nil
+	}
+	p := mcmc.Params{StepSize: s.StepSize}
+	if len(s.InvMetric) > 0 {
+		var err error
+		if s.Dense {
+			n := len(s.Q)
+			if len(s.InvMetric) != n*n {
+				return nil, errors.New("checkpoint: dense metric of the wrong size")
+			}
+			p.Metric, err = mcmc.NewDenseMetric(mat.NewSymDense(n, s.InvMetric))
+		} else {
+			p.Metric, err = mcmc.NewDiagMetric(s.InvMetric)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint: %w", err)
+		}
+	}
+	return &mcmc.Checkpoint{Q: s.Q, Params: p, RNG: s.RNG, Done: s.Done}, nil
+}
+
+// readChains reads the chain files of an earlier run (in column space).
+func readChains(dir string, n int) ([]mcmc.Chain, error) {
+	out := make([]mcmc.Chain, n)
+	for c := range out {
+		f, err := cmdstan.ReadFile(chainFile(dir, c))
+		if err != nil && f == nil {
+			return nil, err
+		}
+		out[c] = mcmc.Chain{Index: c, Sample: f.Sample}
+	}
+	return out, nil
+}

@@ -20,7 +20,7 @@ func writePlots(dir string, pr *problem, chains []mcmc.Chain) error {
 		draws := make([][]float64, len(chains))
 		for c, ch := range chains {
 			for k := 0; k < ch.Sample.Len(); k++ {
-				draws[c] = append(draws[c], pa.value(ch.Sample.Draw(k)[:np]))
+				draws[c] = append(draws[c], ch.Sample.Draw(k)[np+i])
 			}
 		}
 		if len(draws[0]) == 0 {
