@@ -10,10 +10,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/canopy-bffg/canopy/format/cmdstan"
 	"github.com/canopy-bffg/canopy/internal/notebooks"
 	"github.com/canopy-bffg/canopy/ml"
 )
@@ -220,5 +222,50 @@ func TestFitDatasets(t *testing.T) {
 		require.Less(t, s.Rhat, 1.01, name)
 		ratio := s.Q50 / mle.Params["sigma2"]
 		require.True(t, ratio > 0.5 && ratio < 2, "%s: posterior median %g, MLE %g", name, s.Q50, mle.Params["sigma2"])
+	}
+}
+
+// Ctrl-C leaves valid chain files and a checkpoint; --resume finishes the run, and its
+// draws equal those of an uninterrupted run with the same seed, bit for bit.
+func TestInterruptResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the sampler three times")
+	}
+	args := []string{"fit", "--warmup", "200", "--draws", "12000", "--seed", "9", "--quiet"}
+	full := t.TempDir()
+	_, stderr, code := canopy(t, append(args, "--out", full)...)
+	require.Equal(t, 0, code, stderr)
+
+	part := t.TempDir()
+	cmd := exec.Command(binary, append(args, "--out", part)...)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	require.NoError(t, cmd.Start())
+	time.Sleep(300 * time.Millisecond)
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, errb.String())
+	require.Equal(t, 130, ee.ExitCode(), errb.String())
+	require.Contains(t, errb.String(), "--resume")
+	partial := 0
+	for c := 0; c < 4; c++ {
+		f, err := cmdstan.ReadFile(chainFile(part, c))
+		require.NotNil(t, f, "chain %d", c)
+		if err != nil {
+			require.ErrorIs(t, err, cmdstan.ErrDrawCount) // a short file, valid line by line
+		}
+		partial += f.Sample.Len()
+	}
+	require.Less(t, partial, 4*12000, "the run was not interrupted")
+
+	_, stderr, code = canopy(t, "fit", "--resume", part, "--quiet")
+	require.Equal(t, 0, code, stderr)
+	for c := 0; c < 4; c++ {
+		want, err := cmdstan.ReadFile(chainFile(full, c))
+		require.NoError(t, err)
+		got, err := cmdstan.ReadFile(chainFile(part, c))
+		require.NoError(t, err)
+		require.Equal(t, want.Sample.Draws, got.Sample.Draws, "chain %d", c)
 	}
 }
