@@ -54,7 +54,7 @@ type Config struct {
 	// chain index and the 0-based iteration (warmup first). It is called from the
 	// chains' goroutines, so it must be safe for concurrent use, and it should be
 	// cheap.
-	Progress func(chain, iter int)
+	Progress func(chain, iter int, info Info)
 }
 
 // Trace holds consecutive iterations of one chain.
@@ -249,7 +249,7 @@ func runChain(ctx context.Context, c int, k Kernel, cfg *Config, out *Chain) err
 			}
 		}
 		if cfg.Progress != nil {
-			cfg.Progress(c, i)
+			cfg.Progress(c, i, info)
 		}
 	}
 	if wa != nil {
@@ -282,7 +282,7 @@ func sampleChain(ctx context.Context, c int, k Kernel, cfg *Config, out *Chain, 
 		s, t = t, s
 		out.Sample.add(&s, info)
 		if cfg.Progress != nil {
-			cfg.Progress(c, cfg.Warmup+done)
+			cfg.Progress(c, cfg.Warmup+done, info)
 		}
 	}
 	return nil

@@ -81,7 +81,7 @@ func TestRunCancel(t *testing.T) {
 	var calls atomic.Int64
 	chains, err := mcmc.Run(ctx, nutsFactory(func() mcmc.GradDensity { return stdNormal{3} }),
 		mcmc.Config{Chains: 2, Warmup: 100, Draws: 1000000, Seed: 1, Workers: 2,
-			Progress: func(chain, iter int) {
+			Progress: func(chain, iter int, _ mcmc.Info) {
 				if calls.Add(1) == 1000 {
 					cancel()
 				}
@@ -166,7 +166,7 @@ func TestResume(t *testing.T) {
 	var stopped atomic.Int32
 	part := cfg
 	part.Workers = 1
-	part.Progress = func(c, iter int) {
+	part.Progress = func(c, iter int, _ mcmc.Info) {
 		if iter == cfg.Warmup+119 && stopped.Add(1) == int32(cfg.Chains) {
 			cancel()
 		}

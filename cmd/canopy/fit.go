@@ -303,7 +303,7 @@ func sample(ctx context.Context, pr *problem, c fitConfig, from []*mcmc.Checkpoi
 		}
 		return mcmc.NewPCNRW(mcmc.NewPCN(p, zIdx, 0.2), mcmc.NewRandomWalk(p, uIdx, scales)), nil
 	}
-	prog := newProgress(stderr, c.chains, c.warmup+c.draws, c.quiet)
+	prog := newProgress(stderr, c.chains, c.warmup, c.warmup+c.draws, c.quiet)
 	defer prog.done()
 	return mcmc.Run(ctx, newKernel, mcmc.Config{Chains: c.chains, Warmup: c.warmup, Draws: c.draws,
 		Seed: c.seed, Progress: prog.update, Resume: from})
@@ -315,6 +315,9 @@ type progress struct {
 	mu        sync.Mutex
 	w         io.Writer
 	iters     []int
+	div       []int
+	step      []float64
+	warmup    int
 	total     int
 	start     time.Time
 	tty       bool
@@ -323,8 +326,9 @@ type progress struct {
 	off       bool
 }
 
-func newProgress(w io.Writer, chains, total int, quiet bool) *progress {
-	p := &progress{w: w, iters: make([]int, chains), total: total, start: time.Now(), off: quiet}
+func newProgress(w io.Writer, chains, warmup, total int, quiet bool) *progress {
+	p := &progress{w: w, iters: make([]int, chains), div: make([]int, chains), step: make([]float64, chains),
+		warmup: warmup, total: total, start: time.Now(), off: quiet}
 	if f, ok := w.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 			p.tty = true
@@ -333,13 +337,17 @@ func newProgress(w io.Writer, chains, total int, quiet bool) *progress {
 	return p
 }
 
-func (p *progress) update(chain, iter int) {
+func (p *progress) update(chain, iter int, info mcmc.Info) {
 	if p.off {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.iters[chain] = iter + 1
+	p.step[chain] = info.StepSize
+	if info.Divergent && iter >= p.warmup { // as Stan, count divergences after warmup
+		p.div[chain]++
+	}
 	done := 0
 	for _, n := range p.iters {
 		done += n
@@ -364,7 +372,7 @@ func (p *progress) update(chain, iter int) {
 func (p *progress) line(frac float64, now time.Time) string {
 	s := ""
 	for c, n := range p.iters {
-		s += fmt.Sprintf("chain %d: %d/%d  ", c+1, n, p.total)
+		s += fmt.Sprintf("chain %d: %d/%d div %d ε %.2g | ", c+1, n, p.total, p.div[c], p.step[c])
 	}
 	el := now.Sub(p.start)
 	left := "?"
