@@ -73,6 +73,12 @@ type Potential struct {
 	Transforms    []Transform
 	Priors        []Normal
 	EstimateNoise bool
+	// Marginal drops z: q = u and U(u) = −Σ log π_i(u_i) − log p(y | θ(u)), the exact
+	// marginal posterior of the parameters. It needs Kernel = nil (the proxy is the
+	// model), where p(u, z | y) = p(u | y)·N(z; 0, I) exactly, so z carries no
+	// information and sampling it only costs dimensions. States is then unavailable;
+	// node states come from Filter().Smooth.
+	Marginal bool
 
 	f        Filter
 	theta    []float64
@@ -89,8 +95,13 @@ func (p *Potential) NumParams() int {
 	return n
 }
 
-// Dim returns the length of q: NumParams() + Tree.Len()·d.
-func (p *Potential) Dim() int { return p.NumParams() + p.Tree.Len()*p.dim() }
+// Dim returns the length of q: NumParams() + Tree.Len()·d, or NumParams() if Marginal.
+func (p *Potential) Dim() int {
+	if p.Marginal {
+		return p.NumParams()
+	}
+	return p.NumParams() + p.Tree.Len()*p.dim()
+}
 
 func (p *Potential) dim() int { return len(p.Obs.Y) / p.Tree.NumLeaves() }
 
@@ -98,7 +109,7 @@ func (p *Potential) dim() int { return len(p.Obs.Y) / p.Tree.NumLeaves() }
 // of the kernel when it is Parametric) and its own buffers, for use by another goroutine.
 func (p *Potential) Clone() *Potential {
 	c := &Potential{Tree: p.Tree, Model: p.Model.Copy(), Kernel: p.Kernel, Obs: p.Obs, Root: p.Root,
-		Transforms: p.Transforms, Priors: p.Priors, EstimateNoise: p.EstimateNoise}
+		Transforms: p.Transforms, Priors: p.Priors, EstimateNoise: p.EstimateNoise, Marginal: p.Marginal}
 	if k, ok := p.Kernel.(Parametric); ok {
 		c.Kernel = k.Copy().(KernelVJP)
 	}
@@ -122,10 +133,17 @@ func (p *Potential) eval(q, grad []float64) float64 {
 	p.check()
 	np, mp := p.NumParams(), p.Model.NumParams()
 	n, d := p.Tree.Len(), p.dim()
-	if len(q) != np+n*d || (grad != nil && len(grad) != len(q)) {
-		panic(fmt.Sprintf("bffg: Potential: q has length %d, want %d", len(q), np+n*d))
+	if len(q) != p.Dim() || (grad != nil && len(grad) != len(q)) {
+		panic(fmt.Sprintf("bffg: Potential: q has length %d, want %d", len(q), p.Dim()))
+	}
+	if p.Marginal && p.Kernel != nil {
+		panic("bffg: Potential: Marginal needs Kernel = nil")
 	}
 	u, z := q[:np], q[np:]
+	nz := n * d // dimension of z, 0 if Marginal
+	if p.Marginal {
+		nz = 0
+	}
 	p.theta = growSlice(p.theta, mp)
 	lp := 0.0
 	for i, ui := range u {
@@ -164,7 +182,7 @@ func (p *Potential) eval(q, grad []float64) float64 {
 		sw, err = p.f.Guide(k, p.Root, z, p.x, p.lw)
 	}
 	zz := dot(z, z)
-	logp := lp - 0.5*zz - 0.5*float64(n*d)*log2Pi + ll + sw
+	logp := lp - 0.5*zz - 0.5*float64(nz)*log2Pi + ll + sw
 	if err != nil || math.IsNaN(logp) {
 		return math.Inf(-1)
 	}
@@ -173,7 +191,7 @@ func (p *Potential) eval(q, grad []float64) float64 {
 	}
 	if k == nil {
 		err = p.f.Score(p.Root, &p.g)
-		clear(p.g.Z)
+		clear(p.g.Z[:nz])
 	} else {
 		err = p.f.Backward(k, p.Root, z, p.x, 1, nil, &p.g)
 	}
@@ -197,6 +215,13 @@ func (p *Potential) eval(q, grad []float64) float64 {
 		grad[np+i] = p.g.Z[i] - zi
 	}
 	return logp
+}
+
+// States panics for a Marginal potential; see its documentation.
+func (p *Potential) checkStates() {
+	if p.Marginal {
+		panic("bffg: Potential.States needs z; a Marginal potential has none")
+	}
 }
 
 // Params implements Parametric: θ = (Sigma2).
@@ -229,6 +254,7 @@ func (m *OU) SetParams(theta []float64) {
 // is standard normal, so a chain over q yields the posterior of the ancestral states.
 func (p *Potential) States(q, x []float64) error {
 	p.check()
+	p.checkStates()
 	np := p.NumParams()
 	n, d := p.Tree.Len(), p.dim()
 	if len(q) != np+n*d || len(x) != n*d {

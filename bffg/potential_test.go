@@ -113,3 +113,24 @@ func TestPotentialCloneIndependent(t *testing.T) {
 		require.NotSame(t, p.Model, c.Model)
 	}
 }
+
+// The marginal potential is the full one at z = 0 without the z prior's constant, with
+// the same gradient in u, for BM and OU with a Gaussian root.
+func TestPotentialMarginal(t *testing.T) {
+	rng := rand.New(rand.NewPCG(53, 54))
+	tr := randomTree(rng, 30, false)
+	for _, d := range []int{1, 2} {
+		full := ouPotential(rng, tr, d)
+		full.Root = Root{Mean: make([]float64, d), Cov: randomSPD(rng, d, 3)}
+		marg := full.Clone()
+		marg.Marginal = true
+		require.Equal(t, full.NumParams(), marg.Dim())
+		u := randomQ(rng, marg.Dim())
+		q := append(append([]float64(nil), u...), make([]float64, full.Dim()-len(u))...)
+		gm, gf := make([]float64, len(u)), make([]float64, len(q))
+		lm := marg.LogDensityGrad(u, gm)
+		lf := full.LogDensityGrad(q, gf)
+		relClose(t, lf+0.5*float64(tr.Len()*d)*log2Pi, lm, 1e-12, "value")
+		require.InDeltaSlice(t, gf[:len(u)], gm, 1e-12)
+	}
+}

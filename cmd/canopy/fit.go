@@ -19,6 +19,10 @@ import (
 	"github.com/canopy-bffg/canopy/mcmc/diag"
 )
 
+// marginalNodes is the tree size above which NUTS samples the parameters' marginal
+// posterior instead of the joint (u, z) target.
+const marginalNodes = 1000
+
 type fitConfig struct {
 	treeFile, traitFile string
 	treeIndex           int
@@ -291,6 +295,12 @@ func sample(ctx context.Context, pr *problem, c fitConfig, from []*mcmc.Checkpoi
 	newKernel := func(int) (mcmc.Kernel, error) {
 		p := pr.pot.Clone()
 		if c.sampler == "nuts" {
+			// BM and OU are linear, so the proxy is the model and the posterior is
+			// p(u | y)·N(z; 0, I) exactly. On large trees NUTS runs on u alone (z would
+			// add a dimension per node for nothing); on small ones the joint target's
+			// longer trajectories give more ESS per second. Node states are
+			// Rao-Blackwellised afterwards either way (ancestral.csv).
+			p.Marginal = pr.ds.tree.Len() > marginalNodes
 			return mcmc.NewNUTS(p), nil
 		}
 		zIdx := make([]int, p.Dim()-np)

@@ -54,7 +54,11 @@ func exactCurves(pr *problem, chains []mcmc.Chain) []*plots.Curve {
 	if pr.pot.Model.NumParams() != 1 {
 		return nil
 	}
-	const n = 241
+	// Up to 241 points per axis, fewer on large trees (about 2e7 node evaluations).
+	n := 241
+	if np == 2 {
+		n = max(41, min(241, int(math.Sqrt(2e7/float64(pr.ds.tree.Len())))))
+	}
 	lo, hi := make([]float64, np), make([]float64, np)
 	for i := range lo {
 		lo[i], hi[i] = math.Inf(1), math.Inf(-1)
@@ -76,6 +80,7 @@ func exactCurves(pr *problem, chains []mcmc.Chain) []*plots.Curve {
 		}
 	}
 	p := pr.pot.Clone()
+	p.Marginal = true
 	q := make([]float64, p.Dim())
 	size := 1
 	for range np {
