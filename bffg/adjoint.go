@@ -331,7 +331,7 @@ func sampleVJP(rw *revWorkspace, fc *factors, H, F, mu, z, xbar, Hbar, Fbar, zba
 	addScaled(rw.mubar, -1, rw.hg)
 	// S̄ from L̄, then H̄ += R S̄ R', R̄ += 2 H R S̄.
 	Sbar := rw.T4
-	cholVJP(Sbar, L, Lbar, rw.T3, d)
+	cholVJP(Sbar, L, Lbar, d)
 	mul(rw.T3, R, Sbar, d, d, d)   // R S̄
 	mulBT(Lbar, rw.T3, R, d, d, d) // R S̄ R' (Lbar reused)
 	addScaled(Hbar, 1, Lbar[:d*d])
@@ -345,7 +345,7 @@ func sampleVJP(rw *revWorkspace, fc *factors, H, F, mu, z, xbar, Hbar, Fbar, zba
 			Rbar[i*d+j] = 0
 		}
 	}
-	cholVJP(rw.T3, R, Rbar, Lbar, d)
+	cholVJP(rw.T3, R, Rbar, d)
 	addScaled(rw.Qbar, 1, rw.T3[:d*d])
 }
 

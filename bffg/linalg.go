@@ -1,39 +1,18 @@
 package bffg
 
-import "math"
+import (
+	"math"
+
+	"github.com/canopy-bffg/canopy/sde"
+)
 
 // Small dense kernels on row-major d×d matrices. The filter calls them once or twice per
 // node with d usually below 10, where gonum's general routines cost more in set-up than
 // in arithmetic; these do not allocate.
 
-// cholesky overwrites the lower triangle of a with its lower Cholesky factor L (a = LL')
-// and zeroes the strict upper triangle. It reports false if a is not positive definite.
-func cholesky(a []float64, d int) bool {
-	for j := 0; j < d; j++ {
-		rj := a[j*d : j*d+d]
-		s := rj[j]
-		for k := 0; k < j; k++ {
-			s -= rj[k] * rj[k]
-		}
-		if !(s > 0) || math.IsInf(s, 0) {
-			return false
-		}
-		ljj := math.Sqrt(s)
-		rj[j] = ljj
-		for i := j + 1; i < d; i++ {
-			ri := a[i*d : i*d+d]
-			t := ri[j]
-			for k := 0; k < j; k++ {
-				t -= ri[k] * rj[k]
-			}
-			ri[j] = t / ljj
-		}
-		for k := j + 1; k < d; k++ {
-			rj[k] = 0
-		}
-	}
-	return true
-}
+// cholesky overwrites a with its lower Cholesky factor L (a = LL', strict upper
+// triangle zeroed) and reports false if a is not positive definite.
+func cholesky(a []float64, d int) bool { return sde.CholeskyTo(a[:d*d], a[:d*d], d) == nil }
 
 // isZero reports whether every entry of a is zero.
 func isZero(a []float64) bool {

@@ -1,45 +1,14 @@
 package bffg
 
+import "github.com/canopy-bffg/canopy/sde"
+
 // Vector–Jacobian products of the small dense primitives (bffg-math §4.2). All matrices
 // are row-major d×d; "adds" means the result is accumulated into the destination.
 
-// cholVJP returns in sbar the adjoint of S for L = chol(S), given Lbar (lower triangle
-// used), by Murray's rule: P = Φ(L'L̄) (lower triangle, diagonal halved),
-// Ψ = L⁻ᵀPL⁻¹, S̄ = ½(Ψ + Ψ'). tmp is d×d scratch; Lbar is overwritten.
-func cholVJP(sbar, l, lbar, tmp []float64, d int) {
-	// P = L' L̄ restricted to the lower triangle, diagonal halved.
-	for i := 0; i < d; i++ {
-		for j := 0; j <= i; j++ {
-			s := 0.0
-			for k := i; k < d; k++ { // L'_{ik} = L_{ki}, nonzero for k ≥ i
-				s += l[k*d+i] * lbar[k*d+j]
-			}
-			if i == j {
-				s *= 0.5
-			}
-			tmp[i*d+j] = s
-		}
-		for j := i + 1; j < d; j++ {
-			tmp[i*d+j] = 0
-		}
-	}
-	// Ψ = L⁻ᵀ P L⁻¹: first X = P L⁻¹ (solve X L = P row by row, i.e. L' X' = P'), then L⁻ᵀ X.
-	col := lbar[:d] // lbar is no longer needed; reuse a row as a vector
-	for i := 0; i < d; i++ {
-		copy(col, tmp[i*d:i*d+d])
-		solveLowerT(l, d, col) // row i of P L⁻¹ is L⁻ᵀ applied to row i of P, transposed
-		copy(tmp[i*d:i*d+d], col)
-	}
-	for j := 0; j < d; j++ {
-		for i := 0; i < d; i++ {
-			col[i] = tmp[i*d+j]
-		}
-		solveLowerT(l, d, col)
-		for i := 0; i < d; i++ {
-			sbar[i*d+j] = col[i]
-		}
-	}
-	symmetrize(sbar, d)
+// cholVJP writes into sbar the adjoint of S for L = chol(S) given Lbar, by Murray's
+// rule (sde.CholeskyVJPTo).
+func cholVJP(sbar, l, lbar []float64, d int) {
+	sde.CholeskyVJPTo(sbar[:d*d], l[:d*d], lbar[:d*d], d)
 }
 
 // addOuter adds s·x y' to a.
