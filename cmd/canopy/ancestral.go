@@ -11,13 +11,18 @@ import (
 )
 
 // maxAncestralDraws bounds the draws used for the ancestral states; more are thinned.
-const maxAncestralDraws = 1000
+// maxMixtureCells bounds nodes × traits × draws for exact mixture intervals.
+const (
+	maxAncestralDraws = 1000
+	maxMixtureCells   = 2_000_000
+)
 
 // writeAncestral writes ancestral.csv: for every internal node and trait the posterior
 // mean, sd and 95% interval of its state. It is Rao-Blackwellised: for each (thinned)
 // draw of the parameters the state's conditional law given the data is Gaussian,
 // N(m(θ), P(θ)) from the smoother, so the posterior is their mixture; its interval is
-// found from the mixture's distribution function.
+// found from the mixture's distribution function ("mixture"), or on large trees taken
+// as mean ± 1.96 sd ("normal", in the interval column).
 func writeAncestral(c fitConfig, pr *problem, chains []mcmc.Chain) error {
 	t, d := pr.ds.tree, pr.ds.d()
 	n := t.Len()
@@ -48,26 +53,38 @@ func writeAncestral(c fitConfig, pr *problem, chains []mcmc.Chain) error {
 		}
 	}
 	m := len(us)
-	means := make([][]float64, len(internal)*d) // [node·d + trait][draw]
-	vars := make([][]float64, len(internal)*d)
-	for i := range means {
-		means[i], vars[i] = make([]float64, m), make([]float64, m)
+	// Exact mixture intervals need every draw's (mean, variance) per node; on large
+	// trees keep running sums only and report the normal interval mean ± 1.96 sd.
+	mixtureOK := len(internal)*d*m <= maxMixtureCells
+	var means, vars [][]float64 // [node·d + trait][draw], when mixtureOK
+	if mixtureOK {
+		means, vars = make([][]float64, len(internal)*d), make([][]float64, len(internal)*d)
+		for i := range means {
+			means[i], vars[i] = make([]float64, 0, m), make([]float64, 0, m)
+		}
 	}
+	sum, sum2 := make([]float64, len(internal)*d), make([]float64, len(internal)*d)
+	used := 0
 	mean, cov := make([]float64, n*d), make([]float64, n*d*d)
 	q := make([]float64, p.Dim())
-	for s, u := range us {
+	for _, u := range us {
 		copy(q, u)
 		if p.LogDensity(q) == math.Inf(-1) {
 			continue
 		}
-		f := p.Filter()
-		if err := f.Smooth(p.Root, mean, cov); err != nil {
+		if err := p.Filter().Smooth(p.Root, mean, cov); err != nil {
 			return err
 		}
+		used++
 		for a, v := range internal {
 			for j := 0; j < d; j++ {
-				means[a*d+j][s] = mean[v*d+j]
-				vars[a*d+j][s] = cov[v*d*d+j*d+j]
+				mu, vr := mean[v*d+j], cov[v*d*d+j*d+j]
+				sum[a*d+j] += mu
+				sum2[a*d+j] += vr + mu*mu
+				if mixtureOK {
+					means[a*d+j] = append(means[a*d+j], mu)
+					vars[a*d+j] = append(vars[a*d+j], vr)
+				}
 			}
 		}
 	}
@@ -77,16 +94,24 @@ func writeAncestral(c fitConfig, pr *problem, chains []mcmc.Chain) error {
 	}
 	defer fh.Close()
 	w := csv.NewWriter(fh)
-	_ = w.Write([]string{"node", "trait", "mean", "sd", "q2.5", "q97.5"})
+	_ = w.Write([]string{"node", "trait", "mean", "sd", "q2.5", "q97.5", "interval"})
 	names := nodeNames(t)
 	for a, v := range internal {
 		for j := 0; j < d; j++ {
-			mu, sd, lo, hi := mixture(means[a*d+j], vars[a*d+j])
+			var mu, sd, lo, hi float64
+			kind := "mixture"
+			if mixtureOK {
+				mu, sd, lo, hi = mixture(means[a*d+j], vars[a*d+j])
+			} else {
+				mu = sum[a*d+j] / float64(used)
+				sd = math.Sqrt(math.Max(sum2[a*d+j]/float64(used)-mu*mu, 0))
+				lo, hi, kind = mu-1.959963984540054*sd, mu+1.959963984540054*sd, "normal"
+			}
 			row := []string{names[v], pr.ds.traits[j]}
 			for _, x := range []float64{mu, sd, lo, hi} {
 				row = append(row, strconv.FormatFloat(x, 'g', 10, 64))
 			}
-			_ = w.Write(row)
+			_ = w.Write(append(row, kind))
 		}
 	}
 	w.Flush()
