@@ -1,0 +1,43 @@
+package notebooks
+
+import (
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Notebook 07's printed numbers at θ_true with z0 = normal(PRNGKey(0), (41600,)): leaf
+// RMSE 0.0933, Σ log_corr −759.758, log h_root 94.751 (float32; agree to 3 significant
+// digits), and U(θ_true, z = 0) = 38265.2969 (hyperiax-reference.md §3 NB07).
+func TestNotebook07Guided(t *testing.T) {
+	if testing.Short() {
+		t.Skip("continuous filter on 13 × 100 grid points")
+	}
+	nb, err := Notebook07()
+	require.NoError(t, err)
+	g, err := nb.Guided(NB07KAlpha, NB07KSigma, NB07CheckNoise())
+	require.NoError(t, err)
+	t.Logf("RMSE %.6f, Σ log w %.4f, log h_root %.4f", g.RMSE, g.SumLogW, g.LogHRoot)
+	sig3 := func(want, got float64) {
+		t.Helper()
+		require.InDelta(t, want, got, 0.5*math.Pow(10, math.Floor(math.Log10(math.Abs(want)))-2), "want %g to 3 significant digits", want)
+	}
+	sig3(0.0933, g.RMSE)
+	sig3(-759.758, g.SumLogW)
+	sig3(94.751, g.LogHRoot)
+
+	z := make([]float64, 13*NB07Steps*nb07D)
+	g0, err := nb.Guided(NB07KAlpha, NB07KSigma, z)
+	require.NoError(t, err)
+	// U = −[log π(k_α) + log π(k_σ) + log-Jacobians + log N(0; 0, I) + log h_root + Σ log w],
+	// priors InvGamma(2, 0.5) and InvGamma(3, 2) (shape, rate) on k_α, k_σ, sampled in logs.
+	invGamma := func(x, a, b float64) float64 {
+		lg, _ := math.Lgamma(a)
+		return a*math.Log(b) - lg - (a+1)*math.Log(x) - b/x
+	}
+	lp := invGamma(NB07KAlpha, 2, 0.5) + math.Log(NB07KAlpha) + invGamma(NB07KSigma, 3, 2) + math.Log(NB07KSigma)
+	U := -(lp - 0.5*float64(len(z))*math.Log(2*math.Pi) + g0.LogHRoot + g0.SumLogW)
+	t.Logf("U(θ_true, z = 0) = %.4f (log h_root %.4f, Σ log w %.4f)", U, g0.LogHRoot, g0.SumLogW)
+	require.InDelta(t, 38265.2969, U, 0.5)
+}
