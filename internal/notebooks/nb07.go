@@ -323,4 +323,6 @@ func (nb NB07) Guided(kAlpha, kSigma float64, z []float64) (NB07Guided, error) {
 }
 
 // NB07CheckNoise returns z0 = normal(PRNGKey(0), (41600,)), notebook 07's guided draw.
-func NB07CheckNoise() []float64 { return widen(jaxrand.Normal32(jaxrand.NewKey(0), 13*NB07Steps*nb07D)) }
+func NB07CheckNoise() []float64 {
+	return widen(jaxrand.Normal32(jaxrand.NewKey(0), 13*NB07Steps*nb07D))
+}
