@@ -222,6 +222,7 @@ func (f *Filter) resize(t *topology.Topology, d int) {
 		f.c = tree.Grow(f.c, n)
 		if cap(f.exact) >= n {
 			f.exact = f.exact[:n]
+			clear(f.exact) // leaves of an earlier tree may be internal nodes here
 		} else {
 			f.exact = make([]bool, n)
 		}

@@ -691,3 +691,24 @@ func TestDeferredConstants(t *testing.T) {
 		relClose(t, b, a, 1e-12, oc.name+" evidence")
 	}
 }
+
+// A Filter reused on another tree of no larger size must not keep the exact-leaf flags
+// of the first tree (a review found a panic).
+func TestFilterReuseTopology(t *testing.T) {
+	cat, err := topology.ParseNewick("(a:1,(b:1,(c:1,(d:1,e:1):1):1):1);")
+	require.NoError(t, err)
+	bal, err := topology.ParseNewick("((a:1,b:1):1,(c:1,(d:1,e:1):1):1);")
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(55, 56))
+	var f Filter
+	for _, tr := range []*topology.Topology{cat, bal} {
+		obs := Obs{Y: randomObs(rng, tr, 2)} // exact
+		m := BM{Tree: tr, D: 2, Sigma2: 0.5}
+		require.NoError(t, f.Run(tr, m, obs))
+		got, err := f.LogLikelihood(Root{})
+		require.NoError(t, err)
+		want, err := MarginalBM(tr, 0.5, nil, obs, Root{})
+		require.NoError(t, err)
+		relClose(t, want, got, 1e-10, tr.Newick())
+	}
+}

@@ -291,11 +291,11 @@ func (m OU) coefDeriv(v int) (da, dg, dq float64) {
 	da, dg = -l*a, l*a
 	x := m.Alpha * l
 	if math.Abs(x) < 1e-4 {
-		// q/σ² = ℓ(1 − x + 2x²/3 − …), so dq/dα = σ²ℓ²(−1 + 4x/3 − 2x²).
-		dq = m.Sigma2 * l * l * (-1 + 4*x/3 - 2*x*x)
+		// q/σ² = ℓ(1 − x + 2x²/3 − x³/3 + …), so dq/dα = σ²ℓ²(−1 + 4x/3 − x²).
+		dq = m.Sigma2 * l * l * (-1 + 4*x/3 - x*x)
 	} else {
-		e2 := math.Exp(-2 * x)
-		dq = m.Sigma2 * (l*e2/m.Alpha - (1-e2)/(2*m.Alpha*m.Alpha))
+		em := math.Expm1(-2 * x) // e^{−2αℓ} − 1, accurate where the two terms nearly cancel
+		dq = m.Sigma2 * (l*(1+em)/m.Alpha + em/(2*m.Alpha*m.Alpha))
 	}
 	return da, dg, dq
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/canopy-bffg/canopy/topology"
 )
 
 // Every built-in model's derivatives pass the finite-difference checker, and the checker
@@ -78,4 +80,15 @@ func TestMvBMPotential(t *testing.T) {
 		q[i] = old
 		checkGrad(t, "MvBM potential", (lp-lm)/(2*h), grad[i])
 	}
+}
+
+// OU's small-αℓ series for dq/dα joins the closed form smoothly at the switch αℓ = 1e-4.
+func TestOUSeriesContinuity(t *testing.T) {
+	tr, err := topology.Symmetric(1, 2)
+	require.NoError(t, err)
+	below := OU{Tree: tr, D: 1, Alpha: 1e-4 * (1 - 1e-9), Sigma2: 1.3}
+	above := OU{Tree: tr, D: 1, Alpha: 1e-4 * (1 + 1e-9), Sigma2: 1.3}
+	_, _, a := below.coefDeriv(1)
+	_, _, b := above.coefDeriv(1)
+	require.InEpsilon(t, b, a, 1e-11)
 }

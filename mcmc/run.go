@@ -42,6 +42,11 @@ type Config struct {
 	// NoAdapt runs the warmup iterations without adapting Params.
 	NoAdapt bool
 
+	// SaveDims, if positive, keeps only the first SaveDims coordinates of each draw in
+	// the traces (for example the parameters but not the noise z, which can be as long
+	// as the tree); checkpoints still hold the whole position.
+	SaveDims int
+
 	// SaveWarmup keeps the warmup iterations in Chain.Warmup.
 	SaveWarmup bool
 	// Resume, if not nil, holds one checkpoint per chain (a nil entry starts that chain
@@ -56,6 +61,9 @@ type Config struct {
 	// cheap.
 	Progress func(chain, iter int, info Info)
 }
+
+// maxDraws bounds Warmup and Draws, so that traces cannot overflow an allocation.
+const maxDraws = 1 << 30
 
 // Trace holds consecutive iterations of one chain.
 type Trace struct {
@@ -76,7 +84,7 @@ func (t *Trace) Len() int { return len(t.Info) }
 func (t *Trace) Draw(i int) []float64 { return t.Draws[i*t.Dim : (i+1)*t.Dim] }
 
 func (t *Trace) add(s *State, info Info) {
-	t.Draws = append(t.Draws, s.Q...)
+	t.Draws = append(t.Draws, s.Q[:t.Dim]...)
 	t.LogDensity = append(t.LogDensity, s.LogDensity)
 	t.Info = append(t.Info, info)
 }
@@ -126,6 +134,9 @@ func Run(ctx context.Context, newKernel func(chain int) (Kernel, error), cfg Con
 	}
 	if cfg.Init != nil && len(cfg.Init) != cfg.Chains {
 		panic(fmt.Sprintf("mcmc: Run has %d initial points for %d chains", len(cfg.Init), cfg.Chains))
+	}
+	if cfg.Draws > maxDraws || cfg.Warmup > maxDraws {
+		return nil, fmt.Errorf("mcmc: %d warmup and %d draws per chain: at most %d each", cfg.Warmup, cfg.Draws, maxDraws)
 	}
 	if cfg.Resume != nil && len(cfg.Resume) != cfg.Chains {
 		panic(fmt.Sprintf("mcmc: Run has %d checkpoints for %d chains", len(cfg.Resume), cfg.Chains))
@@ -221,6 +232,9 @@ func runChain(ctx context.Context, c int, k Kernel, cfg *Config, out *Chain) err
 	}
 
 	n := k.Dim()
+	if cfg.SaveDims > 0 && cfg.SaveDims < n {
+		n = cfg.SaveDims
+	}
 	out.Warmup.Dim, out.Sample.Dim = n, n
 	if cfg.SaveWarmup {
 		out.Warmup.reserve(cfg.Warmup)
@@ -308,6 +322,9 @@ func resumeChain(ctx context.Context, c int, k Kernel, cfg *Config, out *Chain, 
 		p.StepSize = 1
 	}
 	n := k.Dim()
+	if cfg.SaveDims > 0 && cfg.SaveDims < n {
+		n = cfg.SaveDims
+	}
 	out.Warmup.Dim, out.Sample.Dim = n, n
 	out.Params = p
 	out.Sample.reserve(max(cfg.Draws-cp.Done, 0))

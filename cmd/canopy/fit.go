@@ -316,7 +316,7 @@ func sample(ctx context.Context, pr *problem, c fitConfig, from []*mcmc.Checkpoi
 	prog := newProgress(stderr, c.chains, c.warmup, c.warmup+c.draws, c.quiet)
 	defer prog.done()
 	return mcmc.Run(ctx, newKernel, mcmc.Config{Chains: c.chains, Warmup: c.warmup, Draws: c.draws,
-		Seed: c.seed, Progress: prog.update, Resume: from})
+		Seed: c.seed, Progress: prog.update, Resume: from, SaveDims: np})
 }
 
 // progress reports per-chain iterations and the estimated time left on stderr,

@@ -51,6 +51,13 @@ func (pr *problem) toColumns(ch *mcmc.Chain) mcmc.Chain {
 // subMetric returns the leading np×np block of a metric: the part over the model
 // parameters, which is what a reader of the chain file can relate to its columns.
 func subMetric(m *mcmc.Metric, np int) *mcmc.Metric {
+	if !m.IsDense() {
+		s, err := mcmc.NewDiagMetric(m.DiagTo(nil)[:np])
+		if err != nil {
+			return nil
+		}
+		return s
+	}
 	var dense mat.SymDense
 	m.DenseTo(&dense)
 	if m.IsDense() {
@@ -145,16 +152,16 @@ func writeCheckpoint(c fitConfig, chains []mcmc.Chain) error {
 		s := &chainState{Q: k.Q, StepSize: k.Params.StepSize, RNG: k.RNG, Done: k.Done}
 		if m := k.Params.Metric; m != nil {
 			s.Dense = m.IsDense()
-			var d mat.SymDense
-			m.DenseTo(&d)
-			n := m.Dim()
-			for i := 0; i < n; i++ {
-				if s.Dense {
+			if !s.Dense {
+				s.InvMetric = m.DiagTo(nil) // never densify: Dim can be large
+			} else {
+				var d mat.SymDense
+				m.DenseTo(&d)
+				n := m.Dim()
+				for i := 0; i < n; i++ {
 					for j := 0; j < n; j++ {
 						s.InvMetric = append(s.InvMetric, d.At(i, j))
 					}
-				} else {
-					s.InvMetric = append(s.InvMetric, d.At(i, i))
 				}
 			}
 		}
