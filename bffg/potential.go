@@ -297,3 +297,28 @@ func (m *OU) Copy() Parametric {
 	}
 	return &c
 }
+
+// Check evaluates the potential at q and returns the error that makes the density zero
+// there (such as a zero-length branch to an exactly observed tip, named by node), or nil.
+// LogDensity reports such points only as −Inf.
+func (p *Potential) Check(q []float64) error {
+	p.check()
+	np := p.NumParams()
+	obs := p.Obs
+	p.theta = growSlice(p.theta, p.Model.NumParams())
+	for i := range p.theta {
+		p.theta[i] = q[i]
+		if p.Transforms[i] == Log {
+			p.theta[i] = math.Exp(q[i])
+		}
+	}
+	p.Model.SetParams(p.theta)
+	if p.EstimateNoise {
+		obs.Var = math.Exp(q[np-1])
+	}
+	if err := p.f.Run(p.Tree, p.Model, obs); err != nil {
+		return err
+	}
+	_, err := p.f.LogLikelihood(p.Root)
+	return err
+}

@@ -165,6 +165,26 @@ func Fit(t *topology.Topology, y []float64, cfg Config) (*Result, error) {
 			nobs++
 		}
 	}
+	// BM and OU are translation equivariant; centring each trait keeps the information
+	// form's constants, which cancel terms of size y²/τ², accurate for data far from 0.
+	// The root, θ and the ancestral states are shifted back at the end.
+	centre := make([]float64, d)
+	for k := 0; k < d; k++ {
+		s, n := 0.0, 0.0
+		for i := 0; i < nl; i++ {
+			if v := y[i*d+k]; !math.IsNaN(v) {
+				s, n = s+v, n+1
+			}
+		}
+		if n > 0 {
+			centre[k] = s / n
+		}
+	}
+	yc := make([]float64, len(y))
+	for i := range y {
+		yc[i] = y[i] - centre[i%d]
+	}
+	y = yc
 	p := &problem{t: t, d: d, cfg: cfg, obs: bffg.Obs{Y: y, Var: cfg.NoiseVar},
 		xhat: make([]float64, d), hcov: make([]float64, d*d)}
 	switch cfg.Model {
@@ -180,6 +200,9 @@ func Fit(t *topology.Topology, y []float64, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("%w: %d observed values for %d parameters", ErrCannotFit, nobs, k)
 	}
 	u0 := p.start(y)
+	if _, err := p.profile(u0, nil); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCannotFit, err)
+	}
 	// gonum asks for the value and the gradient at the same point in separate calls;
 	// one filter and score pass gives both, so remember the last point.
 	var lastU, lastGrad []float64
@@ -237,6 +260,9 @@ func Fit(t *topology.Topology, y []float64, cfg Config) (*Result, error) {
 	}
 	r := &Result{Params: map[string]float64{}, Root: append([]float64(nil), p.xhat...), LogLik: ll,
 		NumParams: k, NumObs: nobs, Converged: converged}
+	for i := range r.Root {
+		r.Root[i] += centre[i]
+	}
 	r.Params["sigma2"] = math.Exp(u[0])
 	if cfg.Model == OU {
 		r.Params["alpha"] = math.Exp(u[1])
@@ -245,7 +271,7 @@ func Fit(t *topology.Topology, y []float64, cfg Config) (*Result, error) {
 			if d > 1 {
 				name = fmt.Sprintf("theta%d", i+1)
 			}
-			r.Params[name] = u[2+i]
+			r.Params[name] = u[2+i] + centre[i]
 		}
 	}
 	if cfg.EstimateNoise {
@@ -259,6 +285,11 @@ func Fit(t *topology.Topology, y []float64, cfg Config) (*Result, error) {
 	}
 	if r.Ancestral, err = p.ancestral(); err != nil {
 		return nil, err
+	}
+	for _, a := range r.Ancestral {
+		for i := range a.Mean {
+			a.Mean[i] += centre[i]
+		}
 	}
 	return r, nil
 }

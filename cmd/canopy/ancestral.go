@@ -63,7 +63,9 @@ func writeAncestral(c fitConfig, pr *problem, chains []mcmc.Chain) error {
 			means[i], vars[i] = make([]float64, 0, m), make([]float64, 0, m)
 		}
 	}
-	sum, sum2 := make([]float64, len(internal)*d), make([]float64, len(internal)*d)
+	// Running sums about a reference (the first draw's means), so that the variance
+	// does not cancel catastrophically.
+	sum, sum2, ref := make([]float64, len(internal)*d), make([]float64, len(internal)*d), make([]float64, len(internal)*d)
 	used := 0
 	mean, cov := make([]float64, n*d), make([]float64, n*d*d)
 	q := make([]float64, p.Dim())
@@ -79,8 +81,12 @@ func writeAncestral(c fitConfig, pr *problem, chains []mcmc.Chain) error {
 		for a, v := range internal {
 			for j := 0; j < d; j++ {
 				mu, vr := mean[v*d+j], cov[v*d*d+j*d+j]
-				sum[a*d+j] += mu
-				sum2[a*d+j] += vr + mu*mu
+				if used == 1 {
+					ref[a*d+j] = mu
+				}
+				e := mu - ref[a*d+j]
+				sum[a*d+j] += e
+				sum2[a*d+j] += vr + e*e
 				if mixtureOK {
 					means[a*d+j] = append(means[a*d+j], mu)
 					vars[a*d+j] = append(vars[a*d+j], vr)
@@ -103,10 +109,12 @@ func writeAncestral(c fitConfig, pr *problem, chains []mcmc.Chain) error {
 			if mixtureOK {
 				mu, sd, lo, hi = mixture(means[a*d+j], vars[a*d+j])
 			} else {
-				mu = sum[a*d+j] / float64(used)
-				sd = math.Sqrt(math.Max(sum2[a*d+j]/float64(used)-mu*mu, 0))
+				e := sum[a*d+j] / float64(used)
+				sd = math.Sqrt(math.Max(sum2[a*d+j]/float64(used)-e*e, 0))
+				mu = ref[a*d+j] + e
 				lo, hi, kind = mu-1.959963984540054*sd, mu+1.959963984540054*sd, "normal"
 			}
+			mu, lo, hi = mu+pr.centre[j], lo+pr.centre[j], hi+pr.centre[j]
 			row := []string{names[v], pr.ds.traits[j]}
 			for _, x := range []float64{mu, sd, lo, hi} {
 				row = append(row, strconv.FormatFloat(x, 'g', 10, 64))

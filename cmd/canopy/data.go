@@ -49,6 +49,9 @@ func loadTree(name string, index int) (*topology.Topology, error) {
 }
 
 func parseTree(b []byte, name string, index int) (*topology.Topology, error) {
+	if index < 0 {
+		return nil, fmt.Errorf("--tree-index %d: must be 0 or more", index)
+	}
 	trimmed := bytes.TrimLeft(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")), " \t\r\n")
 	if len(trimmed) >= 6 && strings.EqualFold(string(trimmed[:6]), "#NEXUS") {
 		r := nexus.NewReader(bytes.NewReader(b))
@@ -66,22 +69,15 @@ func parseTree(b []byte, name string, index int) (*topology.Topology, error) {
 			}
 		}
 	}
-	if index != 0 {
-		// Newick files may hold several trees, one per ';'.
-		ts, err := topology.ReadNewick(bytes.NewReader(b))
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		if index >= len(ts) {
-			return nil, fmt.Errorf("%s: has %d tree(s); --tree-index %d is out of range", name, len(ts), index)
-		}
-		return ts[index], nil
-	}
-	t, err := topology.ParseNewick(string(trimmed))
+	// Newick files may hold several trees, one per ';'.
+	ts, err := topology.ReadNewick(bytes.NewReader(trimmed))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return t, nil
+	if index >= len(ts) {
+		return nil, fmt.Errorf("%s: has %d tree(s); --tree-index %d is out of range", name, len(ts), index)
+	}
+	return ts[index], nil
 }
 
 // loadData reads the tree and the traits table and matches tips to rows by name. Every
@@ -100,6 +96,9 @@ func loadData(treeFile, traitFile string, index int) (*dataset, error) {
 	tab, err := traits.ReadFile(traitFile)
 	if err != nil {
 		return nil, err
+	}
+	if len(tab.Traits) == 0 {
+		return nil, fmt.Errorf("%s: no trait columns after the taxon column", traitFile)
 	}
 	return match(t, tab, treeFile, traitFile)
 }

@@ -45,6 +45,7 @@ type param struct {
 // problem is a model built from a dataset: the potential and the parameters reported.
 type problem struct {
 	ds     *dataset
+	centre []float64 // per-trait mean subtracted from the data before fitting
 	pot    *bffg.Potential
 	names  []string // unconstrained parameters, in the potential's order
 	params []param  // reported (natural-scale) parameters
@@ -88,12 +89,21 @@ func newProblem(ds *dataset, model, noise string) (*problem, error) {
 	}
 	t, d := ds.tree, ds.d()
 	mean, variance, depth := stats(ds)
+	// Centre each trait: BM and OU are translation equivariant, and the information
+	// form's constants cancel terms of size y²/τ², which loses accuracy far from 0.
+	// Reported θ and the ancestral states are shifted back by centre.
+	centre := append([]float64(nil), mean...)
+	yc := make([]float64, len(ds.y))
+	for i, v := range ds.y {
+		yc[i] = v - centre[i%d]
+	}
+	mean = make([]float64, d)
 	pooled := 0.0
 	for _, v := range variance {
 		pooled += v / float64(d)
 	}
-	pr := &problem{ds: ds}
-	p := &bffg.Potential{Tree: t, Obs: bffg.Obs{Y: ds.y, Var: nv}, EstimateNoise: est}
+	pr := &problem{ds: ds, centre: centre}
+	p := &bffg.Potential{Tree: t, Obs: bffg.Obs{Y: yc, Var: nv}, EstimateNoise: est}
 	rootCov := make([]float64, d*d)
 	for k := 0; k < d; k++ {
 		rootCov[k*d+k] = 100 * variance[k]
@@ -160,7 +170,9 @@ func newProblem(ds *dataset, model, noise string) (*problem, error) {
 			if d > 1 {
 				name = fmt.Sprintf("theta.%d", k+1)
 			}
-			add(name, bffg.Identity, bffg.Normal{Mean: mean[k], SD: 3 * math.Sqrt(variance[k])}, true)
+			add(name, bffg.Identity, bffg.Normal{Mean: mean[k], SD: 3 * math.Sqrt(variance[k])}, false)
+			i, k := len(pr.names)-1, k
+			pr.params = append(pr.params, param{name, func(u []float64) float64 { return u[i] + centre[k] }})
 		}
 		add("log_sigma2", bffg.Log, bffg.Normal{Mean: math.Log(pooled / depth), SD: 2}, true)
 	case model == "kunita":
@@ -227,6 +239,16 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	pr, err := newProblem(ds, c.model, c.noise)
 	if err != nil {
 		return err
+	}
+	// Evaluate the model once at the prior means, so that data the model cannot take
+	// (say a zero-length branch to an exactly observed tip) is reported by name rather
+	// than as a failure to find an initial point.
+	at := make([]float64, pr.pot.NumParams())
+	for i, pri := range pr.pot.Priors {
+		at[i] = pri.Mean
+	}
+	if err := pr.pot.Check(at); err != nil {
+		return fmt.Errorf("the model cannot be evaluated on these data: %w", err)
 	}
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
 		return err

@@ -65,6 +65,19 @@ func TestBuiltinData(t *testing.T) {
 	require.Equal(t, nb.Y, ds.y)
 }
 
+// The first tree of a file with several Newick trees is read by default.
+func TestMultiTreeNewick(t *testing.T) {
+	dir := t.TempDir()
+	two := filepath.Join(dir, "two.nwk")
+	require.NoError(t, os.WriteFile(two, []byte("((a:1,b:1):1,c:2);\n((a:2,c:2):1,b:3);\n"), 0o644))
+	traits := filepath.Join(dir, "t.csv")
+	require.NoError(t, os.WriteFile(traits, []byte("taxon,x\na,1\nb,2\nc,4\n"), 0o644))
+	for _, idx := range []string{"0", "1"} {
+		_, stderr, code := canopy(t, "ml", "--tree", two, "--traits", traits, "--tree-index", idx)
+		require.Equal(t, 0, code, stderr)
+	}
+}
+
 func TestFitBuiltin(t *testing.T) {
 	out := t.TempDir()
 	stdout, stderr, code := canopy(t, "fit", "--warmup", "300", "--draws", "300", "--out", out, "--seed", "3")
@@ -109,6 +122,12 @@ func TestBadInput(t *testing.T) {
 		{"unknown command", []string{"frobnicate"}, "unknown command", 2},
 		{"only tree", []string{"fit", "--tree", good}, "both --tree and --traits", 1},
 		{"no such file", []string{"ml", "--tree", filepath.Join(dir, "nope.nwk"), "--traits", traits}, "nope.nwk", 1},
+		{"negative tree index", []string{"ml", "--tree", good, "--traits", traits, "--tree-index", "-1"}, "--tree-index", 1},
+		{"tree index past the end", []string{"ml", "--tree", good, "--traits", traits, "--tree-index", "1"}, "has 1 tree", 1},
+		{"no trait columns", []string{"ml", "--tree", good, "--traits", write("nt.csv", "taxon\na\nb\nc\n")}, "no trait columns", 1},
+		{"zero branch to exact tip", []string{"fit", "--tree", write("z.nwk", "((a:0,b:1):1,c:2);"), "--traits", traits, "--noise", "none"}, "node", 1},
+		{"tiny noise", []string{"ml", "--tree", good, "--traits", traits, "--noise", "1e-320"}, "too small", 2},
+		{"simulate NaN root", []string{"simulate", "--tree", good, "--root", "NaN"}, "--root", 2},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

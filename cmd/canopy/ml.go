@@ -23,6 +23,9 @@ func noiseFlag(s string) (estimate bool, v float64, err error) {
 	if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
 		return false, 0, fmt.Errorf("--noise %q: want estimate, none or a non-negative variance", s)
 	}
+	if v != 0 && v < 1e-300 {
+		return false, 0, fmt.Errorf("--noise %q: too small to invert; use none for exact tips", s)
+	}
 	return false, v, nil
 }
 

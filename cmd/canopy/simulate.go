@@ -35,8 +35,16 @@ func runSimulate(args []string, stdout, stderr io.Writer) error {
 			return &exitError{code: 2, err: fmt.Errorf("%s %v: must be a finite non-negative number (positive for --sigma2)", c.name, c.v)}
 		}
 	}
-	if *ntraits < 1 {
-		return &exitError{code: 2, err: fmt.Errorf("--traits %d: need at least one trait", *ntraits)}
+	if *ntraits < 1 || *ntraits > 10000 {
+		return &exitError{code: 2, err: fmt.Errorf("--traits %d: want 1 to 10000 traits", *ntraits)}
+	}
+	for _, c := range []struct {
+		name string
+		v    float64
+	}{{"--root", *root}, {"--theta", *theta}} {
+		if math.IsNaN(c.v) || math.IsInf(c.v, 0) {
+			return &exitError{code: 2, err: fmt.Errorf("%s %v: must be finite", c.name, c.v)}
+		}
 	}
 	var err error
 	ds := &dataset{}
