@@ -91,23 +91,34 @@ type nodeErr struct {
 	err         error
 }
 
-// record keeps the error at the deepest level, then the lowest node: the one a serial
-// sweep meets first. That makes the reported error independent of the Schedule.
-func (e *nodeErr) record(t *topology.Topology, v int, err error) {
-	d := t.Depth(v)
-	if e.err == nil || d > e.depth || (d == e.depth && v < e.node) {
+// before reports whether an error at (depth d, node v) takes precedence over e. An
+// up-sweep's root causes are at the deepest failing level (shallower levels read its
+// results); a down-sweep's at the shallowest (deeper levels read its results). Within
+// the level, the lowest node wins. Every node of that level was evaluated from valid
+// inputs whatever the chunking, so the reported error does not depend on the Schedule.
+func (e *nodeErr) before(d, v int, down bool) bool {
+	if e.err == nil {
+		return true
+	}
+	if d != e.depth {
+		return (d > e.depth) != down
+	}
+	return v < e.node
+}
+
+// record keeps err if it takes precedence over the error already held.
+func (e *nodeErr) record(t *topology.Topology, v int, err error, down bool) {
+	if d := t.Depth(v); e.before(d, v, down) {
 		*e = nodeErr{node: v, depth: d, err: err}
 	}
 }
 
-func (f *Filter) firstErr() error {
+// firstErr returns the error that takes precedence among the workers'.
+func (f *Filter) firstErr(down bool) error {
 	var best *nodeErr
 	for i := range f.errs {
 		e := &f.errs[i]
-		if e.err == nil {
-			continue
-		}
-		if best == nil || e.depth > best.depth || (e.depth == best.depth && e.node < best.node) {
+		if e.err != nil && (best == nil || best.before(e.depth, e.node, down)) {
 			best = e
 		}
 	}
@@ -199,14 +210,17 @@ func (f *Filter) Run(t *topology.Topology, p Proxy, obs Obs) error {
 				err = f.fuse1(&f.ws[0], v, lo, hi)
 			}
 			if err != nil {
-				return err
+				f.errs[0].record(t, v, err, false) // the same choice as the level sweep
 			}
+		}
+		if err := f.firstErr(false); err != nil {
+			return err
 		}
 		f.ran = true
 		return nil
 	}
 	f.Schedule.Up(t, f.upFn)
-	if err := f.firstErr(); err != nil {
+	if err := f.firstErr(false); err != nil {
 		return err
 	}
 	f.ran = true
@@ -257,7 +271,7 @@ func (f *Filter) upLevel(worker, lo, hi int) {
 			err = f.fuse(ws, v)
 		}
 		if err != nil {
-			f.errs[worker].record(t, v, err)
+			f.errs[worker].record(t, v, err, false)
 			return
 		}
 	}

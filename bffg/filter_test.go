@@ -712,3 +712,30 @@ func TestFilterReuseTopology(t *testing.T) {
 		relClose(t, want, got, 1e-10, tr.Newick())
 	}
 }
+
+// The reported error does not depend on the schedule: non-finite observations at two
+// depths give the same node whether the small-tree loop or the level sweep runs, with
+// any chunking, for the scalar and the general path.
+func TestErrorIndependentOfSchedule(t *testing.T) {
+	tr, err := topology.ParseNewick("((a:1,b:1):1,(c:1,(d:1,e:1):1):1);")
+	require.NoError(t, err)
+	for _, d := range []int{1, 2} {
+		y := make([]float64, tr.NumLeaves()*d)
+		for i := range y {
+			y[i] = 0.5
+		}
+		y[0] = math.Inf(1)                     // leaf a, depth 2
+		y[(tr.NumLeaves()-1)*d] = math.Inf(-1) // leaf e, depth 3
+		var nodes []int
+		for _, s := range []tree.Schedule{{}, {Workers: 1}, {Workers: 2, Grain: 1}, {Workers: 3, Grain: 1}} {
+			f := Filter{Schedule: s}
+			err := f.Run(tr, BM{Tree: tr, D: d, Sigma2: 1}, Obs{Y: y, Var: 0.1})
+			var ne *NodeError
+			require.ErrorAs(t, err, &ne)
+			nodes = append(nodes, ne.Node)
+		}
+		for _, n := range nodes {
+			require.Equal(t, tr.Leaf(tr.NumLeaves()-1), n, "d=%d: %v", d, nodes) // the deeper one
+		}
+	}
+}

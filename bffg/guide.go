@@ -44,7 +44,7 @@ func (f *Filter) Guide(k Kernel, root Root, z, x, logw []float64) (float64, erro
 	}
 	f.Schedule.Down(f.t, f.guideFn)
 	f.g.k, f.g.k1, f.g.z, f.g.x, f.g.logw = nil, nil, nil, nil, nil
-	if err := f.firstErr(); err != nil {
+	if err := f.firstErr(true); err != nil {
 		return 0, err
 	}
 	s := 0.0
@@ -106,7 +106,7 @@ func (g *guide) level(worker, lo, hi int) {
 	ws := &f.ws[worker]
 	for v := lo; v < hi; v++ {
 		if err := g.node(ws, v); err != nil {
-			f.errs[worker].record(f.t, v, err)
+			f.errs[worker].record(f.t, v, err, true)
 			return
 		}
 	}

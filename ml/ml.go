@@ -9,6 +9,9 @@
 // the posterior means and standard deviations of the internal nodes under a flat root
 // prior at the fitted parameters: the generalised-least-squares reconstruction that
 // ape::ace and phytools::fastAnc report for Brownian motion.
+//
+// With several traits both models share one rate σ² and treat the traits as independent
+// (trait covariance σ²I); traits on very different scales should be rescaled first.
 package ml
 
 import (

@@ -75,6 +75,9 @@ func runML(args []string, stdout, stderr io.Writer) error {
 	for _, a := range r.Ancestral {
 		rep.Ancestral = append(rep.Ancestral, mlNode{Node: names[a.Node], Mean: a.Mean, SE: a.SE})
 	}
+	if ds.d() > 1 {
+		fmt.Fprintf(stderr, "canopy: note: ml fits one common rate σ² to the %d traits (Σ = σ²I); scale them comparably, or use fit, which estimates a full Σ\n", ds.d())
+	}
 	if !r.Converged {
 		fmt.Fprintln(stderr, "canopy: warning: the optimiser did not reach its gradient tolerance")
 	}
