@@ -274,9 +274,11 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	raw, runErr := sample(ctx, pr, c, from, stderr)
-	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+	if raw == nil {
 		return runErr
 	}
+	// A chain that failed (say, no valid initial point) does not discard the others:
+	// every chain's draws and the checkpoint are written before the error is reported.
 	cols := make([]mcmc.Chain, len(raw))
 	for i := range raw {
 		cols[i] = pr.toColumns(&raw[i])
@@ -293,6 +295,9 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if errors.Is(runErr, context.Canceled) {
 		fmt.Fprintf(stderr, "canopy: interrupted; the draws made so far are in %s; continue with: canopy fit --resume %s\n", c.out, c.out)
 		return &exitError{code: 130, err: errors.New("interrupted")}
+	}
+	if runErr != nil {
+		return fmt.Errorf("%w (the other chains' draws are in %s)", runErr, c.out)
 	}
 	return report(c, pr, cols, stdout, stderr)
 }
