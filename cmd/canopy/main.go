@@ -9,6 +9,8 @@
 //	canopy ml       --tree FILE --traits FILE [--model bm|ou] [--noise estimate|none|VALUE] [--json]
 //	canopy simulate --tree FILE [--model bm|ou] [--sigma2 1] [--alpha 1] [--theta 0]
 //	                [--root 0] [--noise 0] [--traits 1] [--seed N] [--out FILE]
+//	canopy simulate --tree FILE --model kunita [--landmarks 16] [--kalpha 0.1]
+//	                [--ksigma 0.25] [--steps 100] [--noise 0] [--seed N] [--out FILE.tps]
 //
 // With no data arguments, fit and ml run on the built-in data set (the tree and leaf
 // observations of hyperiax notebooks 05/06). Trees are Newick or Nexus files
@@ -35,7 +37,7 @@ const usage = `canopy fits trait-evolution models on phylogenies by Backward Fil
 Usage:
   canopy fit      [flags]   Bayesian fit by MCMC (NUTS by default); built-in data without --tree/--traits
   canopy ml       [flags]   maximum likelihood, AIC/AICc and ancestral states
-  canopy simulate [flags]   simulate traits on a tree
+  canopy simulate [flags]   simulate traits (CSV) or landmark shapes (--model kunita, TPS) on a tree
 
 Run 'canopy COMMAND -h' for the flags of a command.
 `

@@ -16,8 +16,11 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/canopy-bffg/canopy/format/cmdstan"
+	"github.com/canopy-bffg/canopy/format/tps"
 	"github.com/canopy-bffg/canopy/internal/notebooks"
 	"github.com/canopy-bffg/canopy/ml"
+	"github.com/canopy-bffg/canopy/sde"
+	"github.com/canopy-bffg/canopy/topology"
 )
 
 var binary string // the canopy binary built by TestMain
@@ -317,4 +320,41 @@ func TestDeterministicAcrossGOMAXPROCS(t *testing.T) {
 		}
 		require.Equal(t, strip(a), strip(b), f)
 	}
+}
+
+// Kunita simulation: every landmark coordinate is a martingale with quadratic variation
+// rate a_ii = K_ii + ε = k_α·f(10⁻⁴) + ε whatever the other landmarks do, so on a star tree
+// each tip coordinate has variance (K_ii + ε)·T + τ² about the root shape. The TPS output
+// reads back with the TPS reader.
+func TestSimulateKunita(t *testing.T) {
+	parents := make([]int, 401)
+	lengths := make([]float64, 401)
+	parents[0] = -1
+	for v := 1; v < len(parents); v++ {
+		lengths[v] = 1.5
+	}
+	star, _, err := topology.FromParents(parents, lengths, nil)
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	const n, tau2 = 8, 0.01
+	require.NoError(t, simulateKunita(&buf, "", star, n, 0.1, 0.25, 50, tau2, 7))
+	specs, err := tps.NewReader(&buf).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, specs, 400)
+	k := sde.Kunita{N: n, Dim: 2, KAlpha: 0.1, KSigma: 0.25}
+	K := k.KernelTo(make([]float64, n*n), make([]float64, 2*n))
+	want := (K[0]+k.Jitter())*1.5 + tau2
+	s2, m := 0.0, 0
+	for _, s := range specs {
+		require.Len(t, s.Landmarks, n)
+		for l, p := range s.Landmarks {
+			phi := 2 * math.Pi * float64(l) / n
+			e0, e1 := p[0]-math.Cos(phi), p[1]-math.Sin(phi)
+			s2 += e0*e0 + e1*e1
+			m += 2
+		}
+	}
+	got := s2 / float64(m)
+	// 6400 coordinates, correlated within a shape: a 10% band is several standard errors.
+	require.InEpsilon(t, want, got, 0.1, "variance %.4f, want %.4f", got, want)
 }

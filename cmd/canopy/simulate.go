@@ -8,13 +8,20 @@ import (
 	"os"
 
 	"github.com/canopy-bffg/canopy/bffg"
+	"github.com/canopy-bffg/canopy/format/tps"
+	"github.com/canopy-bffg/canopy/sde"
+	"github.com/canopy-bffg/canopy/topology"
 )
 
 func runSimulate(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("simulate", stderr)
 	treeFile := fs.String("tree", "", "tree file (Newick or Nexus); none for the built-in tree")
 	index := fs.Int("tree-index", 0, "which tree of a multi-tree file (0 = first)")
-	model := fs.String("model", "bm", "edge model: bm or ou")
+	model := fs.String("model", "bm", "edge model: bm, ou or kunita (landmark shapes, written as TPS)")
+	nland := fs.Int("landmarks", 16, "kunita: number of landmarks (the root shape is a unit circle)")
+	kalpha := fs.Float64("kalpha", 0.1, "kunita: kernel amplitude k_α")
+	ksigma := fs.Float64("ksigma", 0.25, "kunita: kernel length scale k_σ")
+	steps := fs.Int("steps", 100, "kunita: Euler–Maruyama steps per unit branch length")
 	sigma2 := fs.Float64("sigma2", 1, "rate σ² per unit branch length")
 	alpha := fs.Float64("alpha", 1, "OU mean reversion α")
 	theta := fs.Float64("theta", 0, "OU optimum θ")
@@ -56,6 +63,9 @@ func runSimulate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	t := ds.tree
+	if *model == "kunita" {
+		return simulateKunita(stdout, *out, t, *nland, *kalpha, *ksigma, *steps, *noise, *seed)
+	}
 	d := *ntraits
 	var k bffg.Kernel
 	switch *model {
@@ -104,4 +114,70 @@ func runSimulate(args []string, stdout, stderr io.Writer) error {
 		w = f
 	}
 	return writeTraits(w, t, names, y)
+}
+
+// simulateKunita draws landmark shapes on t under the Kunita flow of notebook 07 (drift
+// 0, diffusion chol(K(q) + εI) ⊗ I_2 with the Matérn-9/2 kernel), by Euler–Maruyama from
+// a unit circle of n landmarks at the root, adds N(0, τ²) noise at the tips and writes
+// them as a TPS file, one specimen per tip named by its label.
+func simulateKunita(stdout io.Writer, out string, t *topology.Topology, n int, kAlpha, kSigma float64, steps int, noise float64, seed uint64) error {
+	if n < 2 || n > 10000 || steps < 1 || steps > 1e6 || !(kAlpha > 0) || !(kSigma > 0) || math.IsInf(kAlpha, 0) || math.IsInf(kSigma, 0) {
+		return &exitError{code: 2, err: fmt.Errorf("kunita: need 2 ≤ --landmarks ≤ 10000, --steps ≥ 1 and positive finite --kalpha, --ksigma")}
+	}
+	const dim = 2
+	k := sde.Kunita{N: n, Dim: dim, KAlpha: kAlpha, KSigma: kSigma}
+	em := sde.EM{SDE: k}
+	D := n * dim
+	rng := rand.New(rand.NewPCG(seed, 0))
+	x := make([][]float64, t.Len())
+	x[0] = make([]float64, D)
+	for i := 0; i < n; i++ {
+		phi := 2 * math.Pi * float64(i) / float64(n)
+		x[0][dim*i], x[0][dim*i+1] = math.Cos(phi), math.Sin(phi)
+	}
+	z := make([]float64, D)
+	for v := 1; v < t.Len(); v++ {
+		cur := append([]float64(nil), x[t.Parent(v)]...)
+		m := max(1, int(math.Ceil(float64(steps)*t.BranchLength(v))))
+		dt := t.BranchLength(v) / float64(m)
+		for j := 0; j < m && dt > 0; j++ {
+			for i := range z {
+				z[i] = rng.NormFloat64()
+			}
+			if err := em.StepTo(cur, 0, cur, dt, z); err != nil {
+				return fmt.Errorf("kunita: node %d: %w", v, err)
+			}
+		}
+		x[v] = cur
+	}
+	w := stdout
+	if out != "" {
+		f, err := os.Create(out)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	tw := tps.NewWriter(w)
+	sd := math.Sqrt(noise)
+	for i := 0; i < t.NumLeaves(); i++ {
+		v := t.Leaf(i)
+		name := t.Name(v)
+		if name == "" {
+			name = fmt.Sprintf("t%d", i+1)
+		}
+		s := &tps.Specimen{ID: name, Dim: dim}
+		for l := 0; l < n; l++ {
+			p := make([]float64, dim)
+			for a := range p {
+				p[a] = x[v][dim*l+a] + sd*rng.NormFloat64()
+			}
+			s.Landmarks = append(s.Landmarks, p)
+		}
+		if err := tw.Write(s); err != nil {
+			return err
+		}
+	}
+	return tw.Flush()
 }
