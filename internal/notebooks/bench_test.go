@@ -24,3 +24,21 @@ func BenchmarkRWPCN(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkNotebook07U times one evaluation of notebook 07's target in the notebook's
+// setting (D = 32, 13 nodes, 100 steps per edge): the SDE filter with the last anchors
+// plus the guided pass — what one RW/pCN proposal costs (hyperiax: about 30 ms per
+// iteration, two evaluations, in float32 on a laptop CPU).
+func BenchmarkNotebook07U(b *testing.B) {
+	nb, err := Notebook07()
+	if err != nil {
+		b.Fatal(err)
+	}
+	z := NB07CheckNoise()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := nb.Guided(NB07KAlpha, NB07KSigma, z); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
