@@ -20,17 +20,8 @@ var (
 	ErrUnnamedTip     = errors.New("unnamed tip")
 )
 
-// kindError is an error with its own message that unwraps to a sentinel.
-type kindError struct {
-	kind error
-	msg  string
-}
-
-func (e *kindError) Error() string { return e.msg }
-func (e *kindError) Unwrap() error { return e.kind }
-
 func errorf(kind error, format string, args ...any) error {
-	return &kindError{kind: kind, msg: fmt.Sprintf(format, args...)}
+	return text.Errorf(kind, format, args...)
 }
 
 // Match pairs the leaves of t with the rows of a data table by exact name. names[r]

@@ -2,13 +2,14 @@ package cmdstan
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"strings"
 	"time"
 
 	"github.com/canopy-bffg/canopy/format"
 	"github.com/canopy-bffg/canopy/mcmc"
+
+	"github.com/canopy-bffg/canopy/format/internal/text"
 )
 
 // ParseError is the error type of the Reader: the file, line and column of a
@@ -31,17 +32,8 @@ var (
 	ErrMetric     = errors.New("invalid inverse metric")
 )
 
-// kindError is a message that unwraps to one of the sentinel errors.
-type kindError struct {
-	kind error
-	msg  string
-}
-
-func (e *kindError) Error() string { return e.msg }
-func (e *kindError) Unwrap() error { return e.kind }
-
 func errorf(kind error, format string, args ...any) error {
-	return &kindError{kind, fmt.Sprintf(format, args...)}
+	return text.Errorf(kind, format, args...)
 }
 
 // The values of the metric setting: the kinds of inverse metric of Stan's HMC.

@@ -107,7 +107,7 @@ func ReadFile(name string, index int) (*Tree, error) {
 
 func readTree(rd *Reader, index int) (*Tree, error) {
 	if index < 0 {
-		return nil, &ParseError{File: rd.File, Err: &kindError{ErrNoTree, fmt.Sprintf("negative tree index %d", index)}}
+		return nil, &ParseError{File: rd.File, Err: text.Errorf(ErrNoTree, "negative tree index %d", index)}
 	}
 	for i := 0; ; i++ {
 		t, err := rd.next(i == index)
@@ -120,7 +120,7 @@ func readTree(rd *Reader, index int) (*Tree, error) {
 			default:
 				what = fmt.Sprintf("only %d trees", i)
 			}
-			return nil, &ParseError{File: rd.File, Err: &kindError{ErrNoTree, fmt.Sprintf("tree index %d requested (0 is the first), but the file has %s", index, what)}}
+			return nil, &ParseError{File: rd.File, Err: text.Errorf(ErrNoTree, "tree index %d requested (0 is the first), but the file has %s", index, what)}
 		}
 		if err != nil {
 			return nil, err
@@ -133,7 +133,7 @@ func readTree(rd *Reader, index int) (*Tree, error) {
 
 // errorf returns a ParseError at the given position.
 func (r *Reader) errorf(line, col int, kind error, format string, args ...any) *ParseError {
-	return &ParseError{File: r.File, Line: line, Column: col, Err: &kindError{kind, fmt.Sprintf(format, args...)}}
+	return &ParseError{File: r.File, Line: line, Column: col, Err: text.Errorf(kind, format, args...)}
 }
 
 // fail records a sticky error and returns it.
@@ -141,14 +141,6 @@ func (r *Reader) fail(err error) error {
 	r.err = err
 	return err
 }
-
-type kindError struct {
-	kind error
-	msg  string
-}
-
-func (e *kindError) Error() string { return e.msg }
-func (e *kindError) Unwrap() error { return e.kind }
 
 // next reads up to the next TREE command and returns the tree, parsed if parse is
 // set, or only named if not.
@@ -407,7 +399,7 @@ var errTreeContent = errors.New("error in tree")
 
 // treeError is an error in the content of one tree.
 type treeError struct {
-	err error // a *topology.ParseError or a kindError
+	err error // a *topology.ParseError or a text.Errorf error
 	msg string
 }
 
@@ -535,7 +527,7 @@ func (r *Reader) translateTips(tp *topology.Topology, label string) (*topology.T
 		if r.translate != nil {
 			to, ok = r.translate[name]
 			if !ok && !r.values[name] && !r.taxon[name] {
-				return nil, &kindError{ErrUnknownTip, fmt.Sprintf("%s: tip %s is not a TRANSLATE key or a taxon label", label, text.Quote(name))}
+				return nil, text.Errorf(ErrUnknownTip, "%s: tip %s is not a TRANSLATE key or a taxon label", label, text.Quote(name))
 			}
 		} else if !r.taxon[name] {
 			if k, err := strconv.Atoi(name); err == nil && k >= 1 && k <= len(r.taxa) && name[0] != '+' && name[0] != '0' {

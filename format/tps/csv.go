@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/canopy-bffg/canopy/format/traits"
+
+	"github.com/canopy-bffg/canopy/format/internal/text"
 )
 
 // ReadCSV reads landmarks stored one specimen per row: a header
@@ -26,7 +28,7 @@ func ReadCSV(r io.Reader, file string, dim int) ([]*Specimen, error) {
 	}
 	hline := rd.HeaderLine()
 	fail := func(format string, args ...any) error {
-		return &ParseError{File: file, Line: hline, Err: &kindError{ErrCount, fmt.Sprintf(format, args...)}}
+		return &ParseError{File: file, Line: hline, Err: text.Errorf(ErrCount, format, args...)}
 	}
 	axis := func(j int) byte {
 		if header[j] == "" {

@@ -192,16 +192,8 @@ func (r *Reader) ReadAll() ([]*Specimen, error) {
 }
 
 func (r *Reader) errorf(line, col int, kind error, format string, args ...any) *ParseError {
-	return &ParseError{File: r.File, Line: line, Column: col, Err: &kindError{kind, fmt.Sprintf(format, args...)}}
+	return &ParseError{File: r.File, Line: line, Column: col, Err: text.Errorf(kind, format, args...)}
 }
-
-type kindError struct {
-	kind error
-	msg  string
-}
-
-func (e *kindError) Error() string { return e.msg }
-func (e *kindError) Unwrap() error { return e.kind }
 
 // nextLine returns the next non-blank line, or false at the end of input.
 func (r *Reader) nextLine() (string, bool, error) {

@@ -106,16 +106,8 @@ func NewReader(r io.Reader) *Reader {
 }
 
 func (r *Reader) errorf(line, col int, kind error, format string, args ...any) *ParseError {
-	return &ParseError{File: r.File, Line: line, Column: col, Err: &kindError{kind, fmt.Sprintf(format, args...)}}
+	return &ParseError{File: r.File, Line: line, Column: col, Err: text.Errorf(kind, format, args...)}
 }
-
-type kindError struct {
-	kind error
-	msg  string
-}
-
-func (e *kindError) Error() string { return e.msg }
-func (e *kindError) Unwrap() error { return e.kind }
 
 // record reads the next CSV record, converting syntax errors, which end reading.
 func (r *Reader) record() ([]string, error) {

@@ -4,6 +4,7 @@ package text
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -97,3 +98,19 @@ func CheckName(name string) error {
 }
 
 func isControl(r rune) bool { return unicode.IsControl(r) }
+
+// kindError is an error with its own message that unwraps to a sentinel, so that
+// callers can test errors.Is(err, ErrX) while the message says what went wrong where.
+type kindError struct {
+	kind error
+	msg  string
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.kind }
+
+// Errorf returns an error whose message is fmt.Sprintf(format, args...) and which
+// unwraps to kind.
+func Errorf(kind error, format string, args ...any) error {
+	return &kindError{kind: kind, msg: fmt.Sprintf(format, args...)}
+}
