@@ -166,8 +166,6 @@ func growZero(s []float64, n int) []float64 {
 	return make([]float64, n)
 }
 
-func growSlice(s []float64, n int) []float64 { return growZero(s, n) }
-
 func (f *Filter) backward(k Kernel, root Root, z, x []float64, wbar float64, xbar []float64, g *Gradient, guided bool) error {
 	f.mustRun()
 	n, d := f.t.Len(), f.d
@@ -194,8 +192,8 @@ func (f *Filter) backward(k Kernel, root Root, z, x []float64, wbar float64, xba
 	}
 	f.growAdj()
 	a := &f.adj
-	g.Params = growSlice(g.Params, pv.NumParams())
-	g.Z = growSlice(g.Z, n*d)
+	g.Params = growZero(g.Params, pv.NumParams())
+	g.Z = growZero(g.Z, n*d)
 	g.NoiseVar = 0
 	g.LeafVar, g.NoiseCov, g.RootCov = nil, nil, nil
 	if f.obs.LeafVar != nil {
@@ -204,7 +202,7 @@ func (f *Filter) backward(k Kernel, root Root, z, x []float64, wbar float64, xba
 	if f.obs.Cov != nil {
 		g.NoiseCov = make([]float64, d*d)
 	}
-	g.RootMean = growSlice(g.RootMean, d)
+	g.RootMean = growZero(g.RootMean, d)
 	if root.Cov != nil {
 		g.RootCov = make([]float64, d*d)
 	}

@@ -485,13 +485,9 @@ func (f *Filter) fuse1(ws *workspace, u, lo, hi int) error {
 		if !(q >= 0 && q <= math.MaxFloat64) { // also rejects NaN
 			return f.nodeError(v, "proxy covariance of the edge above", fmt.Errorf("%w: %v", ErrNotPosDef, q))
 		}
-		hv, fv := f.h.Data[v], f.f.Data[v]
-		s := 1 + q*hv
-		k := q / s
-		g := fv - hv*b
-		H += a * a * (hv - hv*hv*k)
-		F += a * (g - hv*k*g)
-		c += f.c[v] + fv*b - 0.5*hv*b*b + 0.5*k*g*g
+		s := 1 + q*f.h.Data[v]
+		hu, fu, cu := pullback1(f.h.Data[v], f.f.Data[v], f.c[v], a, b, q, s)
+		H, F, c = H+hu, F+fu, c+cu
 		if prod *= s; prod > 1e250 || prod < 1e-250 {
 			c -= 0.5 * math.Log(prod)
 			prod = 1
@@ -631,12 +627,20 @@ func (f *Filter) pull1(ws *workspace, v int, H, F, c float64, Hu, Fu []float64) 
 	if !(s > 0) {
 		return 0, f.nodeError(v, "pullback", ErrNotPosDef)
 	}
-	// With k = q/s = W'W: H↑ = a²(H − H²k), F↑ = a(g − Hkg), g = F − Hb.
+	hu, fu, cu := pullback1(H, F, c, a, b, q, s)
+	Hu[0] += hu
+	Fu[0] += fu
+	return cu - 0.5*math.Log(s), nil
+}
+
+// pullback1 is the d = 1 pullback of (H, F, c) through N(ax + b, q), with s = 1 + qH,
+// except for the log-determinant term −½ log s, which callers add (or defer):
+// with k = q/s and g = F − Hb, H↑ = a²(H − H²k), F↑ = a(g − Hkg) and
+// c↑ = c + Fb − ½Hb² + ½kg².
+func pullback1(H, F, c, a, b, q, s float64) (hu, fu, cu float64) {
 	k := q / s
 	g := F - H*b
-	Hu[0] += a * a * (H - H*H*k)
-	Fu[0] += a * (g - H*k*g)
-	return c + F*b - 0.5*H*b*b + 0.5*k*g*g - 0.5*math.Log(s), nil
+	return a * a * (H - H*H*k), a * (g - H*k*g), c + F*b - 0.5*H*b*b + 0.5*k*g*g
 }
 
 // factorS overwrites S with the Cholesky factor of I + R'HR and returns Σ log diag.

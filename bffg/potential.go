@@ -144,29 +144,15 @@ func (p *Potential) eval(q, grad []float64) float64 {
 	if p.Marginal {
 		nz = 0
 	}
-	p.theta = growSlice(p.theta, mp)
 	lp := 0.0
 	for i, ui := range u {
 		l, _ := p.Priors[i].logPDF(ui)
 		lp += l
-		if i < mp {
-			p.theta[i] = ui
-			if p.Transforms[i] == Log {
-				p.theta[i] = math.Exp(ui)
-			}
-		}
 	}
-	p.Model.SetParams(p.theta)
+	obs := p.setParams(u)
 	var k Kernel
 	if p.Kernel != nil {
-		if pk, ok := p.Kernel.(Parametric); ok {
-			pk.SetParams(p.theta)
-		}
 		k = p.Kernel
-	}
-	obs := p.Obs
-	if p.EstimateNoise {
-		obs.Var = math.Exp(u[np-1])
 	}
 	if p.x == nil || len(p.x) != n*d {
 		p.x, p.lw = make([]float64, n*d), make([]float64, n)
@@ -249,6 +235,28 @@ func (m *OU) SetParams(theta []float64) {
 	m.Sigma2 = theta[m.D+1]
 }
 
+// setParams sets θ(u) in the model (and in the kernel when it is Parametric) and
+// returns the observations with the noise variance e^{u_last} when it is estimated.
+func (p *Potential) setParams(u []float64) Obs {
+	mp := p.Model.NumParams()
+	p.theta = growZero(p.theta, mp)
+	for i := range p.theta {
+		p.theta[i] = u[i]
+		if p.Transforms[i] == Log {
+			p.theta[i] = math.Exp(u[i])
+		}
+	}
+	p.Model.SetParams(p.theta)
+	if pk, ok := p.Kernel.(Parametric); ok {
+		pk.SetParams(p.theta)
+	}
+	obs := p.Obs
+	if p.EstimateNoise {
+		obs.Var = math.Exp(u[len(u)-1])
+	}
+	return obs
+}
+
 // States writes into x (Len×d) the node states that q = (u, z) maps to through the
 // guided pass at θ(u): with proxy = truth these are exact draws from p(x | y, θ) when z
 // is standard normal, so a chain over q yields the posterior of the ancestral states.
@@ -303,19 +311,7 @@ func (m *OU) Copy() Parametric {
 // LogDensity reports such points only as −Inf.
 func (p *Potential) Check(q []float64) error {
 	p.check()
-	np := p.NumParams()
-	obs := p.Obs
-	p.theta = growSlice(p.theta, p.Model.NumParams())
-	for i := range p.theta {
-		p.theta[i] = q[i]
-		if p.Transforms[i] == Log {
-			p.theta[i] = math.Exp(q[i])
-		}
-	}
-	p.Model.SetParams(p.theta)
-	if p.EstimateNoise {
-		obs.Var = math.Exp(q[np-1])
-	}
+	obs := p.setParams(q[:p.NumParams()])
 	if err := p.f.Run(p.Tree, p.Model, obs); err != nil {
 		return err
 	}
