@@ -498,15 +498,7 @@ func (f *Filter) fuse1(ws *workspace, u, lo, hi int) error {
 }
 
 // leafVar returns the noise variance of leaf i when d = 1 (0 for an exact leaf).
-func (f *Filter) leafVar(i int) float64 {
-	if f.obs.Cov != nil {
-		return f.obs.Cov[0]
-	}
-	if f.obs.LeafVar != nil {
-		return f.obs.LeafVar[i]
-	}
-	return f.obs.Var
-}
+func (f *Filter) leafVar(i int) float64 { return noise(f.obs, 1, i, 0, 0) }
 
 // pendingLog returns the log-determinant terms the scalar path deferred,
 // −½ Σ_u log ldp[u] over the internal nodes, summed in index order (so the result does
