@@ -127,6 +127,17 @@ func (k Kunita) FactorTo(dst, q []float64) error {
 	return CholeskyTo(dst, dst, n)
 }
 
+// JitteredKernelTo writes the N×N matrix K_ε(q) = K(q) + εI into dst and returns it:
+// the factorised diffusion covariance, a(q) = K_ε(q) ⊗ I_Dim.
+func (k Kunita) JitteredKernelTo(dst, q []float64) []float64 {
+	k.KernelTo(dst, q)
+	eps := k.Jitter()
+	for i := 0; i < k.N; i++ {
+		dst[i*k.N+i] += eps
+	}
+	return dst
+}
+
 // Diffusion writes σ(q) = chol(K_ε(q)) ⊗ I_Dim (D×D) into dst. It uses dst as its own
 // workspace and does not allocate; it returns a *PivotError when K_ε is not positive
 // definite.

@@ -108,3 +108,11 @@ func (k Kunita) CovarianceVJPTo(qbar, q, abar []float64, w *KunitaWork) (alphaBa
 	KronVJPTo(w.sbar, abar, k.N, k.Dim)
 	return k.jitteredVJP(qbar, q, w.sbar)
 }
+
+// JitteredKernelVJPTo is the vector–Jacobian product of JitteredKernelTo: given the
+// adjoint K̄ (N×N, not necessarily symmetric) of K_ε(q) = K(q) + εI, it writes q̄ into
+// qbar (overwritten) and returns k̄_α and k̄_σ. The jitter is differentiated as in
+// FactorVJPTo.
+func (k Kunita) JitteredKernelVJPTo(qbar, q, Kbar []float64) (alphaBar, sigmaBar float64) {
+	return k.jitteredVJP(qbar, q, Kbar)
+}

@@ -1,0 +1,449 @@
+package bffg
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/canopy-bffg/canopy/sde"
+	"github.com/canopy-bffg/canopy/topology"
+)
+
+// Flow is a driftless landmark SDE whose diffusion factorises over coordinates: the
+// state is n landmarks in R^d, stored as an n×d row-major matrix (interleaved
+// coordinates x₀, y₀, x₁, y₁, …), and
+//
+//	dX = σ(X)dW,   a(X) = σσ' = K(X) ⊗ I_d,   σ(X) = chol(K(X)) ⊗ I_d,
+//
+// with K(X) an n×n symmetric positive definite matrix that depends on parameters θ.
+// The Kunita-flow model of hyperiax notebook 07 is one (KunitaFlow). A general SDE
+// with a D×D diffusion covariance and no drift is a Flow with n = D and d = 1.
+type Flow interface {
+	// Landmarks returns n and d.
+	Landmarks() (n, d int)
+	// NumParams returns the length of θ.
+	NumParams() int
+	// KernelTo writes K(x) (n×n) into dst.
+	KernelTo(dst, x []float64) error
+	// KernelVJPTo writes x̄ = (∂K/∂x)'K̄ into xbar (overwritten) and adds (∂K/∂θ)'K̄
+	// to pbar (len NumParams). K̄ need not be symmetric: δJ = Σ_ij K̄_ij δK_ij.
+	KernelVJPTo(xbar, pbar, x, Kbar []float64)
+}
+
+// KunitaFlow returns the Kunita-flow landmark model k as a Flow with θ = (k_α, k_σ)
+// and K = K_ε, the Matérn-9/2 kernel matrix with its jitter.
+func KunitaFlow(k sde.Kunita) Flow { return kunitaFlow{k} }
+
+type kunitaFlow struct{ k sde.Kunita }
+
+func (f kunitaFlow) Landmarks() (n, d int) { return f.k.N, f.k.Dim }
+func (f kunitaFlow) NumParams() int        { return 2 }
+func (f kunitaFlow) KernelTo(dst, x []float64) error {
+	f.k.JitteredKernelTo(dst, x)
+	return nil
+}
+func (f kunitaFlow) KernelVJPTo(xbar, pbar, x, Kbar []float64) {
+	a, s := f.k.JitteredKernelVJPTo(xbar, x, Kbar)
+	pbar[0] += a
+	pbar[1] += s
+}
+
+// FlowFilter is BFFG on a tree whose every edge carries the same Flow SDE, with
+// messages in factorised form H = H_n ⊗ I_d, so that a step costs O(n³ + n²d) rather
+// than O(n³d³) (bffg-math §3, hyperiax-reference §2.3). Leaves observe all landmarks
+// with isotropic noise variance τ²; the root state is fixed.
+//
+// The auxiliary process of the edge above v is hyperiax's two-anchor one: no drift
+// and ã(t) = (t/T)K(anchor_v) + (1 − t/T)K(anchor_parent), so its transitions are
+// exact and the filter needs no ODE solver. The anchors are inputs (SetAnchors, or
+// Refine, hyperiax's Algorithm 3 step): they must not depend on the noise z for the
+// guided pass to be exact BFFG.
+//
+// Every message is kept in square-root form h(x) = exp(κ − ½|U − L'x|²) (the vertex
+// messages, L = chol(H)) or exp(κ_j − ½|V_j − G_j'x|²) (the grid points of an edge,
+// recomputed when needed, so storage is O(nodes·n²), not O(nodes·steps·n²)). Backward
+// differentiates log h_root + Σ log w with respect to z, θ and τ² by a hand-written
+// reverse pass.
+type FlowFilter struct {
+	Steps int // Euler–Maruyama steps per edge, on a uniform grid; 0 means 100
+
+	t    *topology.Topology
+	n, d int
+	root []float64   // fixed root state, n×d
+	y    []float64   // leaf observations, NumLeaves×n×d
+	anc  [][]float64 // anchors per node, n×d
+
+	flow Flow
+	tau2 float64
+	ran  bool
+
+	lv, uv [][]float64 // vertex messages: L (n×n lower), U (n×d)
+	kappa  []float64
+	hAcc   [][]float64 // fusion accumulators, reused as H̄ in Backward
+	fAcc   [][]float64
+	kAcc   []float64
+	a0, aT [][]float64 // ã at the parent and child ends of each edge, n×n
+	logH   float64
+
+	path   [][]float64 // per node, (Steps+1)×n×d guided states
+	logw   []float64
+	guided bool
+
+	lb, ub [][]float64 // adjoints of L and U per node
+	kb     []float64
+	xb     [][]float64 // adjoint of each node's terminal state
+
+	w flowWork
+}
+
+func (f *FlowFilter) steps() int {
+	if f.Steps > 0 {
+		return f.Steps
+	}
+	return 100
+}
+
+// SetData prepares f for the tree t with n landmarks in R^d: the fixed root state
+// (n×d) and the leaf observations y (NumLeaves×n×d, leaf order of t). Every anchor is
+// set to the root state and every leaf's to its observation. It returns an error
+// naming the leaf of a non-finite observation.
+func (f *FlowFilter) SetData(t *topology.Topology, n, d int, root, y []float64) error {
+	nd := n * d
+	if n < 1 || d < 1 {
+		return fmt.Errorf("bffg: FlowFilter: %d landmarks in dimension %d", n, d)
+	}
+	if t.Len() < 2 {
+		return errors.New("bffg: FlowFilter: the tree has no edges")
+	}
+	if len(root) != nd {
+		return fmt.Errorf("bffg: FlowFilter: root state has %d values, want %d", len(root), nd)
+	}
+	nl := t.NumLeaves()
+	if len(y) != nl*nd {
+		return fmt.Errorf("bffg: FlowFilter: %d observed values for %d leaves of %d×%d", len(y), nl, n, d)
+	}
+	for i := 0; i < nl; i++ {
+		for k, v := range y[i*nd : (i+1)*nd] {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				leaf := t.Leaf(i)
+				return &NodeError{Node: leaf, Name: t.Name(leaf), What: fmt.Sprintf("landmark %d coordinate %d", k/d, k%d), Err: fmt.Errorf("%w: %v (missing landmarks are not supported on flow edges)", ErrObservation, v)}
+			}
+		}
+	}
+	f.t, f.n, f.d = t, n, d
+	f.root = append(f.root[:0], root...)
+	f.y = append(f.y[:0], y...)
+	N, nn, m := t.Len(), n*n, f.steps()
+	alloc := func(k, size int) [][]float64 {
+		s := make([][]float64, k)
+		for i := range s {
+			s[i] = make([]float64, size)
+		}
+		return s
+	}
+	f.anc = alloc(N, nd)
+	f.lv, f.uv, f.kappa = alloc(N, nn), alloc(N, nd), make([]float64, N)
+	f.hAcc, f.fAcc, f.kAcc = alloc(N, nn), alloc(N, nd), make([]float64, N)
+	f.a0, f.aT = alloc(N, nn), alloc(N, nn)
+	f.path, f.logw = alloc(N, (m+1)*nd), make([]float64, N)
+	f.lb, f.ub, f.kb, f.xb = alloc(N, nn), alloc(N, nd), make([]float64, N), alloc(N, nd)
+	f.w.init(n, d)
+	for v := 0; v < N; v++ {
+		copy(f.anc[v], root)
+		if i := t.LeafIndex(v); i >= 0 {
+			copy(f.anc[v], y[i*nd:(i+1)*nd])
+		}
+	}
+	f.ran, f.guided = false, false
+	return nil
+}
+
+// SetAnchors sets every node's anchor (Len×n×d, node-major). The root's anchor is
+// ignored: the root state is fixed.
+func (f *FlowFilter) SetAnchors(anchors []float64) {
+	nd := f.n * f.d
+	if len(anchors) != f.t.Len()*nd {
+		panic("bffg: FlowFilter.SetAnchors: wrong length")
+	}
+	for v := 1; v < f.t.Len(); v++ {
+		copy(f.anc[v], anchors[v*nd:(v+1)*nd])
+	}
+	f.ran = false
+}
+
+// Anchors returns a copy of every node's anchor (Len×n×d).
+func (f *FlowFilter) Anchors() []float64 {
+	nd := f.n * f.d
+	out := make([]float64, f.t.Len()*nd)
+	copy(out, f.root)
+	for v := 1; v < f.t.Len(); v++ {
+		copy(out[v*nd:], f.anc[v])
+	}
+	return out
+}
+
+// edgeWeights returns, for grid point j of m on an edge of length T, the interpolation
+// weight w = t_j/T of ã(t_j) = w·ã_T + (1 − w)·ã_0 and the weights of
+// Q_j = ∫_{t_j}^T ã = q0·ã_0 + qT·ã_T.
+func edgeWeights(T float64, j, m int) (w, q0, qT float64) {
+	if T <= 0 {
+		return 0, 0, 0
+	}
+	tj := T * float64(j) / float64(m)
+	h := T - tj
+	return tj / T, h * h / (2 * T), h * (T + tj) / (2 * T)
+}
+
+// Run computes ã at both ends of every edge from the anchors and runs the backward
+// filter with flow's current parameters and leaf noise variance tau2.
+func (f *FlowFilter) Run(flow Flow, tau2 float64) error {
+	if f.t == nil {
+		panic("bffg: FlowFilter.Run before SetData")
+	}
+	if n, d := flow.Landmarks(); n != f.n || d != f.d {
+		return fmt.Errorf("bffg: FlowFilter: flow has %d×%d landmarks, data %d×%d", n, d, f.n, f.d)
+	}
+	if !(tau2 > 0) || math.IsInf(tau2, 0) {
+		return fmt.Errorf("%w: leaf noise variance %v (must be positive and finite)", ErrObservation, tau2)
+	}
+	f.flow, f.tau2, f.ran, f.guided = flow, tau2, false, false
+	t, n, d := f.t, f.n, f.d
+	nd := n * d
+	N := t.Len()
+	for v := 0; v < N; v++ {
+		clear(f.hAcc[v])
+		clear(f.fAcc[v])
+		f.kAcc[v] = 0
+	}
+	tau := math.Sqrt(tau2)
+	for v := N - 1; v >= 0; v-- {
+		if i := t.LeafIndex(v); i >= 0 {
+			// h(x) = N(y; x, τ²I) = exp(κ − ½|y/τ − x/τ|²).
+			clear(f.lv[v])
+			for k := 0; k < n; k++ {
+				f.lv[v][k*n+k] = 1 / tau
+			}
+			for k, y := range f.y[i*nd : (i+1)*nd] {
+				f.uv[v][k] = y / tau
+			}
+			f.kappa[v] = -0.5 * float64(nd) * math.Log(2*math.Pi*tau2)
+		} else if err := f.fuse(v); err != nil {
+			return err
+		}
+		if v == 0 {
+			break
+		}
+		if err := f.edgeEnds(v); err != nil {
+			return err
+		}
+		w := &f.w
+		if err := f.prepareEdge(v); err != nil {
+			return err
+		}
+		kj, err := f.pull(v, 0)
+		if err != nil {
+			return err
+		}
+		p := t.Parent(v)
+		// H_p += GG', F_p += GV, κ_p += κ₀ − ½|V|².
+		gemm(false, true, 1, w.g, n, n, w.g, n, n, 1, f.hAcc[p])
+		gemm(false, false, 1, w.g, n, n, w.v, n, d, 1, f.fAcc[p])
+		f.kAcc[p] += kj - 0.5*dot(w.v, w.v)
+	}
+	r := f.w.xs
+	copy(r, f.uv[0])
+	gemm(true, false, -1, f.lv[0], n, n, f.root, n, d, 1, r) // U − L'x
+	f.logH = f.kappa[0] - 0.5*dot(r, r)
+	f.ran = true
+	return nil
+}
+
+// fuse turns the accumulated H, F, κ of internal node v into its square-root message.
+func (f *FlowFilter) fuse(v int) error {
+	n, d := f.n, f.d
+	if err := sde.CholeskyTo(f.lv[v], f.hAcc[v], n); err != nil {
+		return &NodeError{Node: v, Name: f.t.Name(v), What: "message precision", Err: err}
+	}
+	copy(f.uv[v], f.fAcc[v])
+	trsm(false, f.lv[v], n, f.uv[v], d) // U = L⁻¹F
+	f.kappa[v] = f.kAcc[v] + 0.5*dot(f.uv[v], f.uv[v])
+	return nil
+}
+
+// edgeEnds writes ã at the two ends of the edge above v.
+func (f *FlowFilter) edgeEnds(v int) error {
+	p := f.t.Parent(v)
+	pa := f.anc[p]
+	if p == 0 {
+		pa = f.root
+	}
+	if err := f.flow.KernelTo(f.a0[v], pa); err != nil {
+		return &NodeError{Node: v, Name: f.t.Name(v), What: "auxiliary covariance at the parent anchor", Err: err}
+	}
+	if err := f.flow.KernelTo(f.aT[v], f.anc[v]); err != nil {
+		return &NodeError{Node: v, Name: f.t.Name(v), What: "auxiliary covariance at the anchor", Err: err}
+	}
+	return nil
+}
+
+// prepareEdge writes P0 = L'ã₀L and PT = L'ã_TL for the edge above v into the work space.
+func (f *FlowFilter) prepareEdge(v int) error {
+	n, w := f.n, &f.w
+	L := f.lv[v]
+	gemm(false, false, 1, f.a0[v], n, n, L, n, n, 0, w.t1)
+	gemm(true, false, 1, L, n, n, w.t1, n, n, 0, w.p0)
+	gemm(false, false, 1, f.aT[v], n, n, L, n, n, 0, w.t1)
+	gemm(true, false, 1, L, n, n, w.t1, n, n, 0, w.pT)
+	symmetrize(w.p0, n)
+	symmetrize(w.pT, n)
+	return nil
+}
+
+// pull writes the message at grid point j of the edge above v into the work space
+// (C = chol(I + q0·P0 + qT·PT), G = LC⁻ᵀ, V = C⁻¹U) and returns κ_j = κ − dΣlog C_kk.
+func (f *FlowFilter) pull(v, j int) (float64, error) {
+	n, d, w := f.n, f.d, &f.w
+	_, q0, qT := edgeWeights(f.t.BranchLength(v), j, f.steps())
+	for i := range w.c {
+		w.c[i] = q0*w.p0[i] + qT*w.pT[i]
+	}
+	for k := 0; k < n; k++ {
+		w.c[k*n+k]++
+	}
+	if err := sde.CholeskyTo(w.c, w.c, n); err != nil {
+		return 0, &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("pullback at grid point %d", j), Err: err}
+	}
+	copy(w.g, f.lv[v])
+	trsmRight(true, w.c, n, w.g, n) // G = L C⁻ᵀ
+	copy(w.v, f.uv[v])
+	trsm(false, w.c, n, w.v, d) // V = C⁻¹U
+	return f.kappa[v] - float64(d)*logDiag(w.c, n), nil
+}
+
+// Refine sets every non-root anchor to H⁻¹F = L⁻ᵀU of its vertex message, as
+// hyperiax's Algorithm 3 does between backward filters. Call Run again to use them.
+func (f *FlowFilter) Refine() {
+	f.mustRun()
+	for v := 1; v < f.t.Len(); v++ {
+		copy(f.anc[v], f.uv[v])
+		trsm(true, f.lv[v], f.n, f.anc[v], f.d)
+	}
+	f.ran = false
+}
+
+func (f *FlowFilter) mustRun() {
+	if !f.ran {
+		panic("bffg: FlowFilter used before a successful Run")
+	}
+}
+
+// LogLikelihood returns log h_root at the fixed root state: the log-likelihood of the
+// data under the auxiliary process, and the normaliser of the guided proposal.
+func (f *FlowFilter) LogLikelihood() float64 {
+	f.mustRun()
+	return f.logH
+}
+
+// NumNoise returns the length of z: Len·Steps·n·d (node-major, then step, then the
+// n×d increment; the root's block is unused, as in hyperiax).
+func (f *FlowFilter) NumNoise() int { return f.t.Len() * f.steps() * f.n * f.d }
+
+// Guide runs the guided Euler–Maruyama pass driven by z (NumNoise) with the flow and
+// messages of the last Run, x ← x + K(x)r dt + chol(K(x))√dt z, r = F − Hx, and
+// returns Σ_v log w_v with the left-point log-weight
+// Σ_j [−½ d·tr((K − ã)H) + ½ tr(r'(K − ã)r)] dt_j (the drifts are zero).
+func (f *FlowFilter) Guide(z []float64) (float64, error) {
+	f.mustRun()
+	if len(z) != f.NumNoise() {
+		return 0, fmt.Errorf("bffg: FlowFilter.Guide: %d noise values, want %d", len(z), f.NumNoise())
+	}
+	t, n, d, m := f.t, f.n, f.d, f.steps()
+	nd := n * d
+	w := &f.w
+	copy(f.path[0][m*nd:], f.root)
+	total := 0.0
+	for v := 1; v < t.Len(); v++ {
+		p := t.Parent(v)
+		path := f.path[v]
+		copy(path[:nd], f.path[p][m*nd:])
+		if err := f.prepareEdge(v); err != nil {
+			return 0, err
+		}
+		T := t.BranchLength(v)
+		dt := T / float64(m)
+		lw := 0.0
+		for j := 0; j < m; j++ {
+			x, next := path[j*nd:(j+1)*nd], path[(j+1)*nd:(j+2)*nd]
+			if _, err := f.pull(v, j); err != nil {
+				return 0, err
+			}
+			l, err := f.stepForward(v, j, x)
+			if err != nil {
+				return 0, err
+			}
+			lw += l * dt
+			// x_{j+1} = x + K r dt + L_K √dt z.
+			copy(next, x)
+			gemm(false, false, dt, w.k, n, n, w.r, n, d, 1, next)
+			zj := z[(v*m+j)*nd : (v*m+j+1)*nd]
+			gemm(false, false, math.Sqrt(dt), w.lk, n, n, zj, n, d, 1, next)
+			for _, e := range next {
+				if math.IsNaN(e) || math.IsInf(e, 0) {
+					return 0, &NodeError{Node: v, Name: t.Name(v), What: fmt.Sprintf("guided step %d", j), Err: sde.ErrNonFinite}
+				}
+			}
+		}
+		f.logw[v] = lw
+		total += lw
+	}
+	f.guided = true
+	return total, nil
+}
+
+// stepForward evaluates, at state x on grid point j of the edge above v (with the
+// pulled message G, V in the work space), s = V − G'x, r = Gs, K = K(x), its factor
+// L_K and D = K − ã(t_j), and returns the log-weight rate
+// −½ d·tr(DGG') + ½ tr(r'Dr).
+func (f *FlowFilter) stepForward(v, j int, x []float64) (float64, error) {
+	n, d, w := f.n, f.d, &f.w
+	copy(w.s, w.v)
+	gemm(true, false, -1, w.g, n, n, x, n, d, 1, w.s)
+	gemm(false, false, 1, w.g, n, n, w.s, n, d, 0, w.r)
+	if err := f.flow.KernelTo(w.k, x); err != nil {
+		return 0, &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("diffusion at step %d", j), Err: err}
+	}
+	if err := sde.CholeskyTo(w.lk, w.k, n); err != nil {
+		return 0, &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("diffusion at step %d", j), Err: err}
+	}
+	wt, _, _ := edgeWeights(f.t.BranchLength(v), j, f.steps())
+	for i := range w.dm {
+		w.dm[i] = w.k[i] - (wt*f.aT[v][i] + (1-wt)*f.a0[v][i])
+	}
+	gemm(false, false, 1, w.dm, n, n, w.g, n, n, 0, w.e)  // E = DG
+	gemm(false, false, 1, w.dm, n, n, w.r, n, d, 0, w.dr) // Dr
+	return -0.5*float64(d)*dot(w.e, w.g) + 0.5*dot(w.r, w.dr), nil
+}
+
+// Path returns the guided states of the edge above v from the last Guide: Steps+1
+// states of n×d, from the parent's state to v's. The slice is f's; do not modify it.
+func (f *FlowFilter) Path(v int) []float64 {
+	if !f.guided {
+		panic("bffg: FlowFilter.Path before Guide")
+	}
+	return f.path[v]
+}
+
+// State returns node v's state from the last Guide (the root's is fixed).
+func (f *FlowFilter) State(v int) []float64 {
+	nd := f.n * f.d
+	m := f.steps()
+	return f.Path(v)[m*nd : (m+1)*nd]
+}
+
+// LogWeights returns the per-edge log-weights of the last Guide (the root's is 0).
+func (f *FlowFilter) LogWeights() []float64 {
+	if !f.guided {
+		panic("bffg: FlowFilter.LogWeights before Guide")
+	}
+	return f.logw
+}

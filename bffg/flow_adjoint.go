@@ -1,0 +1,229 @@
+package bffg
+
+import (
+	"math"
+
+	"github.com/canopy-bffg/canopy/sde"
+)
+
+// Backward differentiates J = log h_root + Σ_v log w_v, as computed by the last Run and
+// Guide (which must have used z), with respect to the noise, the flow's parameters and
+// the leaf noise variance. It writes ∂J/∂z into zbar (NumNoise, overwritten; the
+// root's block is 0), adds ∂J/∂θ to pbar (len Flow.NumParams) and returns ∂J/∂τ². The
+// anchors are constants.
+//
+// The reverse pass runs the guided pass backwards edge by edge, recomputing each grid
+// point's message (G, V) and state quantities from the stored path instead of storing
+// them, then the filter from the root down (bffg-math §4.1). Each pullback
+// (C = chol(I + L'QL), G = LC⁻ᵀ, V = C⁻¹U) is differentiated through its Cholesky
+// factors (Murray's rule) and triangular solves.
+func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
+	if !f.guided {
+		panic("bffg: FlowFilter.Backward before Guide")
+	}
+	if len(z) != f.NumNoise() || len(zbar) != f.NumNoise() || len(pbar) != f.flow.NumParams() {
+		panic("bffg: FlowFilter.Backward: wrong buffer sizes")
+	}
+	t, n, d, m := f.t, f.n, f.d, f.steps()
+	nd := n * d
+	N := t.Len()
+	w := &f.w
+	for v := 0; v < N; v++ {
+		clear(f.lb[v])
+		clear(f.ub[v])
+		clear(f.xb[v])
+		f.kb[v] = 0
+	}
+	clear(zbar[:nd*m])
+
+	// Guided pass, leaves to root.
+	for v := N - 1; v >= 1; v-- {
+		path := f.path[v]
+		T := t.BranchLength(v)
+		dt := T / float64(m)
+		sq := math.Sqrt(dt)
+		copy(w.xbn, f.xb[v])
+		if err := f.prepareEdge(v); err != nil {
+			return 0, err
+		}
+		clear(w.p0b)
+		clear(w.pTb)
+		clear(w.a0b)
+		clear(w.aTb)
+		for j := m - 1; j >= 0; j-- {
+			x := path[j*nd : (j+1)*nd]
+			if _, err := f.pull(v, j); err != nil {
+				return 0, err
+			}
+			if _, err := f.stepForward(v, j, x); err != nil {
+				return 0, err
+			}
+			wt, _, _ := edgeWeights(T, j, m)
+			xb := w.xbn // x̄_{j+1}; becomes x̄_j below
+			zj := z[(v*m+j)*nd : (v*m+j+1)*nd]
+			// x_{j+1} = x + dt·K r + √dt·L_K z.
+			gemm(false, true, dt, xb, n, d, w.r, n, d, 0, w.kb)  // K̄ = dt x̄ r'
+			gemm(false, false, dt, w.k, n, n, xb, n, d, 0, w.rb) // r̄ = dt K x̄
+			gemm(false, true, sq, xb, n, d, zj, n, d, 0, w.lkb)  // L̄_K = √dt x̄ z'
+			gemm(true, false, sq, w.lk, n, n, xb, n, d, 0, zbar[(v*m+j)*nd:(v*m+j+1)*nd])
+			// log-weight dt·[−½d·tr(DGG') + ½tr(r'Dr)], D = K − ã(t_j).
+			gemm(false, true, -0.5*dt*float64(d), w.g, n, n, w.g, n, n, 0, w.db)
+			gemm(false, true, 0.5*dt, w.r, n, d, w.r, n, d, 1, w.db)
+			for i, e := range w.e {
+				w.gb[i] = -dt * float64(d) * e
+			}
+			for i, e := range w.dr {
+				w.rb[i] += dt * e
+			}
+			for i, e := range w.db {
+				w.kb[i] += e
+				w.a0b[i] -= (1 - wt) * e
+				w.aTb[i] -= wt * e
+			}
+			// r = Gs, s = V − G'x.
+			gemm(false, true, 1, w.rb, n, d, w.s, n, d, 1, w.gb)    // Ḡ += r̄ s'
+			gemm(true, false, 1, w.g, n, n, w.rb, n, d, 0, w.vb)    // s̄ = G'r̄ = V̄
+			gemm(false, true, -1, x, n, d, w.vb, n, d, 1, w.gb)     // Ḡ −= x s̄'
+			gemm(false, false, -1, w.g, n, n, w.vb, n, d, 1, w.xbn) // x̄ −= G s̄ (x̄ = x̄_{j+1} + …)
+			// K = K(x), L_K = chol(K).
+			sde.CholeskyVJPTo(w.sb, w.lk, w.lkb, n)
+			for i, e := range w.sb {
+				w.kb[i] += e
+			}
+			f.flow.KernelVJPTo(w.xq, pbar, x, w.kb)
+			for i, e := range w.xq {
+				w.xbn[i] += e
+			}
+			f.pullVJP(v, j, 0)
+		}
+		p := t.Parent(v)
+		for i, e := range w.xbn {
+			f.xb[p][i] += e
+		}
+		f.edgeVJP(v, pbar)
+	}
+
+	// Filter, root to leaves. log h_root = κ − ½|e|², e = U − L'x.
+	e := w.xs
+	copy(e, f.uv[0])
+	gemm(true, false, -1, f.lv[0], n, n, f.root, n, d, 1, e)
+	f.kb[0]++
+	for i, v := range e {
+		f.ub[0][i] -= v
+	}
+	gemm(false, true, 1, f.root, n, d, e, n, d, 1, f.lb[0]) // L̄ += x e'
+	for v := 0; v < N; v++ {
+		if t.IsLeaf(v) {
+			continue
+		}
+		if err := f.fuseVJP(v, pbar); err != nil {
+			return 0, err
+		}
+	}
+	tau2 := f.tau2
+	tau := math.Sqrt(tau2)
+	tb := 0.0
+	for i := 0; i < t.NumLeaves(); i++ {
+		v := t.Leaf(i)
+		for k := 0; k < n; k++ {
+			tb += f.lb[v][k*n+k] * (-0.5 / (tau2 * tau))
+		}
+		tb -= dot(f.ub[v], f.uv[v]) / (2 * tau2)
+		tb -= f.kb[v] * float64(nd) / (2 * tau2)
+	}
+	return tb, nil
+}
+
+// pullVJP adds to the adjoints of the vertex message of v (L̄, Ū, κ̄) and to w.p0b,
+// w.pTb those of the grid-point message j given Ḡ (w.gb), V̄ (w.vb) and κ̄_j, with the
+// forward quantities C, G, V of pull(v, j) in the work space. It overwrites w.gb.
+func (f *FlowFilter) pullVJP(v, j int, kbar float64) {
+	n, d, w := f.n, f.d, &f.w
+	_, q0, qT := edgeWeights(f.t.BranchLength(v), j, f.steps())
+	clear(w.cb)
+	if kbar != 0 {
+		f.kb[v] += kbar
+		for k := 0; k < n; k++ {
+			w.cb[k*n+k] -= float64(d) * kbar / w.c[k*n+k]
+		}
+	}
+	// V = C⁻¹U: Y = C⁻ᵀV̄, Ū += Y, C̄ −= YV'.
+	copy(w.yb, w.vb)
+	trsm(true, w.c, n, w.yb, d)
+	for i, e := range w.yb {
+		f.ub[v][i] += e
+	}
+	gemm(false, true, -1, w.yb, n, d, w.v, n, d, 1, w.cb)
+	// G = LC⁻ᵀ: Z = ḠC⁻¹, L̄ += Z, C̄ −= Z'G.
+	trsmRight(false, w.c, n, w.gb, n)
+	for i, e := range w.gb {
+		f.lb[v][i] += e
+	}
+	gemm(true, false, -1, w.gb, n, n, w.g, n, n, 1, w.cb)
+	sde.CholeskyVJPTo(w.sb, w.c, w.cb, n)
+	for i, e := range w.sb {
+		w.p0b[i] += q0 * e
+		w.pTb[i] += qT * e
+	}
+}
+
+// edgeVJP moves the adjoints of P0 = L'ã₀L and PT = L'ã_TL (w.p0b, w.pTb) and of ã₀,
+// ã_T (w.a0b, w.aTb) of the edge above v into L̄_v and into pbar through the kernel at
+// the two anchors.
+func (f *FlowFilter) edgeVJP(v int, pbar []float64) {
+	n, w := f.n, &f.w
+	L := f.lv[v]
+	for _, pa := range [2]struct{ a, pb, ab []float64 }{{f.a0[v], w.p0b, w.a0b}, {f.aT[v], w.pTb, w.aTb}} {
+		// L̄ += 2ãLP̄, ā += LP̄L'.
+		gemm(false, false, 1, L, n, n, pa.pb, n, n, 0, w.t1)
+		gemm(false, false, 2, pa.a, n, n, w.t1, n, n, 1, f.lb[v])
+		gemm(false, true, 1, w.t1, n, n, L, n, n, 1, pa.ab)
+	}
+	p := f.t.Parent(v)
+	anc := f.anc[p]
+	if p == 0 {
+		anc = f.root
+	}
+	f.flow.KernelVJPTo(w.xq, pbar, anc, w.a0b)
+	f.flow.KernelVJPTo(w.xq, pbar, f.anc[v], w.aTb)
+}
+
+// fuseVJP takes the complete adjoints (L̄, Ū, κ̄) of internal node v's message back
+// through its fusion to its children's j = 0 messages and on to their vertex messages.
+func (f *FlowFilter) fuseVJP(v int, pbar []float64) error {
+	n, d, w := f.n, f.d, &f.w
+	L, U, kb := f.lv[v], f.uv[v], f.kb[v]
+	// κ = Σ(κ_c − ½|V_c|²) + ½|U|², U = L⁻¹F, L = chol(H).
+	ub := f.ub[v]
+	for i, e := range U {
+		ub[i] += kb * e
+	}
+	fb := ub // F̄ = L⁻ᵀŪ, in place: Ū is not needed afterwards
+	trsm(true, L, n, fb, d)
+	gemm(false, true, -1, fb, n, d, U, n, d, 1, f.lb[v])
+	hb := f.hAcc[v]
+	sde.CholeskyVJPTo(hb, L, f.lb[v], n)
+	lo, hi := f.t.Children(v)
+	for c := lo; c < hi; c++ {
+		if err := f.prepareEdge(c); err != nil {
+			return err
+		}
+		if _, err := f.pull(c, 0); err != nil {
+			return err
+		}
+		// H = ΣGG', F = ΣGV: Ḡ = 2H̄G + F̄V', V̄ = G'F̄ − κ̄V.
+		gemm(false, false, 2, hb, n, n, w.g, n, n, 0, w.gb)
+		gemm(false, true, 1, fb, n, d, w.v, n, d, 1, w.gb)
+		gemm(true, false, 1, w.g, n, n, fb, n, d, 0, w.vb)
+		for i, e := range w.v {
+			w.vb[i] -= kb * e
+		}
+		clear(w.p0b)
+		clear(w.pTb)
+		clear(w.a0b)
+		clear(w.aTb)
+		f.pullVJP(c, 0, kb)
+		f.edgeVJP(c, pbar)
+	}
+	return nil
+}
