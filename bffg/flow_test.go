@@ -148,3 +148,35 @@ func TestFlowFilterGradient(t *testing.T) {
 		}
 	}
 }
+
+// The potential's gradient equals central finite differences of its value, with τ²
+// estimated, and ∇_z U = z − ∂J/∂z.
+func TestFlowPotentialGradient(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	c := newFlowCase(rng, 4, 3, 2, 5)
+	f := c.filter(t)
+	base := c.k
+	p := &FlowPotential{Filter: f, NumFlowParams: 2, EstimateNoise: true,
+		NewFlow: func(th []float64) (Flow, error) {
+			k := base
+			k.KAlpha, k.KSigma = th[0], th[1]
+			return KunitaFlow(k), nil
+		},
+		Priors: []Prior{LogInvGamma{2, 0.5}, LogInvGamma{3, 2}, Normal{-4, 2}}}
+	q := make([]float64, p.Dim())
+	q[0], q[1], q[2] = math.Log(0.1), math.Log(0.5), math.Log(0.02)
+	for i := 3; i < len(q); i++ {
+		q[i] = rng.NormFloat64()
+	}
+	require.NoError(t, p.Check(q))
+	grad := make([]float64, len(q))
+	v := p.LogDensityGrad(q, grad)
+	require.Equal(t, v, p.Clone().LogDensity(q))
+	for _, i := range []int{0, 1, 2, 3 + c.steps*6, len(q) - 1, len(q) / 2} {
+		qp, qm := append([]float64(nil), q...), append([]float64(nil), q...)
+		qp[i] += 1e-6
+		qm[i] -= 1e-6
+		fd := (p.LogDensity(qp) - p.LogDensity(qm)) / 2e-6
+		require.InDelta(t, fd, grad[i], 1e-5*(1+math.Abs(fd)), "coordinate %d", i)
+	}
+}

@@ -2,6 +2,7 @@ package notebooks
 
 import (
 	"context"
+	"math"
 	"testing"
 )
 
@@ -42,3 +43,33 @@ func BenchmarkNotebook07U(b *testing.B) {
 		}
 	}
 }
+
+func benchNB07Potential(b *testing.B, grad bool) {
+	nb, err := Notebook07()
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := NB07Potential(nb)
+	if err != nil {
+		b.Fatal(err)
+	}
+	q := make([]float64, p.Dim())
+	q[0], q[1] = math.Log(NB07KAlpha), math.Log(NB07KSigma)
+	copy(q[2:], NB07CheckNoise())
+	g := make([]float64, len(q))
+	b.ReportAllocs()
+	for b.Loop() {
+		if grad {
+			p.LogDensityGrad(q, g)
+		} else {
+			p.LogDensity(q)
+		}
+	}
+}
+
+// BenchmarkNotebook07FlowU times U on notebook 07's target with factorised messages
+// (16×16 instead of 32×32) and frozen anchors: one filter plus the guided pass.
+func BenchmarkNotebook07FlowU(b *testing.B) { benchNB07Potential(b, false) }
+
+// BenchmarkNotebook07FlowGrad times U + ∇U (the reverse pass included).
+func BenchmarkNotebook07FlowGrad(b *testing.B) { benchNB07Potential(b, true) }

@@ -178,3 +178,21 @@ func (nb NB07) guided(kAlpha, kSigma float64, z []float64, asNotebook bool) (NB0
 func NB07CheckNoise() []float64 {
 	return widen(jaxrand.Normal32(jaxrand.NewKey(0), 13*NB07Steps*nb07D))
 }
+
+// UNotebook returns the notebook's potential at the truth and noise z, in its order of
+// operations (GuidedAsNotebook): U = −[log π(log k_α) + log π(log k_σ) + log N(z; 0, I)
+// + log h_root + Σ log w], priors InvGamma(2, 0.5) and InvGamma(3, 2) (shape, rate) with
+// their log-Jacobians. At z = 0 the notebook prints 38265.2969.
+func (nb NB07) UNotebook(z []float64) (float64, error) {
+	g, err := nb.GuidedAsNotebook(NB07KAlpha, NB07KSigma, z)
+	if err != nil {
+		return 0, err
+	}
+	la, _ := bffg.LogInvGamma{Shape: 2, Rate: 0.5}.LogPDF(math.Log(NB07KAlpha))
+	ls, _ := bffg.LogInvGamma{Shape: 3, Rate: 2}.LogPDF(math.Log(NB07KSigma))
+	zz := 0.0
+	for _, v := range z {
+		zz += v * v
+	}
+	return -(la + ls - 0.5*zz - 0.5*float64(len(z))*math.Log(2*math.Pi) + g.LogHRoot + g.SumLogW), nil
+}

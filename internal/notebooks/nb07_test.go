@@ -27,11 +27,10 @@ func TestNotebook07Guided(t *testing.T) {
 	sig3(-759.758, g.SumLogW)
 	sig3(94.751, g.LogHRoot)
 
+	// The prior terms are computed independently of bffg.LogInvGamma here.
 	z := make([]float64, 13*NB07Steps*nb07D)
 	g0, err := nb.GuidedAsNotebook(NB07KAlpha, NB07KSigma, z)
 	require.NoError(t, err)
-	// U = −[log π(k_α) + log π(k_σ) + log-Jacobians + log N(0; 0, I) + log h_root + Σ log w],
-	// priors InvGamma(2, 0.5) and InvGamma(3, 2) (shape, rate) on k_α, k_σ, sampled in logs.
 	invGamma := func(x, a, b float64) float64 {
 		lg, _ := math.Lgamma(a)
 		return a*math.Log(b) - lg - (a+1)*math.Log(x) - b/x
@@ -39,6 +38,9 @@ func TestNotebook07Guided(t *testing.T) {
 	lp := invGamma(NB07KAlpha, 2, 0.5) + math.Log(NB07KAlpha) + invGamma(NB07KSigma, 3, 2) + math.Log(NB07KSigma)
 	U := -(lp - 0.5*float64(len(z))*math.Log(2*math.Pi) + g0.LogHRoot + g0.SumLogW)
 	t.Logf("U(θ_true, z = 0) = %.4f (log h_root %.4f, Σ log w %.4f)", U, g0.LogHRoot, g0.SumLogW)
+	u2, err := nb.UNotebook(z)
+	require.NoError(t, err)
+	require.InDelta(t, U, u2, 1e-9*U)
 	require.InDelta(t, 38265.2969, U, 0.5)
 }
 
@@ -60,4 +62,32 @@ func TestNotebook07Consistent(t *testing.T) {
 	require.Equal(t, asNB.LogHRoot, exact.LogHRoot)
 	require.NotEqual(t, asNB.SumLogW, exact.SumLogW)
 	require.InDelta(t, asNB.SumLogW, exact.SumLogW, 0.2)
+}
+
+// The factorised filter reproduces the full D×D computation of Guided on the notebook's
+// data (same anchors, same z): log h_root, Σ log w and the leaf RMSE.
+func TestNotebook07Flow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("continuous filter on 13 × 100 grid points")
+	}
+	nb, err := Notebook07()
+	require.NoError(t, err)
+	z := NB07CheckNoise()
+	want, err := nb.Guided(NB07KAlpha, NB07KSigma, z)
+	require.NoError(t, err)
+	f, err := nb.FlowFilter(NB07KAlpha, NB07KSigma)
+	require.NoError(t, err)
+	require.NoError(t, f.Run(nb07Flow(NB07KAlpha, NB07KSigma), NB07Tau2))
+	sum, err := f.Guide(z)
+	require.NoError(t, err)
+	require.InDelta(t, want.LogHRoot, f.LogLikelihood(), 1e-9*math.Abs(want.LogHRoot))
+	require.InDelta(t, want.SumLogW, sum, 1e-9*math.Abs(want.SumLogW))
+	s := 0.0
+	for i := 0; i < nb.Tree.NumLeaves(); i++ {
+		for a, x := range f.State(nb.Tree.Leaf(i)) {
+			e := x - nb.Y[i*nb07D+a]
+			s += e * e
+		}
+	}
+	require.InDelta(t, want.RMSE, math.Sqrt(s/float64(nb.Tree.NumLeaves()*nb07D)), 1e-12)
 }
