@@ -381,6 +381,10 @@ func (f *FlowFilter) Guide(z []float64) (float64, error) {
 			if err != nil {
 				return 0, err
 			}
+			if rho := dt * f.stiffness(); rho > 2 {
+				return 0, &NodeError{Node: v, Name: t.Name(v), What: fmt.Sprintf("guided step %d", j),
+					Err: fmt.Errorf("%w: dt·λmax(KH) ≈ %.3g > 2; use more steps per edge", ErrUnstable, rho)}
+			}
 			lw += l * dt
 			// x_{j+1} = x + K r dt + L_K √dt z.
 			copy(next, x)
@@ -422,6 +426,38 @@ func (f *FlowFilter) stepForward(v, j int, x []float64) (float64, error) {
 	gemm(false, false, 1, w.dm, n, n, w.g, n, n, 0, w.e)  // E = DG
 	gemm(false, false, 1, w.dm, n, n, w.r, n, d, 0, w.dr) // Dr
 	return -0.5*float64(d)*dot(w.e, w.g) + 0.5*dot(w.r, w.dr), nil
+}
+
+// ErrUnstable reports a guided Euler step that is unstable: dt·λ_max(K(x)H) > 2, where
+// the step overshoots the guiding term's target and the log-weights stop approximating
+// the continuous ones. It happens when the true diffusion K(x) is much larger than the
+// auxiliary's (say, at a large k_α with the anchors of a small one); more steps per
+// edge cure it. A FlowPotential reports such points as having zero density.
+var ErrUnstable = errors.New("guided Euler step unstable")
+
+// stiffness estimates λ_max(K H_j) = λ_max(G'KG) (the matrices are similar) by ten
+// power iterations from the all-ones vector, with G and K of the current step in the
+// work space. It costs O(n²) per iteration.
+func (f *FlowFilter) stiffness() float64 {
+	n, w := f.n, &f.w
+	u, t := w.xq[:n], w.yb[:n]
+	for i := range u {
+		u[i] = 1 / math.Sqrt(float64(n))
+	}
+	lam := 0.0
+	for it := 0; it < 10; it++ {
+		gemm(false, false, 1, w.g, n, n, u, n, 1, 0, t)        // Gu
+		gemm(false, false, 1, w.k, n, n, t, n, 1, 0, w.dr[:n]) // KGu
+		gemm(true, false, 1, w.g, n, n, w.dr[:n], n, 1, 0, u)  // G'KGu
+		lam = math.Sqrt(dot(u, u))
+		if !(lam > 0) {
+			return 0
+		}
+		for i := range u {
+			u[i] /= lam
+		}
+	}
+	return lam
 }
 
 // Path returns the guided states of the edge above v from the last Guide: Steps+1

@@ -34,6 +34,7 @@ type dataset struct {
 	y         []float64 // NumLeaves × d, leaf-major in tree.Leaf order, NaN = missing
 	treeFile  string
 	traitFile string
+	landmarks *landmarkSet // shape data (traitFile is then the landmark file), or nil
 }
 
 func (ds *dataset) d() int { return len(ds.traits) }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -33,6 +34,8 @@ type fitConfig struct {
 	seed                uint64
 	out                 string
 	quiet               bool
+	landmarkFile        string // --landmarks, for --model kunita
+	steps               int    // kunita: Euler–Maruyama steps per edge
 }
 
 // param describes one reported parameter: its name and how it is computed from the
@@ -45,10 +48,11 @@ type param struct {
 // problem is a model built from a dataset: the potential and the parameters reported.
 type problem struct {
 	ds     *dataset
-	centre []float64 // per-trait mean subtracted from the data before fitting
-	pot    *bffg.Potential
-	names  []string // unconstrained parameters, in the potential's order
-	params []param  // reported (natural-scale) parameters
+	centre []float64           // per-trait mean subtracted from the data before fitting
+	pot    *bffg.Potential     // trait models
+	flow   *bffg.FlowPotential // the shape model (pot is then nil)
+	names  []string            // unconstrained parameters, in the potential's order
+	params []param             // reported (natural-scale) parameters
 }
 
 // stats returns the mean and variance of each trait over observed tips and the mean
@@ -175,8 +179,6 @@ func newProblem(ds *dataset, model, noise string) (*problem, error) {
 			pr.params = append(pr.params, param{name, func(u []float64) float64 { return u[i] + centre[k] }})
 		}
 		add("log_sigma2", bffg.Log, bffg.Normal{Mean: math.Log(pooled / depth), SD: 2}, true)
-	case model == "kunita":
-		return nil, &exitError{code: 2, err: errors.New("--model kunita needs landmark data (--landmarks), which is not available yet")}
 	default:
 		return nil, &exitError{code: 2, err: fmt.Errorf("--model %q: want bm or ou", model)}
 	}
@@ -192,11 +194,12 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var c fitConfig
 	fs.StringVar(&c.treeFile, "tree", "", "tree file (Newick or Nexus); none for the built-in data")
 	fs.StringVar(&c.traitFile, "traits", "", "traits CSV (taxon,trait1,...; NA or empty for missing)")
-	landmarks := fs.String("landmarks", "", "landmark file (TPS or CSV), for --model kunita")
+	fs.StringVar(&c.landmarkFile, "landmarks", "", "landmark file (TPS, or CSV by its .csv extension), for --model kunita")
+	fs.IntVar(&c.steps, "steps", 25, "kunita: Euler–Maruyama steps per edge")
 	fs.IntVar(&c.treeIndex, "tree-index", 0, "which tree of a multi-tree file (0 = first)")
-	fs.StringVar(&c.model, "model", "bm", "edge model: bm or ou")
+	fs.StringVar(&c.model, "model", "bm", "edge model: bm, ou or kunita (landmark shapes)")
 	fs.StringVar(&c.noise, "noise", "estimate", "leaf noise variance: estimate, none or a value")
-	fs.StringVar(&c.sampler, "sampler", "nuts", "sampler: nuts or rwpcn")
+	fs.StringVar(&c.sampler, "sampler", "nuts", "sampler: nuts or rwpcn (default rwpcn for --model kunita)")
 	fs.IntVar(&c.chains, "chains", 4, "number of chains")
 	fs.IntVar(&c.warmup, "warmup", 1000, "warmup iterations per chain")
 	fs.IntVar(&c.draws, "draws", 1000, "draws per chain")
@@ -218,13 +221,25 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fs.Visit(func(f *flag.Flag) { drawsSet = drawsSet || f.Name == "draws" })
 		c = fitConfig{treeFile: prev.TreeFile, traitFile: prev.TraitFile, treeIndex: prev.TreeIndex, model: prev.Model,
 			noise: prev.Noise, sampler: prev.Sampler, chains: prev.Chains, warmup: prev.Warmup, draws: prev.Draws,
-			seed: prev.Seed, out: *resume, quiet: c.quiet}
+			seed: prev.Seed, out: *resume, quiet: c.quiet, landmarkFile: prev.Landmarks, steps: prev.Steps}
 		if drawsSet {
 			c.draws = draws
 		}
 	}
-	if *landmarks != "" {
-		return &exitError{code: 2, err: errors.New("--landmarks: the Kunita shape model is not available yet; use --traits")}
+	if c.model == "kunita" && prev == nil {
+		// NUTS on the shape model's noise-space target meets a funnel in (τ², z) and
+		// costs a gradient per leapfrog step; the notebook's RW/pCN kernel is the default.
+		set := false
+		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "sampler" })
+		if !set {
+			c.sampler = "rwpcn"
+		}
+	}
+	if (c.landmarkFile != "") != (c.model == "kunita") {
+		return &exitError{code: 2, err: errors.New("--landmarks goes with --model kunita, and --model kunita needs --landmarks")}
+	}
+	if c.landmarkFile != "" && c.traitFile != "" {
+		return &exitError{code: 2, err: errors.New("give --traits or --landmarks, not both")}
 	}
 	if c.chains < 1 || c.draws < 1 || c.warmup < 0 {
 		return &exitError{code: 2, err: fmt.Errorf("need --chains ≥ 1, --draws ≥ 1 and --warmup ≥ 0 (got %d, %d, %d)", c.chains, c.draws, c.warmup)}
@@ -232,23 +247,9 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if c.sampler != "nuts" && c.sampler != "rwpcn" {
 		return &exitError{code: 2, err: fmt.Errorf("--sampler %q: want nuts or rwpcn", c.sampler)}
 	}
-	ds, err := loadData(c.treeFile, c.traitFile, c.treeIndex)
+	pr, err := loadProblem(c)
 	if err != nil {
 		return err
-	}
-	pr, err := newProblem(ds, c.model, c.noise)
-	if err != nil {
-		return err
-	}
-	// Evaluate the model once at the prior means, so that data the model cannot take
-	// (say a zero-length branch to an exactly observed tip) is reported by name rather
-	// than as a failure to find an initial point.
-	at := make([]float64, pr.pot.NumParams())
-	for i, pri := range pr.pot.Priors {
-		at[i] = pri.Mean
-	}
-	if err := pr.pot.Check(at); err != nil {
-		return fmt.Errorf("the model cannot be evaluated on these data: %w", err)
 	}
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
 		return err
@@ -316,10 +317,75 @@ func appendChain(a, b mcmc.Chain) mcmc.Chain {
 	return out
 }
 
+// loadProblem reads the data and builds the model, and evaluates it once at the prior
+// means, so that data the model cannot take (say a zero-length branch to an exactly
+// observed tip) is reported by name rather than as a failure to find an initial point.
+func loadProblem(c fitConfig) (*problem, error) {
+	if c.model == "kunita" {
+		ds, err := loadLandmarks(c.treeFile, c.landmarkFile, c.treeIndex)
+		if err != nil {
+			return nil, err
+		}
+		pr, err := newKunitaProblem(ds, c.noise, c.steps)
+		if err != nil {
+			return nil, err
+		}
+		at := make([]float64, pr.flow.Dim())
+		for i, pri := range pr.flow.Priors {
+			at[i] = pri.(bffg.Normal).Mean
+		}
+		if err := pr.flow.Check(at); err != nil {
+			return nil, fmt.Errorf("the model cannot be evaluated on these data: %w", err)
+		}
+		return pr, nil
+	}
+	ds, err := loadData(c.treeFile, c.traitFile, c.treeIndex)
+	if err != nil {
+		return nil, err
+	}
+	pr, err := newProblem(ds, c.model, c.noise)
+	if err != nil {
+		return nil, err
+	}
+	at := make([]float64, pr.pot.NumParams())
+	for i, pri := range pr.pot.Priors {
+		at[i] = pri.Mean
+	}
+	if err := pr.pot.Check(at); err != nil {
+		return nil, fmt.Errorf("the model cannot be evaluated on these data: %w", err)
+	}
+	return pr, nil
+}
+
+// numParams returns the number of sampled model parameters (before the noise z).
+func (pr *problem) numParams() int {
+	if pr.flow != nil {
+		return pr.flow.NumParams()
+	}
+	return pr.pot.NumParams()
+}
+
 // sample runs the chains with progress on stderr.
 func sample(ctx context.Context, pr *problem, c fitConfig, from []*mcmc.Checkpoint, stderr io.Writer) ([]mcmc.Chain, error) {
-	np := pr.pot.NumParams()
+	np := pr.numParams()
 	newKernel := func(int) (mcmc.Kernel, error) {
+		if pr.flow != nil {
+			// The shape model is nonlinear: z is part of the target. The random-walk
+			// scale and pCN β are those of hyperiax notebook 07.
+			p := pr.flow.Clone()
+			if c.sampler == "nuts" {
+				return mcmc.NewNUTS(p), nil
+			}
+			zIdx := make([]int, p.Dim()-np)
+			for i := range zIdx {
+				zIdx[i] = np + i
+			}
+			uIdx, scales := make([]int, np), make([]float64, np)
+			for i := range uIdx {
+				uIdx[i], scales[i] = i, 0.05
+			}
+			return mcmc.NewPCNRW(mcmc.NewPCN(p, zIdx, 0.1), mcmc.NewRandomWalk(p, uIdx, scales)), nil
+		}
 		p := pr.pot.Clone()
 		if c.sampler == "nuts" {
 			// BM and OU are linear, so the proxy is the model and the posterior is
@@ -340,10 +406,28 @@ func sample(ctx context.Context, pr *problem, c fitConfig, from []*mcmc.Checkpoi
 		}
 		return mcmc.NewPCNRW(mcmc.NewPCN(p, zIdx, 0.2), mcmc.NewRandomWalk(p, uIdx, scales)), nil
 	}
+	var init [][]float64
+	if pr.flow != nil {
+		// Start at the prior medians, spread by ±0.5 per chain, with z ~ N(0, I): the
+		// default uniform(−2, 2) on every coordinate puts z far in its prior's tails.
+		init = make([][]float64, c.chains)
+		for i := range init {
+			r := rand.New(rand.NewPCG(c.seed, 1<<32+uint64(i)))
+			q := make([]float64, pr.flow.Dim())
+			for k := range q {
+				if k < np {
+					q[k] = pr.flow.Priors[k].(bffg.Normal).Mean + r.Float64() - 0.5
+				} else {
+					q[k] = r.NormFloat64()
+				}
+			}
+			init[i] = q
+		}
+	}
 	prog := newProgress(stderr, c.chains, c.warmup, c.warmup+c.draws, c.quiet)
 	defer prog.done()
 	return mcmc.Run(ctx, newKernel, mcmc.Config{Chains: c.chains, Warmup: c.warmup, Draws: c.draws,
-		Seed: c.seed, Progress: prog.update, Resume: from, SaveDims: np})
+		Seed: c.seed, Progress: prog.update, Resume: from, SaveDims: np, Init: init})
 }
 
 // progress reports per-chain iterations and the estimated time left on stderr,
@@ -427,7 +511,7 @@ func (p *progress) done() {
 
 // report prints and writes the summary and the ancestral states.
 func report(c fitConfig, pr *problem, chains []mcmc.Chain, stdout, stderr io.Writer) error {
-	np := pr.pot.NumParams() // reported parameter i is column np + i
+	np := pr.numParams() // reported parameter i is column np + i
 	div := 0
 	for _, ch := range chains {
 		for _, in := range ch.Sample.Info {

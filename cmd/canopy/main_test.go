@@ -123,6 +123,10 @@ func TestBadInput(t *testing.T) {
 		{"bad noise", []string{"fit", "--noise", "-1"}, "--noise", 2},
 		{"bad model", []string{"fit", "--model", "brownian"}, "brownian", 2},
 		{"unknown command", []string{"frobnicate"}, "unknown command", 2},
+		{"landmarks without kunita", []string{"fit", "--tree", good, "--landmarks", traits}, "--model kunita", 2},
+		{"kunita without landmarks", []string{"fit", "--tree", good, "--model", "kunita"}, "--landmarks", 2},
+		{"kunita exact tips", []string{"fit", "--tree", good, "--model", "kunita", "--landmarks", write("l.tps", "LM=2\n0 0\n1 0\nID=a\nLM=2\n0 1\n1 1\nID=b\nLM=2\n0 2\n1 2\nID=c\n"), "--noise", "none"}, "positive noise", 2},
+		{"kunita missing landmark", []string{"fit", "--tree", good, "--model", "kunita", "--landmarks", write("m.tps", "LM=2\n0 0\n1 0\nID=a\nLM=2\n0 1\n-1 -1\nID=b\nLM=2\n0 2\n1 2\nID=c\n")}, "landmark 2", 1},
 		{"only tree", []string{"fit", "--tree", good}, "both --tree and --traits", 1},
 		{"no such file", []string{"ml", "--tree", filepath.Join(dir, "nope.nwk"), "--traits", traits}, "nope.nwk", 1},
 		{"negative tree index", []string{"ml", "--tree", good, "--traits", traits, "--tree-index", "-1"}, "--tree-index", 1},
@@ -357,4 +361,31 @@ func TestSimulateKunita(t *testing.T) {
 	got := s2 / float64(m)
 	// 6400 coordinates, correlated within a shape: a 10% band is several standard errors.
 	require.InEpsilon(t, want, got, 0.1, "variance %.4f, want %.4f", got, want)
+}
+
+// fit --model kunita on simulated shapes: runs, writes the chain files and the summary
+// with k_alpha and k_sigma, and resumes.
+func TestFitKunita(t *testing.T) {
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "t.nwk")
+	require.NoError(t, os.WriteFile(tree, []byte("((A:1,B:1,C:1):1,(D:1,E:1):1);"), 0o644))
+	shapes := filepath.Join(dir, "s.tps")
+	_, stderr, code := canopy(t, "simulate", "--tree", tree, "--model", "kunita", "--landmarks", "5", "--noise", "0.001", "--seed", "2", "--out", shapes)
+	require.Equal(t, 0, code, stderr)
+	out := filepath.Join(dir, "out")
+	stdout, stderr, code := canopy(t, "fit", "--tree", tree, "--landmarks", shapes, "--model", "kunita", "--steps", "10",
+		"--chains", "2", "--warmup", "100", "--draws", "100", "--out", out, "--quiet")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, "k_alpha")
+	require.Contains(t, stdout, "k_sigma")
+	require.Contains(t, stdout, "tau2")
+	for _, f := range []string{"chain-1.csv", "chain-2.csv", "summary.csv", "checkpoint.json"} {
+		_, err := os.Stat(filepath.Join(out, f))
+		require.NoError(t, err, f)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "chain-1.csv"))
+	require.NoError(t, err)
+	require.Contains(t, string(b), "pcnrw")
+	_, stderr, code = canopy(t, "fit", "--resume", out, "--draws", "150", "--quiet")
+	require.Equal(t, 0, code, stderr)
 }

@@ -30,7 +30,7 @@ func (pr *problem) columns() []string {
 
 // toColumns converts the sampler's draws (u and the noise z) into chain-file columns.
 func (pr *problem) toColumns(ch *mcmc.Chain) mcmc.Chain {
-	np := pr.pot.NumParams()
+	np := pr.numParams()
 	cols := pr.columns()
 	out := mcmc.Chain{Index: ch.Index, WarmupSeconds: ch.WarmupSeconds, SampleSeconds: ch.SampleSeconds,
 		Params: mcmc.Params{StepSize: ch.Params.StepSize}}
@@ -120,6 +120,8 @@ type checkpoint struct {
 	Version   int           `json:"version"`
 	TreeFile  string        `json:"tree"`
 	TraitFile string        `json:"traits"`
+	Landmarks string        `json:"landmarks,omitempty"`
+	Steps     int           `json:"steps,omitempty"`
 	TreeIndex int           `json:"tree_index"`
 	Model     string        `json:"model"`
 	Noise     string        `json:"noise"`
@@ -141,7 +143,7 @@ type chainState struct {
 }
 
 func writeCheckpoint(c fitConfig, chains []mcmc.Chain) error {
-	cp := checkpoint{Version: 1, TreeFile: abs(c.treeFile), TraitFile: abs(c.traitFile), TreeIndex: c.treeIndex,
+	cp := checkpoint{Version: 1, TreeFile: abs(c.treeFile), TraitFile: abs(c.traitFile), Landmarks: abs(c.landmarkFile), Steps: c.steps, TreeIndex: c.treeIndex,
 		Model: c.model, Noise: c.noise, Sampler: c.sampler, Chains: c.chains, Warmup: c.warmup, Draws: c.draws, Seed: c.seed}
 	for _, ch := range chains {
 		k := ch.Checkpoint

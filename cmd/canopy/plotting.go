@@ -14,7 +14,7 @@ import (
 // writePlots draws a trace and a density per reported parameter into DIR/plots, with the
 // exact marginal posterior where exactCurves provides one.
 func writePlots(dir string, pr *problem, chains []mcmc.Chain) error {
-	np := pr.pot.NumParams()
+	np := pr.numParams()
 	exact := exactCurves(pr, chains)
 	for i, pa := range pr.params {
 		draws := make([][]float64, len(chains))
@@ -43,6 +43,9 @@ func writePlots(dir string, pr *problem, chains []mcmc.Chain) error {
 // of the parameters up to a constant, so a grid over the unconstrained parameters,
 // spanning the draws' range and more, integrates it. Other models have no exact curve (nil).
 func exactCurves(pr *problem, chains []mcmc.Chain) []*plots.Curve {
+	if pr.pot == nil {
+		return nil
+	}
 	np := pr.pot.NumParams()
 	if pr.ds.d() != 1 || len(pr.params) != np || np > 2 {
 		return nil

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/canopy-bffg/canopy/bffg"
+	"github.com/canopy-bffg/canopy/format"
+	"github.com/canopy-bffg/canopy/format/tps"
+	"github.com/canopy-bffg/canopy/sde"
+)
+
+// landmarkSet is the shape data of a dataset: n landmarks in dim dimensions per tip.
+type landmarkSet struct {
+	n, dim int
+}
+
+// loadLandmarks reads the tree and a TPS file (or a landmarks CSV, by its .csv
+// extension) and matches specimens to tips by name. The dataset's traits are the
+// landmark coordinates x1, y1, x2, y2, … (interleaved).
+func loadLandmarks(treeFile, lmFile string, index int) (*dataset, error) {
+	if treeFile == "" {
+		return nil, errors.New("--landmarks needs --tree")
+	}
+	t, err := loadTree(treeFile, index)
+	if err != nil {
+		return nil, err
+	}
+	var specs []*tps.Specimen
+	if strings.EqualFold(filepath.Ext(lmFile), ".csv") {
+		f, err := os.Open(lmFile)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		specs, err = tps.ReadCSV(f, lmFile, 0)
+		if err != nil {
+			return nil, err
+		}
+	} else if specs, err = tps.ReadFile(lmFile); err != nil {
+		return nil, err
+	}
+	if len(specs) == 0 {
+		return nil, fmt.Errorf("%s: no specimens", lmFile)
+	}
+	if t.NumLeaves() < 2 {
+		return nil, fmt.Errorf("%s: the tree has %d tip(s); a fit needs at least 2", treeFile, t.NumLeaves())
+	}
+	n, dim := len(specs[0].Landmarks), specs[0].Dim
+	names, lines := make([]string, len(specs)), make([]int, len(specs))
+	for i, s := range specs {
+		names[i], lines[i] = s.Name(), s.Line
+		if len(s.Landmarks) != n || s.Dim != dim {
+			return nil, fmt.Errorf("%s:%d: specimen %q has %d landmarks in %dD, the first has %d in %dD", lmFile, s.Line, s.Name(), len(s.Landmarks), s.Dim, n, dim)
+		}
+		for l, p := range s.Landmarks {
+			for _, v := range p {
+				if math.IsNaN(v) || math.IsInf(v, 0) {
+					return nil, fmt.Errorf("%s:%d: specimen %q: landmark %d is missing or not finite; the shape model needs every landmark of every tip", lmFile, s.Line, s.Name(), l+1)
+				}
+			}
+		}
+	}
+	if n < 2 {
+		return nil, fmt.Errorf("%s: %d landmark(s) per specimen; the shape model needs at least 2", lmFile, n)
+	}
+	rows, notes, err := format.Matcher{TreeFile: treeFile, Underscores: true}.Match(t, names, lines, lmFile)
+	for _, note := range notes {
+		fmt.Fprintln(os.Stderr, "canopy: note:", note)
+	}
+	if err != nil {
+		return nil, err
+	}
+	nd := n * dim
+	y := make([]float64, t.NumLeaves()*nd)
+	for i, r := range rows {
+		for l, p := range specs[r].Landmarks {
+			copy(y[i*nd+l*dim:], p)
+		}
+	}
+	coord := "xyz"
+	var cols []string
+	for l := 0; l < n; l++ {
+		for a := 0; a < dim; a++ {
+			cols = append(cols, fmt.Sprintf("%c%d", coord[a], l+1))
+		}
+	}
+	return &dataset{tree: t, traits: cols, y: y, treeFile: treeFile, traitFile: lmFile,
+		landmarks: &landmarkSet{n: n, dim: dim}}, nil
+}
+
+// newKunitaProblem builds the Kunita-flow shape model (hyperiax notebook 07) on the
+// landmark data: the root shape is fixed at the tips' mean shape; k_α, k_σ and (when
+// estimated) τ² are sampled in logs with weakly informative priors on the data's scale,
+// log k_α ~ N(log(v/T̄), 2²) with v the mean per-coordinate variance over tips and T̄ the
+// mean root-to-tip distance (K_ii ≈ k_α is the per-coordinate rate), log k_σ ~ N(log ℓ,
+// 1²) with ℓ half the median distance between landmarks of the mean shape, and
+// log τ² ~ N(log(v/100), 2²). The auxiliary's anchors are refined at the prior medians
+// (two rounds of hyperiax's Algorithm 3) and then frozen.
+func newKunitaProblem(ds *dataset, noise string, steps int) (*problem, error) {
+	est, nv, err := noiseFlag(noise)
+	if err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
+	if !est && !(nv > 0) {
+		return nil, &exitError{code: 2, err: errors.New("--model kunita: tips must have positive noise (--noise estimate or a value > 0)")}
+	}
+	if steps < 1 || steps > 100000 {
+		return nil, &exitError{code: 2, err: fmt.Errorf("--steps %d: want 1 to 100000", steps)}
+	}
+	t, n, dim := ds.tree, ds.landmarks.n, ds.landmarks.dim
+	nd := n * dim
+	nl := t.NumLeaves()
+	root := make([]float64, nd)
+	for i := 0; i < nl; i++ {
+		for k := range root {
+			root[k] += ds.y[i*nd+k] / float64(nl)
+		}
+	}
+	_, variance, depth := stats(ds)
+	v := 0.0
+	for _, s := range variance {
+		v += s / float64(nd)
+	}
+	var dist []float64
+	for i := 0; i < n; i++ {
+		for j := 0; j < i; j++ {
+			s := 0.0
+			for a := 0; a < dim; a++ {
+				e := root[i*dim+a] - root[j*dim+a]
+				s += e * e
+			}
+			dist = append(dist, math.Sqrt(s))
+		}
+	}
+	slices.Sort(dist)
+	ell := 0.5 * dist[len(dist)/2]
+	if !(ell > 0) {
+		return nil, errors.New("--model kunita: the mean shape has coinciding landmarks")
+	}
+	priors := []bffg.Prior{bffg.Normal{Mean: math.Log(v / depth), SD: 2}, bffg.Normal{Mean: math.Log(ell), SD: 1}}
+	if est {
+		priors = append(priors, bffg.Normal{Mean: math.Log(v / 100), SD: 2})
+		nv = v / 100
+	}
+	f := &bffg.FlowFilter{Steps: steps}
+	if err := f.SetData(t, n, dim, root, ds.y); err != nil {
+		return nil, err
+	}
+	newFlow := func(th []float64) (bffg.Flow, error) {
+		return bffg.KunitaFlow(sde.Kunita{N: n, Dim: dim, KAlpha: th[0], KSigma: th[1]}), nil
+	}
+	pilot, _ := newFlow([]float64{v / depth, ell})
+	if err := bffg.FlowAnchors(f, pilot, nv, 2); err != nil {
+		return nil, fmt.Errorf("the shape model cannot be evaluated on these data: %w", err)
+	}
+	pot := &bffg.FlowPotential{Filter: f, NewFlow: newFlow, NumFlowParams: 2, Priors: priors, Tau2: nv, EstimateNoise: est}
+	pr := &problem{ds: ds, flow: pot, names: []string{"log_k_alpha", "log_k_sigma"}}
+	exp := func(i int) func([]float64) float64 { return func(u []float64) float64 { return math.Exp(u[i]) } }
+	pr.params = []param{{"k_alpha", exp(0)}, {"k_sigma", exp(1)}}
+	if est {
+		pr.names = append(pr.names, "log_tau2")
+		pr.params = append(pr.params, param{"tau2", exp(2)})
+	}
+	return pr, nil
+}
