@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/canopy-bffg/canopy/internal/dense"
 	"github.com/canopy-bffg/canopy/sde"
 	"github.com/canopy-bffg/canopy/topology"
 )
@@ -246,13 +247,13 @@ func (f *FlowFilter) Run(flow Flow, tau2 float64) error {
 		}
 		p := t.Parent(v)
 		// H_p += GG', F_p += GV, κ_p += κ₀ − ½|V|².
-		gemm(false, true, 1, w.g, n, n, w.g, n, n, 1, f.hAcc[p])
-		gemm(false, false, 1, w.g, n, n, w.v, n, d, 1, f.fAcc[p])
+		dense.Gemm(false, true, 1, w.g, n, n, w.g, n, n, 1, f.hAcc[p])
+		dense.Gemm(false, false, 1, w.g, n, n, w.v, n, d, 1, f.fAcc[p])
 		f.kAcc[p] += kj - 0.5*dot(w.v, w.v)
 	}
 	r := f.w.xs
 	copy(r, f.uv[0])
-	gemm(true, false, -1, f.lv[0], n, n, f.root, n, d, 1, r) // U − L'x
+	dense.Gemm(true, false, -1, f.lv[0], n, n, f.root, n, d, 1, r) // U − L'x
 	f.logH = f.kappa[0] - 0.5*dot(r, r)
 	f.ran = true
 	return nil
@@ -265,7 +266,7 @@ func (f *FlowFilter) fuse(v int) error {
 		return &NodeError{Node: v, Name: f.t.Name(v), What: "message precision", Err: err}
 	}
 	copy(f.uv[v], f.fAcc[v])
-	trsm(false, f.lv[v], n, f.uv[v], d) // U = L⁻¹F
+	dense.Trsm(false, f.lv[v], n, f.uv[v], d) // U = L⁻¹F
 	f.kappa[v] = f.kAcc[v] + 0.5*dot(f.uv[v], f.uv[v])
 	return nil
 }
@@ -290,10 +291,10 @@ func (f *FlowFilter) edgeEnds(v int) error {
 func (f *FlowFilter) prepareEdge(v int) error {
 	n, w := f.n, &f.w
 	L := f.lv[v]
-	gemm(false, false, 1, f.a0[v], n, n, L, n, n, 0, w.t1)
-	gemm(true, false, 1, L, n, n, w.t1, n, n, 0, w.p0)
-	gemm(false, false, 1, f.aT[v], n, n, L, n, n, 0, w.t1)
-	gemm(true, false, 1, L, n, n, w.t1, n, n, 0, w.pT)
+	dense.Gemm(false, false, 1, f.a0[v], n, n, L, n, n, 0, w.t1)
+	dense.Gemm(true, false, 1, L, n, n, w.t1, n, n, 0, w.p0)
+	dense.Gemm(false, false, 1, f.aT[v], n, n, L, n, n, 0, w.t1)
+	dense.Gemm(true, false, 1, L, n, n, w.t1, n, n, 0, w.pT)
 	symmetrize(w.p0, n)
 	symmetrize(w.pT, n)
 	return nil
@@ -314,9 +315,9 @@ func (f *FlowFilter) pull(v, j int) (float64, error) {
 		return 0, &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("pullback at grid point %d", j), Err: err}
 	}
 	copy(w.g, f.lv[v])
-	trsmRight(true, w.c, n, w.g, n) // G = L C⁻ᵀ
+	dense.TrsmRight(true, w.c, n, w.g, n) // G = L C⁻ᵀ
 	copy(w.v, f.uv[v])
-	trsm(false, w.c, n, w.v, d) // V = C⁻¹U
+	dense.Trsm(false, w.c, n, w.v, d) // V = C⁻¹U
 	return f.kappa[v] - float64(d)*logDiag(w.c, n), nil
 }
 
@@ -326,7 +327,7 @@ func (f *FlowFilter) Refine() {
 	f.mustRun()
 	for v := 1; v < f.t.Len(); v++ {
 		copy(f.anc[v], f.uv[v])
-		trsm(true, f.lv[v], f.n, f.anc[v], f.d)
+		dense.Trsm(true, f.lv[v], f.n, f.anc[v], f.d)
 	}
 	f.ran = false
 }
@@ -388,9 +389,9 @@ func (f *FlowFilter) Guide(z []float64) (float64, error) {
 			lw += l * dt
 			// x_{j+1} = x + K r dt + L_K √dt z.
 			copy(next, x)
-			gemm(false, false, dt, w.k, n, n, w.r, n, d, 1, next)
+			dense.Gemm(false, false, dt, w.k, n, n, w.r, n, d, 1, next)
 			zj := z[(v*m+j)*nd : (v*m+j+1)*nd]
-			gemm(false, false, math.Sqrt(dt), w.lk, n, n, zj, n, d, 1, next)
+			dense.Gemm(false, false, math.Sqrt(dt), w.lk, n, n, zj, n, d, 1, next)
 			for _, e := range next {
 				if math.IsNaN(e) || math.IsInf(e, 0) {
 					return 0, &NodeError{Node: v, Name: t.Name(v), What: fmt.Sprintf("guided step %d", j), Err: sde.ErrNonFinite}
@@ -411,8 +412,8 @@ func (f *FlowFilter) Guide(z []float64) (float64, error) {
 func (f *FlowFilter) stepForward(v, j int, x []float64) (float64, error) {
 	n, d, w := f.n, f.d, &f.w
 	copy(w.s, w.v)
-	gemm(true, false, -1, w.g, n, n, x, n, d, 1, w.s)
-	gemm(false, false, 1, w.g, n, n, w.s, n, d, 0, w.r)
+	dense.Gemm(true, false, -1, w.g, n, n, x, n, d, 1, w.s)
+	dense.Gemm(false, false, 1, w.g, n, n, w.s, n, d, 0, w.r)
 	if err := f.flow.KernelTo(w.k, x); err != nil {
 		return 0, &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("diffusion at step %d", j), Err: err}
 	}
@@ -423,8 +424,8 @@ func (f *FlowFilter) stepForward(v, j int, x []float64) (float64, error) {
 	for i := range w.dm {
 		w.dm[i] = w.k[i] - (wt*f.aT[v][i] + (1-wt)*f.a0[v][i])
 	}
-	gemm(false, false, 1, w.dm, n, n, w.g, n, n, 0, w.e)  // E = DG
-	gemm(false, false, 1, w.dm, n, n, w.r, n, d, 0, w.dr) // Dr
+	dense.Gemm(false, false, 1, w.dm, n, n, w.g, n, n, 0, w.e)  // E = DG
+	dense.Gemm(false, false, 1, w.dm, n, n, w.r, n, d, 0, w.dr) // Dr
 	return -0.5*float64(d)*dot(w.e, w.g) + 0.5*dot(w.r, w.dr), nil
 }
 
@@ -446,9 +447,9 @@ func (f *FlowFilter) stiffness() float64 {
 	}
 	lam := 0.0
 	for it := 0; it < 10; it++ {
-		gemm(false, false, 1, w.g, n, n, u, n, 1, 0, t)        // Gu
-		gemm(false, false, 1, w.k, n, n, t, n, 1, 0, w.dr[:n]) // KGu
-		gemm(true, false, 1, w.g, n, n, w.dr[:n], n, 1, 0, u)  // G'KGu
+		dense.Gemm(false, false, 1, w.g, n, n, u, n, 1, 0, t)        // Gu
+		dense.Gemm(false, false, 1, w.k, n, n, t, n, 1, 0, w.dr[:n]) // KGu
+		dense.Gemm(true, false, 1, w.g, n, n, w.dr[:n], n, 1, 0, u)  // G'KGu
 		lam = math.Sqrt(dot(u, u))
 		if !(lam > 0) {
 			return 0

@@ -3,6 +3,7 @@ package bffg
 import (
 	"math"
 
+	"github.com/canopy-bffg/canopy/internal/dense"
 	"github.com/canopy-bffg/canopy/sde"
 )
 
@@ -62,13 +63,13 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 			xb := w.xbn // x̄_{j+1}; becomes x̄_j below
 			zj := z[(v*m+j)*nd : (v*m+j+1)*nd]
 			// x_{j+1} = x + dt·K r + √dt·L_K z.
-			gemm(false, true, dt, xb, n, d, w.r, n, d, 0, w.kb)  // K̄ = dt x̄ r'
-			gemm(false, false, dt, w.k, n, n, xb, n, d, 0, w.rb) // r̄ = dt K x̄
-			gemm(false, true, sq, xb, n, d, zj, n, d, 0, w.lkb)  // L̄_K = √dt x̄ z'
-			gemm(true, false, sq, w.lk, n, n, xb, n, d, 0, zbar[(v*m+j)*nd:(v*m+j+1)*nd])
+			dense.Gemm(false, true, dt, xb, n, d, w.r, n, d, 0, w.kb)  // K̄ = dt x̄ r'
+			dense.Gemm(false, false, dt, w.k, n, n, xb, n, d, 0, w.rb) // r̄ = dt K x̄
+			dense.Gemm(false, true, sq, xb, n, d, zj, n, d, 0, w.lkb)  // L̄_K = √dt x̄ z'
+			dense.Gemm(true, false, sq, w.lk, n, n, xb, n, d, 0, zbar[(v*m+j)*nd:(v*m+j+1)*nd])
 			// log-weight dt·[−½d·tr(DGG') + ½tr(r'Dr)], D = K − ã(t_j).
-			gemm(false, true, -0.5*dt*float64(d), w.g, n, n, w.g, n, n, 0, w.db)
-			gemm(false, true, 0.5*dt, w.r, n, d, w.r, n, d, 1, w.db)
+			dense.Gemm(false, true, -0.5*dt*float64(d), w.g, n, n, w.g, n, n, 0, w.db)
+			dense.Gemm(false, true, 0.5*dt, w.r, n, d, w.r, n, d, 1, w.db)
 			for i, e := range w.e {
 				w.gb[i] = -dt * float64(d) * e
 			}
@@ -81,10 +82,10 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 				w.aTb[i] -= wt * e
 			}
 			// r = Gs, s = V − G'x.
-			gemm(false, true, 1, w.rb, n, d, w.s, n, d, 1, w.gb)    // Ḡ += r̄ s'
-			gemm(true, false, 1, w.g, n, n, w.rb, n, d, 0, w.vb)    // s̄ = G'r̄ = V̄
-			gemm(false, true, -1, x, n, d, w.vb, n, d, 1, w.gb)     // Ḡ −= x s̄'
-			gemm(false, false, -1, w.g, n, n, w.vb, n, d, 1, w.xbn) // x̄ −= G s̄ (x̄ = x̄_{j+1} + …)
+			dense.Gemm(false, true, 1, w.rb, n, d, w.s, n, d, 1, w.gb)    // Ḡ += r̄ s'
+			dense.Gemm(true, false, 1, w.g, n, n, w.rb, n, d, 0, w.vb)    // s̄ = G'r̄ = V̄
+			dense.Gemm(false, true, -1, x, n, d, w.vb, n, d, 1, w.gb)     // Ḡ −= x s̄'
+			dense.Gemm(false, false, -1, w.g, n, n, w.vb, n, d, 1, w.xbn) // x̄ −= G s̄ (x̄ = x̄_{j+1} + …)
 			// K = K(x), L_K = chol(K).
 			sde.CholeskyVJPTo(w.sb, w.lk, w.lkb, n)
 			for i, e := range w.sb {
@@ -106,12 +107,12 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 	// Filter, root to leaves. log h_root = κ − ½|e|², e = U − L'x.
 	e := w.xs
 	copy(e, f.uv[0])
-	gemm(true, false, -1, f.lv[0], n, n, f.root, n, d, 1, e)
+	dense.Gemm(true, false, -1, f.lv[0], n, n, f.root, n, d, 1, e)
 	f.kb[0]++
 	for i, v := range e {
 		f.ub[0][i] -= v
 	}
-	gemm(false, true, 1, f.root, n, d, e, n, d, 1, f.lb[0]) // L̄ += x e'
+	dense.Gemm(false, true, 1, f.root, n, d, e, n, d, 1, f.lb[0]) // L̄ += x e'
 	for v := 0; v < N; v++ {
 		if t.IsLeaf(v) {
 			continue
@@ -149,17 +150,17 @@ func (f *FlowFilter) pullVJP(v, j int, kbar float64) {
 	}
 	// V = C⁻¹U: Y = C⁻ᵀV̄, Ū += Y, C̄ −= YV'.
 	copy(w.yb, w.vb)
-	trsm(true, w.c, n, w.yb, d)
+	dense.Trsm(true, w.c, n, w.yb, d)
 	for i, e := range w.yb {
 		f.ub[v][i] += e
 	}
-	gemm(false, true, -1, w.yb, n, d, w.v, n, d, 1, w.cb)
+	dense.Gemm(false, true, -1, w.yb, n, d, w.v, n, d, 1, w.cb)
 	// G = LC⁻ᵀ: Z = ḠC⁻¹, L̄ += Z, C̄ −= Z'G.
-	trsmRight(false, w.c, n, w.gb, n)
+	dense.TrsmRight(false, w.c, n, w.gb, n)
 	for i, e := range w.gb {
 		f.lb[v][i] += e
 	}
-	gemm(true, false, -1, w.gb, n, n, w.g, n, n, 1, w.cb)
+	dense.Gemm(true, false, -1, w.gb, n, n, w.g, n, n, 1, w.cb)
 	sde.CholeskyVJPTo(w.sb, w.c, w.cb, n)
 	for i, e := range w.sb {
 		w.p0b[i] += q0 * e
@@ -175,9 +176,9 @@ func (f *FlowFilter) edgeVJP(v int, pbar []float64) {
 	L := f.lv[v]
 	for _, pa := range [2]struct{ a, pb, ab []float64 }{{f.a0[v], w.p0b, w.a0b}, {f.aT[v], w.pTb, w.aTb}} {
 		// L̄ += 2ãLP̄, ā += LP̄L'.
-		gemm(false, false, 1, L, n, n, pa.pb, n, n, 0, w.t1)
-		gemm(false, false, 2, pa.a, n, n, w.t1, n, n, 1, f.lb[v])
-		gemm(false, true, 1, w.t1, n, n, L, n, n, 1, pa.ab)
+		dense.Gemm(false, false, 1, L, n, n, pa.pb, n, n, 0, w.t1)
+		dense.Gemm(false, false, 2, pa.a, n, n, w.t1, n, n, 1, f.lb[v])
+		dense.Gemm(false, true, 1, w.t1, n, n, L, n, n, 1, pa.ab)
 	}
 	p := f.t.Parent(v)
 	anc := f.anc[p]
@@ -199,8 +200,8 @@ func (f *FlowFilter) fuseVJP(v int, pbar []float64) error {
 		ub[i] += kb * e
 	}
 	fb := ub // F̄ = L⁻ᵀŪ, in place: Ū is not needed afterwards
-	trsm(true, L, n, fb, d)
-	gemm(false, true, -1, fb, n, d, U, n, d, 1, f.lb[v])
+	dense.Trsm(true, L, n, fb, d)
+	dense.Gemm(false, true, -1, fb, n, d, U, n, d, 1, f.lb[v])
 	hb := f.hAcc[v]
 	sde.CholeskyVJPTo(hb, L, f.lb[v], n)
 	lo, hi := f.t.Children(v)
@@ -212,9 +213,9 @@ func (f *FlowFilter) fuseVJP(v int, pbar []float64) error {
 			return err
 		}
 		// H = ΣGG', F = ΣGV: Ḡ = 2H̄G + F̄V', V̄ = G'F̄ − κ̄V.
-		gemm(false, false, 2, hb, n, n, w.g, n, n, 0, w.gb)
-		gemm(false, true, 1, fb, n, d, w.v, n, d, 1, w.gb)
-		gemm(true, false, 1, w.g, n, n, fb, n, d, 0, w.vb)
+		dense.Gemm(false, false, 2, hb, n, n, w.g, n, n, 0, w.gb)
+		dense.Gemm(false, true, 1, fb, n, d, w.v, n, d, 1, w.gb)
+		dense.Gemm(true, false, 1, w.g, n, n, fb, n, d, 0, w.vb)
 		for i, e := range w.v {
 			w.vb[i] -= kb * e
 		}

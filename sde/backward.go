@@ -5,6 +5,8 @@ import (
 	"math"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/canopy-bffg/canopy/internal/dense"
 )
 
 // Backward computes the backward filter of an auxiliary linear SDE on one edge: the
@@ -72,10 +74,10 @@ func (w *Backward) PullbackTo(dstH, dstF, H, F []float64, c float64, phi, b, q [
 	}
 	cUp := c + dot(F, b) - 0.5*dot(b, w.hb)
 	// ha = HΦ.
-	gemm(false, false, 1, H, d, d, phi, d, d, 0, w.ha)
+	dense.Gemm(false, false, 1, H, d, d, phi, d, d, 0, w.ha)
 	if isZero(q) {
 		// No noise: h↑(x) = h(Φx + b).
-		gemm(true, false, 1, phi, d, d, w.ha, d, d, 0, dstH)
+		dense.Gemm(true, false, 1, phi, d, d, w.ha, d, d, 0, dstH)
 		symmetrize(dstH, d)
 		gemv(true, 1, phi, d, d, w.g, 0, dstF)
 		return cUp, nil
@@ -84,8 +86,8 @@ func (w *Backward) PullbackTo(dstH, dstF, H, F []float64, c float64, phi, b, q [
 		return math.NaN(), err
 	}
 	// S = I + R'HR.
-	gemm(false, false, 1, H, d, d, w.r, d, d, 0, w.t1)
-	gemm(true, false, 1, w.r, d, d, w.t1, d, d, 0, w.s)
+	dense.Gemm(false, false, 1, H, d, d, w.r, d, d, 0, w.t1)
+	dense.Gemm(true, false, 1, w.r, d, d, w.t1, d, d, 0, w.s)
 	for i := 0; i < d; i++ {
 		w.s[i*d+i]++
 	}
@@ -106,11 +108,11 @@ func (w *Backward) PullbackTo(dstH, dstF, H, F []float64, c float64, phi, b, q [
 	solveLowerCols(w.s, w.w, d, d)
 	// γ = Wg, Ψ = W(HΦ).
 	gemv(false, 1, w.w, d, d, w.g, 0, w.gam)
-	gemm(false, false, 1, w.w, d, d, w.ha, d, d, 0, w.psi)
+	dense.Gemm(false, false, 1, w.w, d, d, w.ha, d, d, 0, w.psi)
 	cUp += 0.5*dot(w.gam, w.gam) - logDet
 	// H↑ = Φ'HΦ − Ψ'Ψ, F↑ = Φ'g − Ψ'γ (H and F are no longer read).
-	gemm(true, false, 1, phi, d, d, w.ha, d, d, 0, dstH)
-	gemm(true, false, -1, w.psi, d, d, w.psi, d, d, 1, dstH)
+	dense.Gemm(true, false, 1, phi, d, d, w.ha, d, d, 0, dstH)
+	dense.Gemm(true, false, -1, w.psi, d, d, w.psi, d, d, 1, dstH)
 	symmetrize(dstH, d)
 	gemv(true, 1, phi, d, d, w.g, 0, dstF)
 	gemv(true, -1, w.psi, d, d, w.gam, 1, dstF)
@@ -261,9 +263,9 @@ func (w *Backward) rhs(dy []float64, aux Auxiliary, t float64, y []float64) {
 	dH, dF := dy[:dd], dy[dd:dd+d]
 	aux.CoefficientsTo(w.cB, w.cBeta, w.cA, t)
 	// rA = Hã, dH = HãH − B'H − (B'H)'.
-	gemm(false, false, 1, H, d, d, w.cA, d, d, 0, w.rA)
-	gemm(false, false, 1, w.rA, d, d, H, d, d, 0, dH)
-	gemm(true, false, 1, w.cB, d, d, H, d, d, 0, w.rT)
+	dense.Gemm(false, false, 1, H, d, d, w.cA, d, d, 0, w.rA)
+	dense.Gemm(false, false, 1, w.rA, d, d, H, d, d, 0, dH)
+	dense.Gemm(true, false, 1, w.cB, d, d, H, d, d, 0, w.rT)
 	for i := 0; i < d; i++ {
 		for j := 0; j < d; j++ {
 			dH[i*d+j] -= w.rT[i*d+j] + w.rT[j*d+i]

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/canopy-bffg/canopy/internal/dense"
 )
 
 // expmTo writes e^{Mτ} for the d×d row-major m into dst (test oracle via gonum).
@@ -104,13 +106,13 @@ func TestLinearTransitionVanLoan2x2(t *testing.T) {
 	l.TransitionTo(p1, b1, q1, 0.4, 1.1)
 	l.TransitionTo(p2, b2, q2, 1.1, 0.4+tau)
 	comp := make([]float64, 4)
-	gemm(false, false, 1, p2, 2, 2, p1, 2, 2, 0, comp)
+	dense.Gemm(false, false, 1, p2, 2, 2, p1, 2, 2, 0, comp)
 	if d := maxAbsDiff(comp, phi); d > 1e-13 {
 		t.Errorf("Φ composition off by %v", d)
 	}
 	tmp := make([]float64, 4)
-	gemm(false, false, 1, p2, 2, 2, q1, 2, 2, 0, tmp)
-	gemm(false, true, 1, tmp, 2, 2, p2, 2, 2, 1, q2)
+	dense.Gemm(false, false, 1, p2, 2, 2, q1, 2, 2, 0, tmp)
+	dense.Gemm(false, true, 1, tmp, 2, 2, p2, 2, 2, 1, q2)
 	if d := maxAbsDiff(q2, q); d > 1e-13 {
 		t.Errorf("Q composition off by %v", d)
 	}
@@ -417,8 +419,8 @@ func TestRK4TimeVarying(t *testing.T) {
 		phiTs(e, s)
 		aux.CoefficientsTo(B, beta, A, s)
 		tmp := make([]float64, 4)
-		gemm(false, false, 1, e, 2, 2, A, 2, 2, 0, tmp)
-		gemm(false, true, 1, tmp, 2, 2, e, 2, 2, 0, out)
+		dense.Gemm(false, false, 1, e, 2, 2, A, 2, 2, 0, tmp)
+		dense.Gemm(false, true, 1, tmp, 2, 2, e, 2, 2, 0, out)
 	})
 	b := make([]float64, 2)
 	simpson(b, 0, T, 4000, func(s float64, out []float64) {

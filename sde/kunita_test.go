@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/canopy-bffg/canopy/internal/dense"
 )
 
 // Kernel entries at hand-computed points, NB07 parameters. Reference values of
@@ -68,7 +70,7 @@ func TestKunitaCircleSPD(t *testing.T) {
 	}
 	t.Logf("smallest Cholesky pivot %.4g", minPivot)
 	LL := make([]float64, n*n)
-	gemm(false, true, 1, L, n, n, L, n, n, 0, LL)
+	dense.Gemm(false, true, 1, L, n, n, L, n, n, 0, LL)
 	eps := k.Jitter()
 	for i := 0; i < n; i++ {
 		K[i*n+i] += eps

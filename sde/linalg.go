@@ -6,6 +6,8 @@ import (
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
+
+	"github.com/canopy-bffg/canopy/internal/dense"
 )
 
 // Dense kernels on row-major matrices. They do not allocate.
@@ -96,8 +98,8 @@ func CholeskyVJPTo(dst, L, Lbar []float64, n int) {
 	}
 	// Ψ = L⁻ᵀPL⁻¹ by two triangular solves, then S̄ = ½(Ψ + Ψ').
 	lt := blas64.Triangular{Uplo: blas.Lower, Diag: blas.NonUnit, N: n, Stride: n, Data: L}
-	blas64.Trsm(blas.Left, blas.Trans, 1, lt, general(dst, n, n))
-	blas64.Trsm(blas.Right, blas.NoTrans, 1, lt, general(dst, n, n))
+	blas64.Trsm(blas.Left, blas.Trans, 1, lt, dense.General(dst, n, n))
+	blas64.Trsm(blas.Right, blas.NoTrans, 1, lt, dense.General(dst, n, n))
 	symmetrize(dst, n)
 }
 
@@ -111,32 +113,13 @@ func symmetrize(a []float64, n int) {
 	}
 }
 
-// general wraps a row-major r×c slice for blas64.
-func general(a []float64, r, c int) blas64.General {
-	return blas64.General{Rows: r, Cols: c, Stride: c, Data: a}
-}
-
-// gemm computes c = alpha·op(a)·op(b) + beta·c with a (ra×ca) and b (rb×cb) row-major,
-// op = transpose when ta/tb. c must not alias a or b.
-func gemm(ta, tb bool, alpha float64, a []float64, ra, ca int, b []float64, rb, cb int, beta float64, c []float64) {
-	t1, t2 := blas.NoTrans, blas.NoTrans
-	m, n := ra, cb
-	if ta {
-		t1, m = blas.Trans, ca
-	}
-	if tb {
-		t2, n = blas.Trans, rb
-	}
-	blas64.Gemm(t1, t2, alpha, general(a, ra, ca), general(b, rb, cb), beta, general(c, m, n))
-}
-
 // gemv computes y = alpha·op(a)·x + beta·y for a row-major r×c matrix a.
 func gemv(ta bool, alpha float64, a []float64, r, c int, x []float64, beta float64, y []float64) {
 	t := blas.NoTrans
 	if ta {
 		t = blas.Trans
 	}
-	blas64.Gemv(t, alpha, general(a, r, c), blas64.Vector{N: len(x), Inc: 1, Data: x}, beta, blas64.Vector{N: len(y), Inc: 1, Data: y})
+	blas64.Gemv(t, alpha, dense.General(a, r, c), blas64.Vector{N: len(x), Inc: 1, Data: x}, beta, blas64.Vector{N: len(y), Inc: 1, Data: y})
 }
 
 // dot returns x'y.

@@ -3,6 +3,8 @@ package sde
 import (
 	"errors"
 	"fmt"
+
+	"github.com/canopy-bffg/canopy/internal/dense"
 )
 
 // SDE is an Itô diffusion dX = b(t, X)dt + σ(t, X)dW on R^D driven by an M-dimensional
@@ -39,7 +41,7 @@ func CovarianceTo(dst, sigma []float64, m int) []float64 {
 	if d == 0 {
 		return dst
 	}
-	gemm(false, true, 1, sigma, d, m, sigma, d, m, 0, dst)
+	dense.Gemm(false, true, 1, sigma, d, m, sigma, d, m, 0, dst)
 	symmetrize(dst, d)
 	return dst
 }

@@ -321,40 +321,42 @@ func appendChain(a, b mcmc.Chain) mcmc.Chain {
 // means, so that data the model cannot take (say a zero-length branch to an exactly
 // observed tip) is reported by name rather than as a failure to find an initial point.
 func loadProblem(c fitConfig) (*problem, error) {
+	load, build := loadData, func(ds *dataset) (*problem, error) { return newProblem(ds, c.model, c.noise) }
+	file := c.traitFile
 	if c.model == "kunita" {
-		ds, err := loadLandmarks(c.treeFile, c.landmarkFile, c.treeIndex)
-		if err != nil {
-			return nil, err
-		}
-		pr, err := newKunitaProblem(ds, c.noise, c.steps)
-		if err != nil {
-			return nil, err
-		}
-		at := make([]float64, pr.flow.Dim())
+		load, file = loadLandmarks, c.landmarkFile
+		build = func(ds *dataset) (*problem, error) { return newKunitaProblem(ds, c.noise, c.steps) }
+	}
+	ds, err := load(c.treeFile, file, c.treeIndex)
+	if err != nil {
+		return nil, err
+	}
+	pr, err := build(ds)
+	if err != nil {
+		return nil, err
+	}
+	return pr, pr.check()
+}
+
+// check evaluates the model at the prior means (z = 0 for the shape model).
+func (pr *problem) check() error {
+	var at []float64
+	var check func([]float64) error
+	if pr.flow != nil {
+		at, check = make([]float64, pr.flow.Dim()), pr.flow.Check
 		for i, pri := range pr.flow.Priors {
 			at[i] = pri.(bffg.Normal).Mean
 		}
-		if err := pr.flow.Check(at); err != nil {
-			return nil, fmt.Errorf("the model cannot be evaluated on these data: %w", err)
+	} else {
+		at, check = make([]float64, pr.pot.NumParams()), pr.pot.Check
+		for i, pri := range pr.pot.Priors {
+			at[i] = pri.Mean
 		}
-		return pr, nil
 	}
-	ds, err := loadData(c.treeFile, c.traitFile, c.treeIndex)
-	if err != nil {
-		return nil, err
+	if err := check(at); err != nil {
+		return fmt.Errorf("the model cannot be evaluated on these data: %w", err)
 	}
-	pr, err := newProblem(ds, c.model, c.noise)
-	if err != nil {
-		return nil, err
-	}
-	at := make([]float64, pr.pot.NumParams())
-	for i, pri := range pr.pot.Priors {
-		at[i] = pri.Mean
-	}
-	if err := pr.pot.Check(at); err != nil {
-		return nil, fmt.Errorf("the model cannot be evaluated on these data: %w", err)
-	}
-	return pr, nil
+	return nil
 }
 
 // numParams returns the number of sampled model parameters (before the noise z).

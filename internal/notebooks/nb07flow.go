@@ -125,15 +125,7 @@ func NB07RWPCN(ctx context.Context, nb NB07, cfg RunConfig) (*Report07, error) {
 	}
 	r := &Report07{Sampler: "rw_pcn", Chains: cfg.Chains, Warmup: cfg.Warmup, DrawsPerChain: cfg.Draws,
 		Seconds: time.Since(start).Seconds(), EvalsPerDraw: 2}
-	var pcn, rw, n float64
-	for _, c := range chains {
-		for _, in := range c.Sample.Info {
-			pcn += b2f(in.Accepted[0])
-			rw += b2f(in.Accepted[1])
-			n++
-		}
-	}
-	r.Accept = map[string]float64{"pcn": pcn / n, "rw": rw / n}
+	r.Accept = pcnRWAcceptance(chains)
 	r.summarise(chains)
 	return r, nil
 }

@@ -102,15 +102,7 @@ func RWPCN(ctx context.Context, nb NB05, cfg RunConfig) (*Report, error) {
 		return nil, err
 	}
 	r := &Report{Sampler: "rw_pcn", Chains: cfg.Chains, DrawsPerChain: cfg.Draws, Seconds: time.Since(start).Seconds(), chains: chains}
-	var pcn, rw, n float64
-	for _, c := range chains {
-		for _, in := range c.Sample.Info {
-			pcn += b2f(in.Accepted[0])
-			rw += b2f(in.Accepted[1])
-			n++
-		}
-	}
-	r.Accept = map[string]float64{"pcn": pcn / n, "rw": rw / n}
+	r.Accept = pcnRWAcceptance(chains)
 	return r, r.summarise(nb)
 }
 
@@ -138,6 +130,20 @@ func NUTS(ctx context.Context, nb NB05, cfg RunConfig) (*Report, error) {
 	}
 	r.Accept = map[string]float64{"mean_accept_stat": acc / n}
 	return r, r.summarise(nb)
+}
+
+// pcnRWAcceptance returns the acceptance rates of the pCN and random-walk blocks of a
+// PCNRW run over every draw of every chain.
+func pcnRWAcceptance(chains []mcmc.Chain) map[string]float64 {
+	var pcn, rw, n float64
+	for _, c := range chains {
+		for _, in := range c.Sample.Info {
+			pcn += b2f(in.Accepted[0])
+			rw += b2f(in.Accepted[1])
+			n++
+		}
+	}
+	return map[string]float64{"pcn": pcn / n, "rw": rw / n}
 }
 
 func b2f(b bool) float64 {
