@@ -66,7 +66,12 @@ func (f kunitaFlow) KernelVJPTo(xbar, pbar, x, Kbar []float64) {
 // differentiates log h_root + Σ log w with respect to z, θ and τ² by a hand-written
 // reverse pass.
 type FlowFilter struct {
-	Steps int // Euler–Maruyama steps per edge, on a uniform grid; 0 means 100
+	Steps int // Euler–Maruyama steps per edge; 0 means 100
+	// TimeChange puts the steps on the grid t = s(2 − s/T) of van der Meulen & Schauer
+	// (sde.TimeChanged) instead of a uniform one: steps shrink linearly towards the
+	// child, where the guiding term is strongest, which keeps the explicit step stable
+	// (ErrUnstable) with fewer steps.
+	TimeChange bool
 
 	t    *topology.Topology
 	n, d int
@@ -183,14 +188,24 @@ func (f *FlowFilter) Anchors() []float64 {
 	return out
 }
 
-// edgeWeights returns, for grid point j of m on an edge of length T, the interpolation
-// weight w = t_j/T of ã(t_j) = w·ã_T + (1 − w)·ã_0 and the weights of
+// gridPoint returns the time t_j of grid point j on an edge of length T and the step
+// t_{j+1} − t_j that starts there.
+func (f *FlowFilter) gridPoint(T float64, j int) (t, dt float64) {
+	m := f.steps()
+	if f.TimeChange {
+		u := float64(m-j) / float64(m)
+		return T - T*u*u, T * float64(2*(m-j)-1) / float64(m*m)
+	}
+	return T * float64(j) / float64(m), T / float64(m)
+}
+
+// edgeWeights returns, for time tj on an edge of length T, the interpolation weight
+// w = t_j/T of ã(t_j) = w·ã_T + (1 − w)·ã_0 and the weights of
 // Q_j = ∫_{t_j}^T ã = q0·ã_0 + qT·ã_T.
-func edgeWeights(T float64, j, m int) (w, q0, qT float64) {
+func edgeWeights(T, tj float64) (w, q0, qT float64) {
 	if T <= 0 {
 		return 0, 0, 0
 	}
-	tj := T * float64(j) / float64(m)
 	h := T - tj
 	return tj / T, h * h / (2 * T), h * (T + tj) / (2 * T)
 }
@@ -304,7 +319,9 @@ func (f *FlowFilter) prepareEdge(v int) error {
 // (C = chol(I + q0·P0 + qT·PT), G = LC⁻ᵀ, V = C⁻¹U) and returns κ_j = κ − dΣlog C_kk.
 func (f *FlowFilter) pull(v, j int) (float64, error) {
 	n, d, w := f.n, f.d, &f.w
-	_, q0, qT := edgeWeights(f.t.BranchLength(v), j, f.steps())
+	T := f.t.BranchLength(v)
+	tj, _ := f.gridPoint(T, j)
+	_, q0, qT := edgeWeights(T, tj)
 	for i := range w.c {
 		w.c[i] = q0*w.p0[i] + qT*w.pT[i]
 	}
@@ -371,9 +388,9 @@ func (f *FlowFilter) Guide(z []float64) (float64, error) {
 			return 0, err
 		}
 		T := t.BranchLength(v)
-		dt := T / float64(m)
 		lw := 0.0
 		for j := 0; j < m; j++ {
+			_, dt := f.gridPoint(T, j)
 			x, next := path[j*nd:(j+1)*nd], path[(j+1)*nd:(j+2)*nd]
 			if _, err := f.pull(v, j); err != nil {
 				return 0, err
@@ -420,7 +437,9 @@ func (f *FlowFilter) stepForward(v, j int, x []float64) (float64, error) {
 	if err := sde.CholeskyTo(w.lk, w.k, n); err != nil {
 		return 0, &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("diffusion at step %d", j), Err: err}
 	}
-	wt, _, _ := edgeWeights(f.t.BranchLength(v), j, f.steps())
+	T := f.t.BranchLength(v)
+	tj, _ := f.gridPoint(T, j)
+	wt, _, _ := edgeWeights(T, tj)
 	for i := range w.dm {
 		w.dm[i] = w.k[i] - (wt*f.aT[v][i] + (1-wt)*f.a0[v][i])
 	}

@@ -41,8 +41,6 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 	for v := N - 1; v >= 1; v-- {
 		path := f.path[v]
 		T := t.BranchLength(v)
-		dt := T / float64(m)
-		sq := math.Sqrt(dt)
 		copy(w.xbn, f.xb[v])
 		if err := f.prepareEdge(v); err != nil {
 			return 0, err
@@ -59,7 +57,9 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 			if _, err := f.stepForward(v, j, x); err != nil {
 				return 0, err
 			}
-			wt, _, _ := edgeWeights(T, j, m)
+			tj, dt := f.gridPoint(T, j)
+			sq := math.Sqrt(dt)
+			wt, _, _ := edgeWeights(T, tj)
 			xb := w.xbn // x̄_{j+1}; becomes x̄_j below
 			zj := z[(v*m+j)*nd : (v*m+j+1)*nd]
 			// x_{j+1} = x + dt·K r + √dt·L_K z.
@@ -140,7 +140,9 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 // forward quantities C, G, V of pull(v, j) in the work space. It overwrites w.gb.
 func (f *FlowFilter) pullVJP(v, j int, kbar float64) {
 	n, d, w := f.n, f.d, &f.w
-	_, q0, qT := edgeWeights(f.t.BranchLength(v), j, f.steps())
+	T := f.t.BranchLength(v)
+	tj, _ := f.gridPoint(T, j)
+	_, q0, qT := edgeWeights(T, tj)
 	clear(w.cb)
 	if kbar != 0 {
 		f.kb[v] += kbar

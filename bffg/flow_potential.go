@@ -173,7 +173,7 @@ func (p *FlowPotential) eval(q, grad []float64) (float64, error) {
 // Clone returns a FlowFilter with the same tree, data, anchors and steps, and its own
 // buffers.
 func (f *FlowFilter) Clone() *FlowFilter {
-	c := &FlowFilter{Steps: f.Steps}
+	c := &FlowFilter{Steps: f.Steps, TimeChange: f.TimeChange}
 	if f.t == nil {
 		return c
 	}

@@ -28,6 +28,7 @@ type flowCase struct {
 	root, y []float64
 	tau2    float64
 	steps   int
+	tc      bool // time-changed grid
 }
 
 func newFlowCase(rng *rand.Rand, leaves, n, d, steps int) flowCase {
@@ -53,7 +54,7 @@ func newFlowCase(rng *rand.Rand, leaves, n, d, steps int) flowCase {
 }
 
 func (c flowCase) filter(t *testing.T) *FlowFilter {
-	f := &FlowFilter{Steps: c.steps}
+	f := &FlowFilter{Steps: c.steps, TimeChange: c.tc}
 	require.NoError(t, f.SetData(c.tr, c.k.N, c.k.Dim, c.root, c.y))
 	require.NoError(t, f.Run(KunitaFlow(c.k), c.tau2))
 	f.Refine()
@@ -101,7 +102,7 @@ func TestFlowFilterMatchesFull(t *testing.T) {
 func flowObjective(t *testing.T, c flowCase, anchors []float64, p []float64, z []float64) float64 {
 	k := c.k
 	k.KAlpha, k.KSigma = p[0], p[1]
-	f := &FlowFilter{Steps: c.steps}
+	f := &FlowFilter{Steps: c.steps, TimeChange: c.tc}
 	require.NoError(t, f.SetData(c.tr, k.N, k.Dim, c.root, c.y))
 	f.SetAnchors(anchors)
 	require.NoError(t, f.Run(KunitaFlow(k), p[2]))
@@ -111,11 +112,13 @@ func flowObjective(t *testing.T, c flowCase, anchors []float64, p []float64, z [
 }
 
 // The reverse pass equals central finite differences of log h_root + Σ log w in z, k_α,
-// k_σ and τ², on trees with polytomies and unary nodes, d = 1, 2, 3.
+// k_σ and τ², on trees with polytomies and unary nodes, d = 1, 2, 3, on uniform and
+// time-changed grids.
 func TestFlowFilterGradient(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	for _, dims := range [][2]int{{3, 2}, {4, 3}, {4, 1}} {
+	for k, dims := range [][2]int{{3, 2}, {4, 3}, {4, 1}, {3, 2}} {
 		c := newFlowCase(rng, 7, dims[0], dims[1], 4)
+		c.tc = k == 3
 		f := c.filter(t)
 		anchors := f.Anchors()
 		z := c.noise(rng, f, 1)
@@ -298,7 +301,7 @@ func TestFlowLinearExact(t *testing.T) {
 	mean, _, err := DensePosterior(tr, proxy, obs, Root{Mean: root})
 	require.NoError(t, err)
 	for _, m := range []int{1, 7, 50} {
-		f := &FlowFilter{Steps: m}
+		f := &FlowFilter{Steps: m, TimeChange: m == 7} // any grid
 		require.NoError(t, f.SetData(tr, n, d, root, y))
 		require.NoError(t, f.Run(fl, tau2))
 		relClose(t, want, f.LogLikelihood(), 1e-10, "log h_root")
@@ -320,7 +323,7 @@ func TestFlowConvergenceOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(33, 34))
 	c := newFlowCase(rng, 7, 3, 2, 10)
 	run := func(m int) ([]float64, float64) {
-		f := &FlowFilter{Steps: m}
+		f := &FlowFilter{Steps: m, TimeChange: true}
 		require.NoError(t, f.SetData(c.tr, 3, 2, c.root, c.y))
 		require.NoError(t, f.Run(KunitaFlow(c.k), c.tau2))
 		sum, err := f.Guide(make([]float64, f.NumNoise()))

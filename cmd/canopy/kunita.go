@@ -101,7 +101,8 @@ func loadLandmarks(treeFile, lmFile string, index int) (*dataset, error) {
 // mean root-to-tip distance (K_ii ≈ k_α is the per-coordinate rate), log k_σ ~ N(log ℓ,
 // 1²) with ℓ half the median distance between landmarks of the mean shape, and
 // log τ² ~ N(log(v/100), 2²). The auxiliary's anchors are refined at the prior medians
-// (two rounds of hyperiax's Algorithm 3) and then frozen.
+// (two rounds of hyperiax's Algorithm 3) and then frozen. Each edge has --steps steps on
+// the time-changed grid t = s(2 − s/T), fine where the guiding term is strongest.
 func newKunitaProblem(ds *dataset, noise string, steps int) (*problem, error) {
 	est, nv, err := noiseFlag(noise)
 	if err != nil {
@@ -148,7 +149,7 @@ func newKunitaProblem(ds *dataset, noise string, steps int) (*problem, error) {
 		priors = append(priors, bffg.Normal{Mean: math.Log(v / 100), SD: 2})
 		nv = v / 100
 	}
-	f := &bffg.FlowFilter{Steps: steps}
+	f := &bffg.FlowFilter{Steps: steps, TimeChange: true}
 	if err := f.SetData(t, n, dim, root, ds.y); err != nil {
 		return nil, err
 	}
