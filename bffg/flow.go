@@ -94,6 +94,9 @@ type FlowFilter struct {
 	path   [][]float64 // per node, (Steps+1)×n×d guided states
 	logw   []float64
 	guided bool
+	// cache keeps every step's forward quantities from Guide for Backward when they
+	// fit in flowCacheBytes; otherwise Backward recomputes them.
+	cache []float64
 
 	lb, ub [][]float64 // adjoints of L and U per node
 	kb     []float64
@@ -154,6 +157,10 @@ func (f *FlowFilter) SetData(t *topology.Topology, n, d int, root, y []float64) 
 	f.path, f.logw = alloc(N, (m+1)*nd), make([]float64, N)
 	f.lb, f.ub, f.kb, f.xb = alloc(N, nn), alloc(N, nd), make([]float64, N), alloc(N, nd)
 	f.w.init(n, d)
+	f.cache = nil
+	if b := (N - 1) * m * f.w.stride() * 8; b <= flowCacheBytes {
+		f.cache = make([]float64, b/8)
+	}
 	for v := 0; v < N; v++ {
 		copy(f.anc[v], root)
 		if i := t.LeafIndex(v); i >= 0 {
@@ -399,6 +406,7 @@ func (f *FlowFilter) Guide(z []float64) (float64, error) {
 			if err != nil {
 				return 0, err
 			}
+			f.w.save(f.cache, (v-1)*m+j)
 			if rho := dt * f.stiffness(); rho > 2 {
 				return 0, &NodeError{Node: v, Name: t.Name(v), What: fmt.Sprintf("guided step %d", j),
 					Err: fmt.Errorf("%w: dt·λmax(KH) ≈ %.3g > 2; use more steps per edge", ErrUnstable, rho)}

@@ -51,11 +51,15 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 		clear(w.aTb)
 		for j := m - 1; j >= 0; j-- {
 			x := path[j*nd : (j+1)*nd]
-			if _, err := f.pull(v, j); err != nil {
-				return 0, err
-			}
-			if _, err := f.stepForward(v, j, x); err != nil {
-				return 0, err
+			if f.cache != nil {
+				w.load(f.cache, (v-1)*m+j)
+			} else {
+				if _, err := f.pull(v, j); err != nil {
+					return 0, err
+				}
+				if _, err := f.stepForward(v, j, x); err != nil {
+					return 0, err
+				}
 			}
 			tj, dt := f.gridPoint(T, j)
 			sq := math.Sqrt(dt)

@@ -11,6 +11,44 @@ type flowWork struct {
 	vb, rb, yb, xbn, xq                             []float64 // n×d
 }
 
+// flowCacheBytes bounds the memory a FlowFilter spends keeping the guided pass's step
+// quantities for its reverse pass (notebook 07 needs 17 MB; a 118-landmark tree would
+// need gigabytes and recomputes instead).
+const flowCacheBytes = 1 << 27
+
+// cached lists the buffers a step leaves for the reverse pass: C, G, V of the pullback
+// and s, r, K, L_K, D, DG, Dr of the guided step.
+func (w *flowWork) cached() [10][]float64 {
+	return [10][]float64{w.c, w.g, w.v, w.s, w.r, w.k, w.lk, w.dm, w.e, w.dr}
+}
+
+// stride returns the number of values save stores per step.
+func (w *flowWork) stride() int {
+	s := 0
+	for _, b := range w.cached() {
+		s += len(b)
+	}
+	return s
+}
+
+// save copies the step's buffers into slot i of cache; load copies them back.
+func (w *flowWork) save(cache []float64, i int) {
+	if cache == nil {
+		return
+	}
+	off := i * w.stride()
+	for _, b := range w.cached() {
+		off += copy(cache[off:], b)
+	}
+}
+
+func (w *flowWork) load(cache []float64, i int) {
+	off := i * w.stride()
+	for _, b := range w.cached() {
+		off += copy(b, cache[off:off+len(b)])
+	}
+}
+
 func (w *flowWork) init(n, d int) {
 	nn, nd := n*n, n*d
 	for _, p := range []*[]float64{&w.p0, &w.pT, &w.t1, &w.c, &w.g, &w.k, &w.lk, &w.dm, &w.e,

@@ -127,6 +127,16 @@ func TestFlowFilterGradient(t *testing.T) {
 		zbar, pbar := make([]float64, len(z)), make([]float64, 2)
 		tb, err := f.Backward(z, zbar, pbar)
 		require.NoError(t, err)
+		// Without the step cache the reverse pass recomputes the same numbers.
+		cache := f.cache
+		f.cache = nil
+		zbar2, pbar2 := make([]float64, len(z)), make([]float64, 2)
+		tb2, err := f.Backward(z, zbar2, pbar2)
+		require.NoError(t, err)
+		require.Equal(t, zbar, zbar2)
+		require.Equal(t, pbar, pbar2)
+		require.Equal(t, tb, tb2)
+		f.cache = cache
 		p := []float64{c.k.KAlpha, c.k.KSigma, c.tau2}
 		grad := []float64{pbar[0], pbar[1], tb}
 		for i := range p {
