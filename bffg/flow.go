@@ -72,6 +72,13 @@ type FlowFilter struct {
 	// child, where the guiding term is strongest, which keeps the explicit step stable
 	// (ErrUnstable) with fewer steps.
 	TimeChange bool
+	// Discrete, if not nil (length Len), marks edges that are one Gaussian transition
+	// X_v | X_pa ~ N(X_pa, T·K(X_pa) ⊗ I_d) instead of an SDE: trees may mix both. A
+	// discrete edge's auxiliary is N(X_pa, T·K(anchor_pa) ⊗ I_d); its guided step draws
+	// X_v exactly from the true transition tilted by h_v, with the exact weight
+	// log w = log ∫N(x; X_pa, T·K(X_pa))h_v(x)dx − log h̃(X_pa). It uses the first n·d
+	// entries of its block of z.
+	Discrete []bool
 
 	t    *topology.Topology
 	n, d int
@@ -229,6 +236,9 @@ func (f *FlowFilter) Run(flow Flow, tau2 float64) error {
 	if !(tau2 > 0) || math.IsInf(tau2, 0) {
 		return fmt.Errorf("%w: leaf noise variance %v (must be positive and finite)", ErrObservation, tau2)
 	}
+	if f.Discrete != nil && len(f.Discrete) != f.t.Len() {
+		return fmt.Errorf("bffg: FlowFilter.Discrete has %d entries for %d nodes", len(f.Discrete), f.t.Len())
+	}
 	f.flow, f.tau2, f.ran, f.guided = flow, tau2, false, false
 	t, n, d := f.t, f.n, f.d
 	nd := n * d
@@ -326,9 +336,7 @@ func (f *FlowFilter) prepareEdge(v int) error {
 // (C = chol(I + q0·P0 + qT·PT), G = LC⁻ᵀ, V = C⁻¹U) and returns κ_j = κ − dΣlog C_kk.
 func (f *FlowFilter) pull(v, j int) (float64, error) {
 	n, d, w := f.n, f.d, &f.w
-	T := f.t.BranchLength(v)
-	tj, _ := f.gridPoint(T, j)
-	_, q0, qT := edgeWeights(T, tj)
+	q0, qT := f.pullWeights(v, j)
 	for i := range w.c {
 		w.c[i] = q0*w.p0[i] + qT*w.pT[i]
 	}
@@ -343,6 +351,84 @@ func (f *FlowFilter) pull(v, j int) (float64, error) {
 	copy(w.v, f.uv[v])
 	dense.Trsm(false, w.c, n, w.v, d) // V = C⁻¹U
 	return f.kappa[v] - float64(d)*logDiag(w.c, n), nil
+}
+
+func (f *FlowFilter) discrete(v int) bool { return f.Discrete != nil && f.Discrete[v] }
+
+// pullWeights returns the weights of Q_j = q0·ã₀ + qT·ã_T for grid point j of the
+// edge above v (a discrete edge has Q = T·ã₀).
+func (f *FlowFilter) pullWeights(v, j int) (q0, qT float64) {
+	T := f.t.BranchLength(v)
+	if f.discrete(v) {
+		return T, 0
+	}
+	tj, _ := f.gridPoint(T, j)
+	_, q0, qT = edgeWeights(T, tj)
+	return q0, qT
+}
+
+// discreteStep draws the state xv at the end of the discrete edge above v from its
+// parent's state x and the noise z (n×d), and returns the edge's log-weight. With
+// Q = T·K(x), R = chol(Q), M = R'L, B = chol(I + MM'), e = U − L'x and g = B⁻¹Me:
+//
+//	x_v = x + RB⁻ᵀ(g + z),
+//	log ∫N(y; x, Q)h_v(y)dy = κ − dΣlog B_kk − ½|e|² + ½|g|²,
+//
+// (the push-through identity (I + M'M)⁻¹ = I − M'(I + MM')⁻¹M), from which the
+// auxiliary's pulled message log h̃ = κ₀ − ½|V₀ − G₀'x| is subtracted. It leaves R, M,
+// B, e, g and t = B⁻ᵀ(g + z) in the work space.
+func (f *FlowFilter) discreteStep(v int, x, z, xv []float64) (float64, error) {
+	n, d, w := f.n, f.d, &f.w
+	T := f.t.BranchLength(v)
+	if T == 0 { // x_v = x, and the true and auxiliary messages agree
+		copy(xv, x)
+		return 0, nil
+	}
+	fail := func(what string, err error) error {
+		return &NodeError{Node: v, Name: f.t.Name(v), What: what, Err: err}
+	}
+	k0, err := f.pull(v, 0) // the auxiliary's message: G₀, V₀ in w.g, w.v
+	if err != nil {
+		return 0, err
+	}
+	copy(w.s, w.v)
+	dense.Gemm(true, false, -1, w.g, n, n, x, n, d, 1, w.s) // V₀ − G₀'x
+	logAux := k0 - 0.5*dot(w.s, w.s)
+	if err := f.flow.KernelTo(w.k, x); err != nil {
+		return 0, fail("transition covariance", err)
+	}
+	for i, e := range w.k {
+		w.lk[i] = T * e
+	}
+	if err := sde.CholeskyTo(w.lk, w.lk, n); err != nil { // R
+		return 0, fail("transition covariance", err)
+	}
+	L := f.lv[v]
+	dense.Gemm(true, false, 1, w.lk, n, n, L, n, n, 0, w.e) // M = R'L
+	dense.Gemm(false, true, 1, w.e, n, n, w.e, n, n, 0, w.dm)
+	for k := 0; k < n; k++ {
+		w.dm[k*n+k]++
+	}
+	if err := sde.CholeskyTo(w.dm, w.dm, n); err != nil { // B
+		return 0, fail("guided transition", err)
+	}
+	copy(w.dr, f.uv[v])
+	dense.Gemm(true, false, -1, L, n, n, x, n, d, 1, w.dr) // e = U − L'x
+	dense.Gemm(false, false, 1, w.e, n, n, w.dr, n, d, 0, w.r)
+	dense.Trsm(false, w.dm, n, w.r, d) // g = B⁻¹Me
+	for i := range w.xs {
+		w.xs[i] = w.r[i] + z[i]
+	}
+	dense.Trsm(true, w.dm, n, w.xs, d) // t = B⁻ᵀ(g + z)
+	copy(xv, x)
+	dense.Gemm(false, false, 1, w.lk, n, n, w.xs, n, d, 1, xv)
+	for _, e := range xv {
+		if math.IsNaN(e) || math.IsInf(e, 0) {
+			return 0, fail("guided transition", sde.ErrNonFinite)
+		}
+	}
+	logTrue := f.kappa[v] - float64(d)*logDiag(w.dm, n) - 0.5*dot(w.dr, w.dr) + 0.5*dot(w.r, w.r)
+	return logTrue - logAux, nil
 }
 
 // Refine sets every non-root anchor to H⁻¹F = L⁻ᵀU of its vertex message, as
@@ -393,6 +479,15 @@ func (f *FlowFilter) Guide(z []float64) (float64, error) {
 		copy(path[:nd], f.path[p][m*nd:])
 		if err := f.prepareEdge(v); err != nil {
 			return 0, err
+		}
+		if f.discrete(v) {
+			lw, err := f.discreteStep(v, path[:nd], z[v*m*nd:(v*m+1)*nd], path[m*nd:])
+			if err != nil {
+				return 0, err
+			}
+			f.logw[v] = lw
+			total += lw
+			continue
 		}
 		T := t.BranchLength(v)
 		lw := 0.0
@@ -489,7 +584,8 @@ func (f *FlowFilter) stiffness() float64 {
 }
 
 // Path returns the guided states of the edge above v from the last Guide: Steps+1
-// states of n×d, from the parent's state to v's. The slice is f's; do not modify it.
+// states of n×d, from the parent's state to v's (for a discrete edge only the first
+// and the last are states; the others are unspecified). The slice is f's; do not modify it.
 func (f *FlowFilter) Path(v int) []float64 {
 	if !f.guided {
 		panic("bffg: FlowFilter.Path before Guide")

@@ -49,7 +49,14 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 		clear(w.pTb)
 		clear(w.a0b)
 		clear(w.aTb)
-		for j := m - 1; j >= 0; j-- {
+		if f.discrete(v) {
+			zb := zbar[v*m*nd : (v*m+1)*nd]
+			clear(zbar[(v*m+1)*nd : (v+1)*m*nd]) // the block's unused entries
+			if err := f.discreteVJP(v, path[:nd], z[v*m*nd:(v*m+1)*nd], zb, pbar); err != nil {
+				return 0, err
+			}
+		}
+		for j := m - 1; j >= 0 && !f.discrete(v); j-- {
 			x := path[j*nd : (j+1)*nd]
 			if f.cache != nil {
 				w.load(f.cache, (v-1)*m+j)
@@ -139,14 +146,76 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 	return tb, nil
 }
 
+// discreteVJP is the reverse of discreteStep for the edge above v, from parent state x
+// and noise z: given x̄_v in w.xbn (and a unit weight on its log-weight), it leaves x̄
+// of the parent state in w.xbn, writes z̄ into zb, adds to the adjoints of v's vertex
+// message and to pbar, and takes the auxiliary's message back through pullVJP.
+func (f *FlowFilter) discreteVJP(v int, x, z, zb, pbar []float64) error {
+	n, d, w := f.n, f.d, &f.w
+	T := f.t.BranchLength(v)
+	if T == 0 { // x_v = x: x̄ passes through, z is unused
+		clear(zb)
+		return nil
+	}
+	if _, err := f.discreteStep(v, x, z, w.vb); err != nil { // w.vb: scratch for x_v
+		return err
+	}
+	L := f.lv[v]
+	xb := w.xbn
+	// x_v = x + Rt, t = B⁻ᵀy, y = g + z.
+	dense.Gemm(true, false, 1, w.lk, n, n, xb, n, d, 0, w.yb)    // t̄ = R'x̄_v
+	dense.Gemm(false, true, 1, xb, n, d, w.xs, n, d, 0, w.lkb)   // R̄ = x̄_v t'
+	dense.Trsm(false, w.dm, n, w.yb, d)                          // ȳ = B⁻¹t̄
+	dense.Gemm(false, true, -1, w.xs, n, d, w.yb, n, d, 0, w.cb) // B̄ = −tȳ'
+	copy(zb, w.yb)                                               // z̄ = ȳ
+	for i, g := range w.r {                                      // ḡ = ȳ + g (from ½|g|²)
+		w.yb[i] += g
+	}
+	// g = B⁻¹Me.
+	dense.Trsm(true, w.dm, n, w.yb, d)                          // Y = B⁻ᵀḡ
+	dense.Gemm(false, true, -1, w.yb, n, d, w.r, n, d, 1, w.cb) // B̄ −= Yg'
+	dense.Gemm(false, true, 1, w.yb, n, d, w.dr, n, d, 0, w.kb) // M̄ = Ye'
+	dense.Gemm(true, false, 1, w.e, n, n, w.yb, n, d, 0, w.rb)  // ē = M'Y …
+	for i, e := range w.dr {
+		w.rb[i] -= e // … − e (from −½|e|²)
+	}
+	f.kb[v]++
+	for k := 0; k < n; k++ {
+		w.cb[k*n+k] -= float64(d) / w.dm[k*n+k]
+	}
+	// e = U − L'x.
+	for i, e := range w.rb {
+		f.ub[v][i] += e
+	}
+	dense.Gemm(false, false, -1, L, n, n, w.rb, n, d, 1, xb)
+	dense.Gemm(false, true, -1, x, n, d, w.rb, n, d, 1, f.lb[v])
+	// B = chol(I + MM'), M = R'L, R = chol(T·K(x)).
+	sde.CholeskyVJPTo(w.sb, w.dm, w.cb, n)
+	dense.Gemm(false, false, 2, w.sb, n, n, w.e, n, n, 1, w.kb)     // M̄ += 2S̄M
+	dense.Gemm(false, true, 1, L, n, n, w.kb, n, n, 1, w.lkb)       // R̄ += LM̄'
+	dense.Gemm(false, false, 1, w.lk, n, n, w.kb, n, n, 1, f.lb[v]) // L̄ += RM̄
+	sde.CholeskyVJPTo(w.sb, w.lk, w.lkb, n)
+	for i := range w.sb {
+		w.sb[i] *= T
+	}
+	f.flow.KernelVJPTo(w.xq, pbar, x, w.sb)
+	for i, e := range w.xq {
+		xb[i] += e
+	}
+	// The auxiliary's −log h̃ = −κ₀ + ½|s|², s = V₀ − G₀'x.
+	copy(w.vb, w.s)                                           // V̄₀ = s
+	dense.Gemm(false, false, -1, w.g, n, n, w.s, n, d, 1, xb) // x̄ −= G₀s
+	dense.Gemm(false, true, -1, x, n, d, w.s, n, d, 0, w.gb)  // Ḡ₀ = −xs'
+	f.pullVJP(v, 0, -1)
+	return nil
+}
+
 // pullVJP adds to the adjoints of the vertex message of v (L̄, Ū, κ̄) and to w.p0b,
 // w.pTb those of the grid-point message j given Ḡ (w.gb), V̄ (w.vb) and κ̄_j, with the
 // forward quantities C, G, V of pull(v, j) in the work space. It overwrites w.gb.
 func (f *FlowFilter) pullVJP(v, j int, kbar float64) {
 	n, d, w := f.n, f.d, &f.w
-	T := f.t.BranchLength(v)
-	tj, _ := f.gridPoint(T, j)
-	_, q0, qT := edgeWeights(T, tj)
+	q0, qT := f.pullWeights(v, j)
 	clear(w.cb)
 	if kbar != 0 {
 		f.kb[v] += kbar

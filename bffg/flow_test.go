@@ -28,7 +28,8 @@ type flowCase struct {
 	root, y []float64
 	tau2    float64
 	steps   int
-	tc      bool // time-changed grid
+	tc      bool   // time-changed grid
+	disc    []bool // discrete edges
 }
 
 func newFlowCase(rng *rand.Rand, leaves, n, d, steps int) flowCase {
@@ -54,7 +55,7 @@ func newFlowCase(rng *rand.Rand, leaves, n, d, steps int) flowCase {
 }
 
 func (c flowCase) filter(t *testing.T) *FlowFilter {
-	f := &FlowFilter{Steps: c.steps, TimeChange: c.tc}
+	f := &FlowFilter{Steps: c.steps, TimeChange: c.tc, Discrete: c.disc}
 	require.NoError(t, f.SetData(c.tr, c.k.N, c.k.Dim, c.root, c.y))
 	require.NoError(t, f.Run(KunitaFlow(c.k), c.tau2))
 	f.Refine()
@@ -102,7 +103,7 @@ func TestFlowFilterMatchesFull(t *testing.T) {
 func flowObjective(t *testing.T, c flowCase, anchors []float64, p []float64, z []float64) float64 {
 	k := c.k
 	k.KAlpha, k.KSigma = p[0], p[1]
-	f := &FlowFilter{Steps: c.steps, TimeChange: c.tc}
+	f := &FlowFilter{Steps: c.steps, TimeChange: c.tc, Discrete: c.disc}
 	require.NoError(t, f.SetData(c.tr, k.N, k.Dim, c.root, c.y))
 	f.SetAnchors(anchors)
 	require.NoError(t, f.Run(KunitaFlow(k), p[2]))
@@ -113,12 +114,18 @@ func flowObjective(t *testing.T, c flowCase, anchors []float64, p []float64, z [
 
 // The reverse pass equals central finite differences of log h_root + Σ log w in z, k_α,
 // k_σ and τ², on trees with polytomies and unary nodes, d = 1, 2, 3, on uniform and
-// time-changed grids.
+// time-changed grids, and with discrete edges mixed in.
 func TestFlowFilterGradient(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	for k, dims := range [][2]int{{3, 2}, {4, 3}, {4, 1}, {3, 2}} {
+	for k, dims := range [][2]int{{3, 2}, {4, 3}, {4, 1}, {3, 2}, {3, 2}, {4, 1}} {
 		c := newFlowCase(rng, 7, dims[0], dims[1], 4)
 		c.tc = k == 3
+		if k >= 4 {
+			c.disc = make([]bool, c.tr.Len())
+			for v := 1; v < c.tr.Len(); v += 2 {
+				c.disc[v] = true
+			}
+		}
 		f := c.filter(t)
 		anchors := f.Anchors()
 		z := c.noise(rng, f, 1)
@@ -196,10 +203,11 @@ func TestFlowPotentialGradient(t *testing.T) {
 
 // BFFG's identity E_q[Π_v w_v]·h̃_root(x_root) = p(y), on a small nonlinear flow (two
 // landmarks on a line, whose diffusion depends on their distance) on a five-node tree,
-// against an independent bootstrap estimate: unconditional Euler–Maruyama paths down
-// the tree weighted by Π_leaves N(y; x, τ²I). Both use the same grid; the guided
-// estimator's left-point weights carry an O(dt) bias, far below the Monte Carlo error
-// here.
+// with SDE edges only and with two discrete (nonlinear Gaussian) edges mixed in, against
+// an independent bootstrap estimate: unconditional paths down the tree (Euler–Maruyama
+// on SDE edges, x_v = x_pa + chol(T·K(x_pa))ε on discrete ones) weighted by
+// Π_leaves N(y; x, τ²I). Both use the same grid; the guided estimator's left-point
+// weights carry an O(dt) bias, far below the Monte Carlo error here.
 func TestFlowUnbiased(t *testing.T) {
 	if testing.Short() {
 		t.Skip("Monte Carlo with 10^5 paths")
@@ -211,60 +219,65 @@ func TestFlowUnbiased(t *testing.T) {
 	root := []float64{0, 0.5}
 	y := []float64{0.3, 0.2, -0.4, 0.9, 0.6, 1.6} // leaves 2, 3, 4 (leaf order of tr)
 	const tau2 = 0.15
-	rng := rand.New(rand.NewPCG(21, 22))
-
-	f := &FlowFilter{Steps: steps}
-	require.NoError(t, f.SetData(tr, n, d, root, y))
-	require.NoError(t, FlowAnchors(f, KunitaFlow(k), tau2, 2))
-	require.NoError(t, f.Run(KunitaFlow(k), tau2))
-	logH := f.LogLikelihood()
-	mcMean := func(draw func() float64, num int) (float64, float64) {
-		s, s2 := 0.0, 0.0
-		for i := 0; i < num; i++ {
-			v := draw()
-			s += v
-			s2 += v * v
-		}
-		m := s / float64(num)
-		return m, math.Sqrt((s2/float64(num) - m*m) / float64(num))
-	}
-	z := make([]float64, f.NumNoise())
-	guided, seG := mcMean(func() float64 {
-		for i := range z {
-			z[i] = rng.NormFloat64()
-		}
-		sum, err := f.Guide(z)
-		require.NoError(t, err)
-		return math.Exp(sum + logH)
-	}, 20_000)
-
-	sigma := make([]float64, n*n)
-	x := make([][]float64, tr.Len())
-	boot, seB := mcMean(func() float64 {
-		x[0] = root
-		lw := 0.0
-		for v := 1; v < tr.Len(); v++ {
-			xv := append(x[v][:0], x[tr.Parent(v)]...)
-			dt := tr.BranchLength(v) / steps
-			for j := 0; j < steps; j++ {
-				require.NoError(t, k.Diffusion(0, xv, sigma))
-				e0, e1 := rng.NormFloat64(), rng.NormFloat64()
-				xv[0], xv[1] = xv[0]+math.Sqrt(dt)*(sigma[0]*e0+sigma[1]*e1), xv[1]+math.Sqrt(dt)*(sigma[2]*e0+sigma[3]*e1)
+	for _, disc := range [][]bool{nil, {false, false, true, true, true}} {
+		rng := rand.New(rand.NewPCG(21, 22))
+		f := &FlowFilter{Steps: steps, Discrete: disc}
+		require.NoError(t, f.SetData(tr, n, d, root, y))
+		require.NoError(t, FlowAnchors(f, KunitaFlow(k), tau2, 2))
+		require.NoError(t, f.Run(KunitaFlow(k), tau2))
+		logH := f.LogLikelihood()
+		mcMean := func(draw func() float64, num int) (float64, float64) {
+			s, s2 := 0.0, 0.0
+			for i := 0; i < num; i++ {
+				v := draw()
+				s += v
+				s2 += v * v
 			}
-			x[v] = xv
-			if i := tr.LeafIndex(v); i >= 0 {
-				for a := 0; a < n; a++ {
-					r := y[i*n+a] - xv[a]
-					lw += -0.5*math.Log(2*math.Pi*tau2) - 0.5*r*r/tau2
+			m := s / float64(num)
+			return m, math.Sqrt((s2/float64(num) - m*m) / float64(num))
+		}
+		z := make([]float64, f.NumNoise())
+		guided, seG := mcMean(func() float64 {
+			for i := range z {
+				z[i] = rng.NormFloat64()
+			}
+			sum, err := f.Guide(z)
+			require.NoError(t, err)
+			return math.Exp(sum + logH)
+		}, 20_000)
+
+		sigma := make([]float64, n*n)
+		x := make([][]float64, tr.Len())
+		boot, seB := mcMean(func() float64 {
+			x[0] = root
+			lw := 0.0
+			for v := 1; v < tr.Len(); v++ {
+				xv := append(x[v][:0], x[tr.Parent(v)]...)
+				m := steps
+				if disc != nil && disc[v] {
+					m = 1
+				}
+				dt := tr.BranchLength(v) / float64(m)
+				for j := 0; j < m; j++ {
+					require.NoError(t, k.Diffusion(0, xv, sigma))
+					e0, e1 := rng.NormFloat64(), rng.NormFloat64()
+					xv[0], xv[1] = xv[0]+math.Sqrt(dt)*(sigma[0]*e0+sigma[1]*e1), xv[1]+math.Sqrt(dt)*(sigma[2]*e0+sigma[3]*e1)
+				}
+				x[v] = xv
+				if i := tr.LeafIndex(v); i >= 0 {
+					for a := 0; a < n; a++ {
+						r := y[i*n+a] - xv[a]
+						lw += -0.5*math.Log(2*math.Pi*tau2) - 0.5*r*r/tau2
+					}
 				}
 			}
-		}
-		return math.Exp(lw)
-	}, 200_000)
-	t.Logf("p(y): guided %.5g ± %.2g, bootstrap %.5g ± %.2g, h̃_root %.5g", guided, seG, boot, seB, math.Exp(logH))
-	require.InDelta(t, boot, guided, 4*math.Hypot(seG, seB))
-	// The auxiliary alone is a different model: the check has power.
-	require.Greater(t, math.Abs(math.Exp(logH)-boot), 4*math.Hypot(seG, seB))
+			return math.Exp(lw)
+		}, 200_000)
+		t.Logf("discrete %v: p(y): guided %.5g ± %.2g, bootstrap %.5g ± %.2g, h̃_root %.5g", disc, guided, seG, boot, seB, math.Exp(logH))
+		require.InDelta(t, boot, guided, 4*math.Hypot(seG, seB))
+		// The auxiliary alone is a different model: the check has power.
+		require.Greater(t, math.Abs(math.Exp(logH)-boot), 4*math.Hypot(seG, seB))
+	}
 }
 
 // constFlow is Brownian motion with covariance K ⊗ I_d: a linear flow, its own
@@ -361,5 +374,88 @@ func TestFlowConvergenceOrder(t *testing.T) {
 			steps[i-1], steps[i], ex[i-1], ex[i], ox, es[i-1], es[i], os)
 		require.InDelta(t, 1, ox, 0.3)
 		require.InDelta(t, 1, os, 0.3)
+	}
+}
+
+// Discrete edges are exact BFFG: with a linear flow (the auxiliary is the truth) on a
+// tree of discrete edges, or of discrete and continuous edges mixed, log h_root is the
+// dense closed form, every log-weight is 0 and the states at z = 0 are the posterior
+// means; with discrete edges only, the guided map x(z) = mean + Jz has JJ' equal to the
+// dense posterior covariance.
+func TestFlowDiscreteExact(t *testing.T) {
+	rng := rand.New(rand.NewPCG(41, 42))
+	tr := randomTree(rng, 8, true)
+	const n, d = 3, 1
+	kk := []float64{1, 0.3, 0.1, 0.3, 0.8, 0.2, 0.1, 0.2, 0.5}
+	fl := constFlow{n, d, kk}
+	root := []float64{0.2, -0.1, 0.5}
+	y := make([]float64, tr.NumLeaves()*n)
+	for i := range y {
+		y[i] = rng.NormFloat64()
+	}
+	const tau2 = 0.2
+	proxy := ProxyFunc(func(v int, _, A, b, Q []float64) {
+		setIdentity(A, n)
+		clear(b)
+		for i := range Q {
+			Q[i] = kk[i] * tr.BranchLength(v)
+		}
+	})
+	obs := Obs{Y: y, Var: tau2}
+	want, err := DenseLogLikelihood(tr, proxy, obs, Root{Mean: root})
+	require.NoError(t, err)
+	mean, cov, err := DensePosterior(tr, proxy, obs, Root{Mean: root})
+	require.NoError(t, err)
+	N := tr.Len()
+	for _, mixed := range []bool{false, true} {
+		disc := make([]bool, N)
+		for v := range disc {
+			disc[v] = !mixed || v%2 == 0
+		}
+		f := &FlowFilter{Steps: 6, Discrete: disc}
+		require.NoError(t, f.SetData(tr, n, d, root, y))
+		require.NoError(t, f.Run(fl, tau2))
+		relClose(t, want, f.LogLikelihood(), 1e-10, "log h_root")
+		z := make([]float64, f.NumNoise())
+		sum, err := f.Guide(z)
+		require.NoError(t, err)
+		require.InDelta(t, 0, sum, 1e-10)
+		x0 := make([]float64, N*n)
+		for v := 1; v < N; v++ {
+			copy(x0[v*n:], f.State(v))
+			for i, x := range f.State(v) {
+				require.InDelta(t, mean[v*n+i], x, 1e-10, "node %d (mixed %v)", v, mixed)
+			}
+		}
+		if mixed {
+			continue
+		}
+		// Columns of J: the response of every state to each used noise coordinate.
+		var J [][]float64
+		m := f.steps()
+		for v := 1; v < N; v++ {
+			for a := 0; a < n; a++ {
+				clear(z)
+				z[v*m*n+a] = 1
+				_, err := f.Guide(z)
+				require.NoError(t, err)
+				col := make([]float64, N*n)
+				for u := 1; u < N; u++ {
+					for i, x := range f.State(u) {
+						col[u*n+i] = x - x0[u*n+i]
+					}
+				}
+				J = append(J, col)
+			}
+		}
+		for i := n; i < N*n; i++ {
+			for j := n; j < N*n; j++ {
+				s := 0.0
+				for _, col := range J {
+					s += col[i] * col[j]
+				}
+				require.InDelta(t, cov[i*N*n+j], s, 1e-10, "cov[%d, %d]", i, j)
+			}
+		}
 	}
 }
