@@ -1,6 +1,7 @@
 package notebooks
 
 import (
+	"context"
 	"math"
 	"testing"
 
@@ -90,4 +91,25 @@ func TestNotebook07Flow(t *testing.T) {
 		}
 	}
 	require.InDelta(t, want.RMSE, math.Sqrt(s/float64(nb.Tree.NumLeaves()*nb07D)), 1e-12)
+}
+
+// The notebook 07 RW/pCN run is reproducible: the same seed gives the same draws with
+// one worker or two.
+func TestNB07RWPCNDeterministic(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two short RW/pCN runs on notebook 07")
+	}
+	nb, err := Notebook07()
+	require.NoError(t, err)
+	cfg := RunConfig{Chains: 2, Warmup: 5, Draws: 15, Seed: 3}
+	cfg.Workers = 1
+	a, err := NB07RWPCN(context.Background(), nb, cfg)
+	require.NoError(t, err)
+	cfg.Workers = 2
+	b, err := NB07RWPCN(context.Background(), nb, cfg)
+	require.NoError(t, err)
+	require.Equal(t, a.Params, b.Params)
+	require.Equal(t, a.Accept, b.Accept)
+	require.Len(t, a.Params, 2)
+	require.Greater(t, a.Accept["pcn"]+a.Accept["rw"], 0.0)
 }
