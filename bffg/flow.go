@@ -491,6 +491,7 @@ func (f *FlowFilter) Guide(z []float64) (float64, error) {
 		}
 		T := t.BranchLength(v)
 		lw := 0.0
+		f.startEdge()
 		for j := 0; j < m; j++ {
 			_, dt := f.gridPoint(T, j)
 			x, next := path[j*nd:(j+1)*nd], path[(j+1)*nd:(j+2)*nd]
@@ -558,29 +559,54 @@ func (f *FlowFilter) stepForward(v, j int, x []float64) (float64, error) {
 // edge cure it. A FlowPotential reports such points as having zero density.
 var ErrUnstable = errors.New("guided Euler step unstable")
 
-// stiffness estimates λ_max(K H_j) = λ_max(G'KG) (the matrices are similar) by ten
-// power iterations from the all-ones vector, with G and K of the current step in the
-// work space. It costs O(n²) per iteration.
+// stiffness estimates λ_max(K H_j) = λ_max(G'KG) (the matrices are similar) by power
+// iteration, with G and K of the current step in the work space. The iterate is kept
+// from step to step along an edge (startEdge resets it), where the matrix changes
+// slowly, so three iterations a step track the largest eigenvalue; each costs three
+// n×n matrix–vector products.
 func (f *FlowFilter) stiffness() float64 {
 	n, w := f.n, &f.w
-	u, t := w.xq[:n], w.yb[:n]
-	for i := range u {
-		u[i] = 1 / math.Sqrt(float64(n))
-	}
+	u, t, s := w.pu, w.xq[:n], w.yb[:n]
 	lam := 0.0
-	for it := 0; it < 10; it++ {
-		dense.Gemm(false, false, 1, w.g, n, n, u, n, 1, 0, t)        // Gu
-		dense.Gemm(false, false, 1, w.k, n, n, t, n, 1, 0, w.dr[:n]) // KGu
-		dense.Gemm(true, false, 1, w.g, n, n, w.dr[:n], n, 1, 0, u)  // G'KGu
+	for it := 0; it < 3; it++ {
+		matVec(t, w.g, u, false)
+		matVec(s, w.k, t, false)
+		matVec(u, w.g, s, true)
 		lam = math.Sqrt(dot(u, u))
-		if !(lam > 0) {
-			return 0
+		if !(lam > 0) || math.IsInf(lam, 0) {
+			f.startEdge()
+			return lam
 		}
 		for i := range u {
 			u[i] /= lam
 		}
 	}
 	return lam
+}
+
+// startEdge resets the power iteration of stiffness to the all-ones direction.
+func (f *FlowFilter) startEdge() {
+	u := f.w.pu
+	for i := range u {
+		u[i] = 1 / math.Sqrt(float64(len(u)))
+	}
+}
+
+// matVec writes Au (or A'u when trans) into y for the square row-major A.
+func matVec(y, a, u []float64, trans bool) {
+	n := len(u)
+	if trans {
+		clear(y)
+		for i, ui := range u {
+			for k, v := range a[i*n : i*n+n] {
+				y[k] += v * ui
+			}
+		}
+		return
+	}
+	for i := range y {
+		y[i] = dot(a[i*n:i*n+n], u)
+	}
 }
 
 // Path returns the guided states of the edge above v from the last Guide: Steps+1

@@ -9,6 +9,7 @@ type flowWork struct {
 	// reverse
 	p0b, pTb, a0b, aTb, gb, kb, lkb, db, cb, sb, zb []float64 // n×n
 	vb, rb, yb, xbn, xq                             []float64 // n×d
+	pu                                              []float64 // n, the power iterate of stiffness
 }
 
 // flowCacheBytes bounds the memory a FlowFilter spends keeping the guided pass's step
@@ -51,6 +52,7 @@ func (w *flowWork) load(cache []float64, i int) {
 
 func (w *flowWork) init(n, d int) {
 	nn, nd := n*n, n*d
+	w.pu = make([]float64, n)
 	for _, p := range []*[]float64{&w.p0, &w.pT, &w.t1, &w.c, &w.g, &w.k, &w.lk, &w.dm, &w.e,
 		&w.p0b, &w.pTb, &w.a0b, &w.aTb, &w.gb, &w.kb, &w.lkb, &w.db, &w.cb, &w.sb, &w.zb} {
 		*p = make([]float64, nn)

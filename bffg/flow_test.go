@@ -459,3 +459,43 @@ func TestFlowDiscreteExact(t *testing.T) {
 		}
 	}
 }
+
+// An explicit guided step that would overshoot is reported as ErrUnstable, and the
+// potential is −Inf there; the time-changed grid with more steps (the last one of
+// length T/m²) makes the same point fine. Here the anchors
+// are spread ten times wider than the data, so the auxiliary's ã(T) ≈ k_α·I while the
+// true K(x) of the clustered landmarks has λ_max ≈ n·k_α.
+func TestFlowUnstable(t *testing.T) {
+	rng := rand.New(rand.NewPCG(51, 52))
+	c := newFlowCase(rng, 6, 4, 2, 4)
+	c.tau2 = 1e-4
+	c.k.KSigma = 3
+	f := c.filter(t)
+	anchors := f.Anchors()
+	for i := range anchors {
+		anchors[i] *= 10
+	}
+	f.SetAnchors(anchors)
+	for _, steps := range []int{3, 100} {
+		g := &FlowFilter{Steps: steps, TimeChange: steps > 3}
+		require.NoError(t, g.SetData(c.tr, c.k.N, c.k.Dim, c.root, c.y))
+		g.SetAnchors(anchors)
+		require.NoError(t, g.Run(KunitaFlow(c.k), c.tau2))
+		_, err := g.Guide(make([]float64, g.NumNoise()))
+		if steps == 3 {
+			require.ErrorIs(t, err, ErrUnstable)
+		} else {
+			require.NoError(t, err)
+		}
+	}
+	p := &FlowPotential{Filter: f, NumFlowParams: 2, Tau2: c.tau2,
+		NewFlow: func(th []float64) (Flow, error) {
+			k := c.k
+			k.KAlpha, k.KSigma = th[0], th[1]
+			return KunitaFlow(k), nil
+		},
+		Priors: []Prior{Normal{0, 10}, Normal{0, 10}}}
+	q := make([]float64, p.Dim())
+	q[0], q[1] = math.Log(c.k.KAlpha), math.Log(c.k.KSigma)
+	require.True(t, math.IsInf(p.LogDensity(q), -1))
+}
