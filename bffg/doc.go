@@ -32,4 +32,15 @@
 //
 // MarginalBM, Joint, DenseLogLikelihood and DensePosterior are the dense closed forms the
 // filter is checked against.
+//
+// # SDE edges
+//
+// FlowFilter runs BFFG on trees whose edges carry a driftless SDE with diffusion
+// covariance K(x) ⊗ I_d: landmark shapes under a stochastic flow, such as the Kunita
+// model of hyperiax notebook 07 (KunitaFlow). Edges may also be discrete nonlinear
+// Gaussian transitions (FlowFilter.Discrete). Its messages stay in factorised
+// square-root form, its auxiliary process interpolates K between two anchors, and its
+// reverse pass (FlowFilter.Backward) differentiates log h_root + Σ log w in the noise,
+// the flow's parameters and the leaf noise. FlowPotential wraps it for samplers.
+// SDEFilter is the plain D×D version used as a reference.
 package bffg
