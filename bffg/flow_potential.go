@@ -170,6 +170,25 @@ func (p *FlowPotential) eval(q, grad []float64) (float64, error) {
 	return v, nil
 }
 
+// States writes the node states of the guided pass at q (Len×n×d, node-major; the
+// root's is the fixed root state) into x: the map from a posterior draw of (u, z) to a
+// draw of the ancestral shapes.
+func (p *FlowPotential) States(q, x []float64) error {
+	f := p.Filter
+	nd := f.n * f.d
+	if len(q) != p.Dim() || len(x) != f.t.Len()*nd {
+		panic("bffg: FlowPotential.States: wrong length")
+	}
+	if _, err := p.eval(q, nil); err != nil {
+		return err
+	}
+	copy(x, f.root)
+	for v := 1; v < f.t.Len(); v++ {
+		copy(x[v*nd:(v+1)*nd], f.State(v))
+	}
+	return nil
+}
+
 // Clone returns a FlowFilter with the same tree, data, anchors and steps, and its own
 // buffers.
 func (f *FlowFilter) Clone() *FlowFilter {

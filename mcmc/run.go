@@ -60,6 +60,11 @@ type Config struct {
 	// chains' goroutines, so it must be safe for concurrent use, and it should be
 	// cheap.
 	Progress func(chain, iter int, info Info)
+	// Observe, if not nil, is called after every sampling iteration with the chain
+	// index, the 0-based draw and the whole position (before SaveDims trims it), for
+	// summaries of quantities too large to keep per draw. q must not be modified or
+	// retained. It is called from the chains' goroutines: one call at a time per chain.
+	Observe func(chain, draw int, q []float64)
 }
 
 // maxDraws bounds Warmup and Draws, so that traces cannot overflow an allocation.
@@ -295,6 +300,9 @@ func sampleChain(ctx context.Context, c int, k Kernel, cfg *Config, out *Chain, 
 		info := k.Step(r, &t, &s, p)
 		s, t = t, s
 		out.Sample.add(&s, info)
+		if cfg.Observe != nil {
+			cfg.Observe(c, done, s.Q)
+		}
 		if cfg.Progress != nil {
 			cfg.Progress(c, cfg.Warmup+done, info)
 		}

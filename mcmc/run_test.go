@@ -200,3 +200,24 @@ func TestResume(t *testing.T) {
 		}
 	}
 }
+
+// Observe sees every sampling draw of every chain, whole, in order, even when SaveDims
+// trims the traces.
+func TestRunObserve(t *testing.T) {
+	newKernel := func(int) (mcmc.Kernel, error) { return mcmc.NewNUTS(stdNormal{n: 3}), nil }
+	seen := make([][][]float64, 2)
+	cfg := mcmc.Config{Chains: 2, Warmup: 20, Draws: 30, Seed: 5, SaveDims: 1,
+		Observe: func(c, draw int, q []float64) {
+			require.Equal(t, len(seen[c]), draw)
+			seen[c] = append(seen[c], append([]float64(nil), q...))
+		}}
+	chains, err := mcmc.Run(context.Background(), newKernel, cfg)
+	require.NoError(t, err)
+	for c, ch := range chains {
+		require.Len(t, seen[c], 30)
+		for k := 0; k < ch.Sample.Len(); k++ {
+			require.Len(t, seen[c][k], 3)
+			require.Equal(t, ch.Sample.Draw(k)[0], seen[c][k][0])
+		}
+	}
+}

@@ -25,9 +25,7 @@ const (
 // as mean ± 1.96 sd ("normal", in the interval column).
 func writeAncestral(c fitConfig, pr *problem, chains []mcmc.Chain) error {
 	if pr.flow != nil {
-		// Ancestral shapes need the noise z of every draw, which the chains do not
-		// keep (41 600 values per draw in notebook 07); not written yet.
-		return nil
+		return writeShapeAncestral(c, pr)
 	}
 	t, d := pr.ds.tree, pr.ds.d()
 	n := t.Len()

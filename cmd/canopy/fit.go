@@ -51,6 +51,7 @@ type problem struct {
 	centre []float64           // per-trait mean subtracted from the data before fitting
 	pot    *bffg.Potential     // trait models
 	flow   *bffg.FlowPotential // the shape model (pot is then nil)
+	shapes *shapeSummary       // the shape model's ancestral shapes, filled while sampling
 	names  []string            // unconstrained parameters, in the potential's order
 	params []param             // reported (natural-scale) parameters
 }
@@ -426,10 +427,15 @@ func sample(ctx context.Context, pr *problem, c fitConfig, from []*mcmc.Checkpoi
 			init[i] = q
 		}
 	}
+	var observe func(int, int, []float64)
+	if pr.flow != nil {
+		pr.shapes = newShapeSummary(pr.flow, c.chains, len(pr.ds.y)/pr.ds.tree.NumLeaves()*pr.ds.tree.Len())
+		observe = pr.shapes.observe
+	}
 	prog := newProgress(stderr, c.chains, c.warmup, c.warmup+c.draws, c.quiet)
 	defer prog.done()
 	return mcmc.Run(ctx, newKernel, mcmc.Config{Chains: c.chains, Warmup: c.warmup, Draws: c.draws,
-		Seed: c.seed, Progress: prog.update, Resume: from, SaveDims: np, Init: init})
+		Seed: c.seed, Progress: prog.update, Observe: observe, Resume: from, SaveDims: np, Init: init})
 }
 
 // progress reports per-chain iterations and the estimated time left on stderr,

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/canopy-bffg/canopy/bffg"
@@ -169,4 +171,102 @@ func newKunitaProblem(ds *dataset, noise string, steps int) (*problem, error) {
 		pr.params = append(pr.params, param{"tau2", exp(2)})
 	}
 	return pr, nil
+}
+
+// shapeSummary accumulates, chain by chain, the posterior mean and variance of every
+// node's shape from the guided states x(θ, z) of each draw (Welford's updates), so that
+// ancestral shapes need not keep z, which has Len·steps·n·d values per draw.
+type shapeSummary struct {
+	pots     []*bffg.FlowPotential
+	x        [][]float64
+	count    []int
+	mean, m2 [][]float64
+	errs     []error
+}
+
+func newShapeSummary(p *bffg.FlowPotential, chains, size int) *shapeSummary {
+	s := &shapeSummary{pots: make([]*bffg.FlowPotential, chains), x: make([][]float64, chains),
+		count: make([]int, chains), mean: make([][]float64, chains), m2: make([][]float64, chains), errs: make([]error, chains)}
+	for c := range s.pots {
+		s.pots[c] = p.Clone()
+		s.x[c], s.mean[c], s.m2[c] = make([]float64, size), make([]float64, size), make([]float64, size)
+	}
+	return s
+}
+
+// observe adds one draw of chain c (called by mcmc.Run, one call at a time per chain).
+func (s *shapeSummary) observe(c, _ int, q []float64) {
+	if s.errs[c] != nil {
+		return
+	}
+	if err := s.pots[c].States(q, s.x[c]); err != nil {
+		s.errs[c] = err
+		return
+	}
+	s.count[c]++
+	k := float64(s.count[c])
+	for i, v := range s.x[c] {
+		d := v - s.mean[c][i]
+		s.mean[c][i] += d / k
+		s.m2[c][i] += d * (v - s.mean[c][i])
+	}
+}
+
+// writeShapeAncestral writes ancestral.csv for the shape model: for every internal node
+// other than the (fixed) root and every landmark coordinate, the posterior mean and sd
+// over all chains' draws, with mean ± 1.96 sd as the interval ("normal"). A resumed run
+// summarises the draws it made itself.
+func writeShapeAncestral(c fitConfig, pr *problem) error {
+	s := pr.shapes
+	if s == nil {
+		return nil
+	}
+	for ch, err := range s.errs {
+		if err != nil {
+			return fmt.Errorf("ancestral shapes, chain %d: %w", ch+1, err)
+		}
+	}
+	size := len(s.mean[0])
+	mean, m2, total := make([]float64, size), make([]float64, size), 0.0
+	for ch, n := range s.count { // Chan et al.'s pairwise combination of the chains
+		if n == 0 {
+			continue
+		}
+		nb := float64(n)
+		for i := range mean {
+			d := s.mean[ch][i] - mean[i]
+			mean[i] += d * nb / (total + nb)
+			m2[i] += s.m2[ch][i] + d*d*total*nb/(total+nb)
+		}
+		total += nb
+	}
+	if total < 2 {
+		return nil
+	}
+	f, err := os.Create(filepath.Join(c.out, "ancestral.csv"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w := csv.NewWriter(f)
+	_ = w.Write([]string{"node", "trait", "mean", "sd", "q2.5", "q97.5", "interval"})
+	t := pr.ds.tree
+	names := nodeNames(t)
+	nd := len(pr.ds.traits)
+	for v := 1; v < t.Len(); v++ {
+		if t.IsLeaf(v) {
+			continue
+		}
+		for j, coord := range pr.ds.traits {
+			mu := mean[v*nd+j]
+			sd := math.Sqrt(m2[v*nd+j] / (total - 1))
+			row := []string{names[v], coord}
+			for _, x := range []float64{mu, sd, mu - 1.959963984540054*sd, mu + 1.959963984540054*sd} {
+				row = append(row, strconv.FormatFloat(x, 'g', 10, 64))
+			}
+			_ = w.Write(append(row, "normal"))
+		}
+	}
+	w.Flush()
+	return w.Error()
 }

@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -386,6 +389,31 @@ func TestFitKunita(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(out, "chain-1.csv"))
 	require.NoError(t, err)
 	require.Contains(t, string(b), "pcnrw")
+	// Ancestral shapes: 2 internal nodes × 5 landmarks × 2 coordinates, each near the
+	// mean of its clade's tip shapes.
+	b, err = os.ReadFile(filepath.Join(out, "ancestral.csv"))
+	require.NoError(t, err)
+	rows, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, rows, 1+2*5*2)
+	specs, err := tps.ReadFile(shapes)
+	require.NoError(t, err)
+	clade := map[string][]string{"mrca(A,C)": {"A", "B", "C"}, "mrca(D,E)": {"D", "E"}}
+	for _, r := range rows[1:] {
+		tips, ok := clade[r[0]]
+		require.True(t, ok, r[0])
+		l, _ := strconv.Atoi(r[1][1:])
+		a := strings.IndexByte("xy", r[1][0])
+		avg := 0.0
+		for _, s := range specs {
+			if slices.Contains(tips, s.Name()) {
+				avg += s.Landmarks[l-1][a] / float64(len(tips))
+			}
+		}
+		mu, err := strconv.ParseFloat(r[2], 64)
+		require.NoError(t, err)
+		require.InDelta(t, avg, mu, 0.3, "%s %s", r[0], r[1])
+	}
 	_, stderr, code = canopy(t, "fit", "--resume", out, "--draws", "150", "--quiet")
 	require.Equal(t, 0, code, stderr)
 }
