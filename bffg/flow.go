@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 
 	"github.com/canopy-bffg/canopy/internal/dense"
 	"github.com/canopy-bffg/canopy/sde"
@@ -72,6 +74,9 @@ type FlowFilter struct {
 	// child, where the guiding term is strongest, which keeps the explicit step stable
 	// (ErrUnstable) with fewer steps.
 	TimeChange bool
+	// Workers bounds the goroutines that share a level of a sweep; 0 means GOMAXPROCS.
+	// It does not change any result.
+	Workers int
 	// Discrete, if not nil (length Len), marks edges that are one Gaussian transition
 	// X_v | X_pa ~ N(X_pa, T·K(X_pa) ⊗ I_d) instead of an SDE: trees may mix both. A
 	// discrete edge's auxiliary is N(X_pa, T·K(anchor_pa) ⊗ I_d); its guided step draws
@@ -96,6 +101,9 @@ type FlowFilter struct {
 	fAcc   [][]float64
 	kAcc   []float64
 	a0, aT [][]float64 // ã at the parent and child ends of each edge, n×n
+	g0, v0 [][]float64 // each edge's pulled message at its parent end (G₀, V₀) …
+	kq     []float64   // … and κ₀ − ½|V₀|²
+	errs   []error     // per node, for sweeps
 	logH   float64
 
 	path   [][]float64 // per node, (Steps+1)×n×d guided states
@@ -107,9 +115,10 @@ type FlowFilter struct {
 
 	lb, ub [][]float64 // adjoints of L and U per node
 	kb     []float64
-	xb     [][]float64 // adjoint of each node's terminal state
+	xb0    [][]float64 // adjoint of the state at the start of each edge
+	pb     [][]float64 // each edge's contribution to ∂/∂θ, summed in node order
 
-	w flowWork
+	ws []flowWork // one per worker
 }
 
 func (f *FlowFilter) steps() int {
@@ -162,10 +171,12 @@ func (f *FlowFilter) SetData(t *topology.Topology, n, d int, root, y []float64) 
 	f.hAcc, f.fAcc, f.kAcc = alloc(N, nn), alloc(N, nd), make([]float64, N)
 	f.a0, f.aT = alloc(N, nn), alloc(N, nn)
 	f.path, f.logw = alloc(N, (m+1)*nd), make([]float64, N)
-	f.lb, f.ub, f.kb, f.xb = alloc(N, nn), alloc(N, nd), make([]float64, N), alloc(N, nd)
-	f.w.init(n, d)
+	f.lb, f.ub, f.kb, f.xb0 = alloc(N, nn), alloc(N, nd), make([]float64, N), alloc(N, nd)
+	f.g0, f.v0, f.kq, f.errs = alloc(N, nn), alloc(N, nd), make([]float64, N), make([]error, N)
+	f.ws = make([]flowWork, 1)
+	f.ws[0].init(n, d)
 	f.cache = nil
-	if b := (N - 1) * m * f.w.stride() * 8; b <= flowCacheBytes {
+	if b := (N - 1) * m * f.ws[0].stride() * 8; b <= flowCacheBytes {
 		f.cache = make([]float64, b/8)
 	}
 	for v := 0; v < N; v++ {
@@ -242,14 +253,8 @@ func (f *FlowFilter) Run(flow Flow, tau2 float64) error {
 	f.flow, f.tau2, f.ran, f.guided = flow, tau2, false, false
 	t, n, d := f.t, f.n, f.d
 	nd := n * d
-	N := t.Len()
-	for v := 0; v < N; v++ {
-		clear(f.hAcc[v])
-		clear(f.fAcc[v])
-		f.kAcc[v] = 0
-	}
 	tau := math.Sqrt(tau2)
-	for v := N - 1; v >= 0; v-- {
+	err := f.sweep(true, func(w *flowWork, v int) error {
 		if i := t.LeafIndex(v); i >= 0 {
 			// h(x) = N(y; x, τ²I) = exp(κ − ½|y/τ − x/τ|²).
 			clear(f.lv[v])
@@ -264,26 +269,28 @@ func (f *FlowFilter) Run(flow Flow, tau2 float64) error {
 			return err
 		}
 		if v == 0 {
-			break
+			return nil
 		}
 		if err := f.edgeEnds(v); err != nil {
 			return err
 		}
-		w := &f.w
-		if err := f.prepareEdge(v); err != nil {
+		if err := f.prepareEdge(v, w); err != nil {
 			return err
 		}
-		kj, err := f.pull(v, 0)
+		kj, err := f.pull(v, 0, w)
 		if err != nil {
 			return err
 		}
-		p := t.Parent(v)
-		// H_p += GG', F_p += GV, κ_p += κ₀ − ½|V|².
-		dense.Gemm(false, true, 1, w.g, n, n, w.g, n, n, 1, f.hAcc[p])
-		dense.Gemm(false, false, 1, w.g, n, n, w.v, n, d, 1, f.fAcc[p])
-		f.kAcc[p] += kj - 0.5*dot(w.v, w.v)
+		// Kept for the parent's fusion: G₀, V₀ and κ₀ − ½|V₀|².
+		copy(f.g0[v], w.g)
+		copy(f.v0[v], w.v)
+		f.kq[v] = kj - 0.5*dot(w.v, w.v)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	r := f.w.xs
+	r := f.ws[0].xs
 	copy(r, f.uv[0])
 	dense.Gemm(true, false, -1, f.lv[0], n, n, f.root, n, d, 1, r) // U − L'x
 	f.logH = f.kappa[0] - 0.5*dot(r, r)
@@ -291,9 +298,77 @@ func (f *FlowFilter) Run(flow Flow, tau2 float64) error {
 	return nil
 }
 
+// workers returns the number of goroutines a sweep may use.
+func (f *FlowFilter) workers() int {
+	if f.Workers > 0 {
+		return f.Workers
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// sweep runs fn on every node, level by level (from the deepest when up, else from the
+// root), splitting each level into contiguous chunks between up to workers()
+// goroutines, each with its own work space. It stops after a level where fn failed and
+// returns the error of the lowest such node, so neither the draws nor the error depend
+// on the number of workers.
+func (f *FlowFilter) sweep(up bool, fn func(w *flowWork, v int) error) error {
+	t := f.t
+	nw := f.workers()
+	for len(f.ws) < nw {
+		var w flowWork
+		w.init(f.n, f.d)
+		f.ws = append(f.ws, w)
+	}
+	L := t.NumLevels()
+	for k := 0; k < L; k++ {
+		l := k
+		if up {
+			l = L - 1 - k
+		}
+		lo, hi := t.Level(l)
+		m := min(nw, hi-lo)
+		if m <= 1 {
+			for v := lo; v < hi; v++ {
+				if err := fn(&f.ws[0], v); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		var wg sync.WaitGroup
+		for c := 0; c < m; c++ {
+			a, b := lo+c*(hi-lo)/m, lo+(c+1)*(hi-lo)/m
+			wg.Add(1)
+			go func(w *flowWork) {
+				defer wg.Done()
+				for v := a; v < b; v++ {
+					f.errs[v] = fn(w, v)
+				}
+			}(&f.ws[c])
+		}
+		wg.Wait()
+		for v := lo; v < hi; v++ {
+			if f.errs[v] != nil {
+				return f.errs[v]
+			}
+		}
+	}
+	return nil
+}
+
 // fuse turns the accumulated H, F, κ of internal node v into its square-root message.
 func (f *FlowFilter) fuse(v int) error {
 	n, d := f.n, f.d
+	// H = ΣGG', F = ΣGV, κ = Σ(κ₀ − ½|V₀|²) + ½|U|² over the children's j = 0 messages.
+	clear(f.hAcc[v])
+	clear(f.fAcc[v])
+	f.kAcc[v] = 0
+	lo, hi := f.t.Children(v)
+	for c := lo; c < hi; c++ {
+		dense.Gemm(false, true, 1, f.g0[c], n, n, f.g0[c], n, n, 1, f.hAcc[v])
+		dense.Gemm(false, false, 1, f.g0[c], n, n, f.v0[c], n, d, 1, f.fAcc[v])
+		f.kAcc[v] += f.kq[c]
+	}
 	if err := sde.CholeskyTo(f.lv[v], f.hAcc[v], n); err != nil {
 		return &NodeError{Node: v, Name: f.t.Name(v), What: "message precision", Err: err}
 	}
@@ -320,8 +395,8 @@ func (f *FlowFilter) edgeEnds(v int) error {
 }
 
 // prepareEdge writes P0 = L'ã₀L and PT = L'ã_TL for the edge above v into the work space.
-func (f *FlowFilter) prepareEdge(v int) error {
-	n, w := f.n, &f.w
+func (f *FlowFilter) prepareEdge(v int, w *flowWork) error {
+	n := f.n
 	L := f.lv[v]
 	dense.Gemm(false, false, 1, f.a0[v], n, n, L, n, n, 0, w.t1)
 	dense.Gemm(true, false, 1, L, n, n, w.t1, n, n, 0, w.p0)
@@ -334,8 +409,8 @@ func (f *FlowFilter) prepareEdge(v int) error {
 
 // pull writes the message at grid point j of the edge above v into the work space
 // (C = chol(I + q0·P0 + qT·PT), G = LC⁻ᵀ, V = C⁻¹U) and returns κ_j = κ − dΣlog C_kk.
-func (f *FlowFilter) pull(v, j int) (float64, error) {
-	n, d, w := f.n, f.d, &f.w
+func (f *FlowFilter) pull(v, j int, w *flowWork) (float64, error) {
+	n, d := f.n, f.d
 	q0, qT := f.pullWeights(v, j)
 	for i := range w.c {
 		w.c[i] = q0*w.p0[i] + qT*w.pT[i]
@@ -377,8 +452,8 @@ func (f *FlowFilter) pullWeights(v, j int) (q0, qT float64) {
 // (the push-through identity (I + M'M)⁻¹ = I − M'(I + MM')⁻¹M), from which the
 // auxiliary's pulled message log h̃ = κ₀ − ½|V₀ − G₀'x| is subtracted. It leaves R, M,
 // B, e, g and t = B⁻ᵀ(g + z) in the work space.
-func (f *FlowFilter) discreteStep(v int, x, z, xv []float64) (float64, error) {
-	n, d, w := f.n, f.d, &f.w
+func (f *FlowFilter) discreteStep(v int, x, z, xv []float64, w *flowWork) (float64, error) {
+	n, d := f.n, f.d
 	T := f.t.BranchLength(v)
 	if T == 0 { // x_v = x, and the true and auxiliary messages agree
 		copy(xv, x)
@@ -387,7 +462,7 @@ func (f *FlowFilter) discreteStep(v int, x, z, xv []float64) (float64, error) {
 	fail := func(what string, err error) error {
 		return &NodeError{Node: v, Name: f.t.Name(v), What: what, Err: err}
 	}
-	k0, err := f.pull(v, 0) // the auxiliary's message: G₀, V₀ in w.g, w.v
+	k0, err := f.pull(v, 0, w) // the auxiliary's message: G₀, V₀ in w.g, w.v
 	if err != nil {
 		return 0, err
 	}
@@ -470,41 +545,37 @@ func (f *FlowFilter) Guide(z []float64) (float64, error) {
 	}
 	t, n, d, m := f.t, f.n, f.d, f.steps()
 	nd := n * d
-	w := &f.w
 	copy(f.path[0][m*nd:], f.root)
-	total := 0.0
-	for v := 1; v < t.Len(); v++ {
-		p := t.Parent(v)
+	err := f.sweep(false, func(w *flowWork, v int) error {
+		if v == 0 {
+			return nil
+		}
 		path := f.path[v]
-		copy(path[:nd], f.path[p][m*nd:])
-		if err := f.prepareEdge(v); err != nil {
-			return 0, err
+		copy(path[:nd], f.path[t.Parent(v)][m*nd:])
+		if err := f.prepareEdge(v, w); err != nil {
+			return err
 		}
 		if f.discrete(v) {
-			lw, err := f.discreteStep(v, path[:nd], z[v*m*nd:(v*m+1)*nd], path[m*nd:])
-			if err != nil {
-				return 0, err
-			}
+			lw, err := f.discreteStep(v, path[:nd], z[v*m*nd:(v*m+1)*nd], path[m*nd:], w)
 			f.logw[v] = lw
-			total += lw
-			continue
+			return err
 		}
 		T := t.BranchLength(v)
 		lw := 0.0
-		f.startEdge()
+		f.startEdge(w)
 		for j := 0; j < m; j++ {
 			_, dt := f.gridPoint(T, j)
 			x, next := path[j*nd:(j+1)*nd], path[(j+1)*nd:(j+2)*nd]
-			if _, err := f.pull(v, j); err != nil {
-				return 0, err
+			if _, err := f.pull(v, j, w); err != nil {
+				return err
 			}
-			l, err := f.stepForward(v, j, x)
+			l, err := f.stepForward(v, j, x, w)
 			if err != nil {
-				return 0, err
+				return err
 			}
-			f.w.save(f.cache, (v-1)*m+j)
-			if rho := dt * f.stiffness(); rho > 2 {
-				return 0, &NodeError{Node: v, Name: t.Name(v), What: fmt.Sprintf("guided step %d", j),
+			w.save(f.cache, (v-1)*m+j)
+			if rho := dt * f.stiffness(w); rho > 2 {
+				return &NodeError{Node: v, Name: t.Name(v), What: fmt.Sprintf("guided step %d", j),
 					Err: fmt.Errorf("%w: dt·λmax(KH) ≈ %.3g > 2; use more steps per edge", ErrUnstable, rho)}
 			}
 			lw += l * dt
@@ -515,11 +586,18 @@ func (f *FlowFilter) Guide(z []float64) (float64, error) {
 			dense.Gemm(false, false, math.Sqrt(dt), w.lk, n, n, zj, n, d, 1, next)
 			for _, e := range next {
 				if math.IsNaN(e) || math.IsInf(e, 0) {
-					return 0, &NodeError{Node: v, Name: t.Name(v), What: fmt.Sprintf("guided step %d", j), Err: sde.ErrNonFinite}
+					return &NodeError{Node: v, Name: t.Name(v), What: fmt.Sprintf("guided step %d", j), Err: sde.ErrNonFinite}
 				}
 			}
 		}
 		f.logw[v] = lw
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	total := 0.0
+	for _, lw := range f.logw[1:] {
 		total += lw
 	}
 	f.guided = true
@@ -530,8 +608,8 @@ func (f *FlowFilter) Guide(z []float64) (float64, error) {
 // pulled message G, V in the work space), s = V − G'x, r = Gs, K = K(x), its factor
 // L_K and D = K − ã(t_j), and returns the log-weight rate
 // −½ d·tr(DGG') + ½ tr(r'Dr).
-func (f *FlowFilter) stepForward(v, j int, x []float64) (float64, error) {
-	n, d, w := f.n, f.d, &f.w
+func (f *FlowFilter) stepForward(v, j int, x []float64, w *flowWork) (float64, error) {
+	n, d := f.n, f.d
 	copy(w.s, w.v)
 	dense.Gemm(true, false, -1, w.g, n, n, x, n, d, 1, w.s)
 	dense.Gemm(false, false, 1, w.g, n, n, w.s, n, d, 0, w.r)
@@ -564,8 +642,8 @@ var ErrUnstable = errors.New("guided Euler step unstable")
 // from step to step along an edge (startEdge resets it), where the matrix changes
 // slowly, so three iterations a step track the largest eigenvalue; each costs three
 // n×n matrix–vector products.
-func (f *FlowFilter) stiffness() float64 {
-	n, w := f.n, &f.w
+func (f *FlowFilter) stiffness(w *flowWork) float64 {
+	n := f.n
 	u, t, s := w.pu, w.xq[:n], w.yb[:n]
 	lam := 0.0
 	for it := 0; it < 3; it++ {
@@ -574,7 +652,7 @@ func (f *FlowFilter) stiffness() float64 {
 		matVec(u, w.g, s, true)
 		lam = math.Sqrt(dot(u, u))
 		if !(lam > 0) || math.IsInf(lam, 0) {
-			f.startEdge()
+			f.startEdge(w)
 			return lam
 		}
 		for i := range u {
@@ -585,8 +663,8 @@ func (f *FlowFilter) stiffness() float64 {
 }
 
 // startEdge resets the power iteration of stiffness to the all-ones direction.
-func (f *FlowFilter) startEdge() {
-	u := f.w.pu
+func (f *FlowFilter) startEdge(w *flowWork) {
+	u := w.pu
 	for i := range u {
 		u[i] = 1 / math.Sqrt(float64(len(u)))
 	}

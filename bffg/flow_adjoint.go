@@ -28,22 +28,39 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 	t, n, d, m := f.t, f.n, f.d, f.steps()
 	nd := n * d
 	N := t.Len()
-	w := &f.w
+	np := len(pbar)
+	if len(f.pb) != N || len(f.pb[0]) != np {
+		f.pb = make([][]float64, N)
+		for v := range f.pb {
+			f.pb[v] = make([]float64, np)
+		}
+	}
 	for v := 0; v < N; v++ {
 		clear(f.lb[v])
 		clear(f.ub[v])
-		clear(f.xb[v])
+		clear(f.xb0[v])
+		clear(f.pb[v])
 		f.kb[v] = 0
 	}
 	clear(zbar[:nd*m])
 
-	// Guided pass, leaves to root.
-	for v := N - 1; v >= 1; v-- {
+	// Guided pass, leaves to root: x̄ at the end of an edge is the sum of x̄ at the start
+	// of its children's edges, in child order.
+	err := f.sweep(true, func(w *flowWork, v int) error {
+		if v == 0 {
+			return nil
+		}
 		path := f.path[v]
 		T := t.BranchLength(v)
-		copy(w.xbn, f.xb[v])
-		if err := f.prepareEdge(v); err != nil {
-			return 0, err
+		clear(w.xbn)
+		lo, hi := t.Children(v)
+		for c := lo; c < hi; c++ {
+			for i, e := range f.xb0[c] {
+				w.xbn[i] += e
+			}
+		}
+		if err := f.prepareEdge(v, w); err != nil {
+			return err
 		}
 		clear(w.p0b)
 		clear(w.pTb)
@@ -52,8 +69,8 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 		if f.discrete(v) {
 			zb := zbar[v*m*nd : (v*m+1)*nd]
 			clear(zbar[(v*m+1)*nd : (v+1)*m*nd]) // the block's unused entries
-			if err := f.discreteVJP(v, path[:nd], z[v*m*nd:(v*m+1)*nd], zb, pbar); err != nil {
-				return 0, err
+			if err := f.discreteVJP(v, path[:nd], z[v*m*nd:(v*m+1)*nd], zb, w); err != nil {
+				return err
 			}
 		}
 		for j := m - 1; j >= 0 && !f.discrete(v); j-- {
@@ -61,11 +78,11 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 			if f.cache != nil {
 				w.load(f.cache, (v-1)*m+j)
 			} else {
-				if _, err := f.pull(v, j); err != nil {
-					return 0, err
+				if _, err := f.pull(v, j, w); err != nil {
+					return err
 				}
-				if _, err := f.stepForward(v, j, x); err != nil {
-					return 0, err
+				if _, err := f.stepForward(v, j, x, w); err != nil {
+					return err
 				}
 			}
 			tj, dt := f.gridPoint(T, j)
@@ -102,21 +119,22 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 			for i, e := range w.sb {
 				w.kb[i] += e
 			}
-			f.flow.KernelVJPTo(w.xq, pbar, x, w.kb)
+			f.flow.KernelVJPTo(w.xq, f.pb[v], x, w.kb)
 			for i, e := range w.xq {
 				w.xbn[i] += e
 			}
-			f.pullVJP(v, j, 0)
+			f.pullVJP(v, j, 0, w)
 		}
-		p := t.Parent(v)
-		for i, e := range w.xbn {
-			f.xb[p][i] += e
-		}
-		f.edgeVJP(v, pbar)
+		copy(f.xb0[v], w.xbn)
+		f.edgeVJP(v, w)
+		return nil
+	})
+	if err != nil {
+		return 0, err
 	}
 
 	// Filter, root to leaves. log h_root = κ − ½|e|², e = U − L'x.
-	e := w.xs
+	e := f.ws[0].xs
 	copy(e, f.uv[0])
 	dense.Gemm(true, false, -1, f.lv[0], n, n, f.root, n, d, 1, e)
 	f.kb[0]++
@@ -124,12 +142,18 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 		f.ub[0][i] -= v
 	}
 	dense.Gemm(false, true, 1, f.root, n, d, e, n, d, 1, f.lb[0]) // L̄ += x e'
-	for v := 0; v < N; v++ {
+	err = f.sweep(false, func(w *flowWork, v int) error {
 		if t.IsLeaf(v) {
-			continue
+			return nil
 		}
-		if err := f.fuseVJP(v, pbar); err != nil {
-			return 0, err
+		return f.fuseVJP(v, w)
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, pb := range f.pb {
+		for i, e := range pb {
+			pbar[i] += e
 		}
 	}
 	tau2 := f.tau2
@@ -150,14 +174,14 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 // and noise z: given x̄_v in w.xbn (and a unit weight on its log-weight), it leaves x̄
 // of the parent state in w.xbn, writes z̄ into zb, adds to the adjoints of v's vertex
 // message and to pbar, and takes the auxiliary's message back through pullVJP.
-func (f *FlowFilter) discreteVJP(v int, x, z, zb, pbar []float64) error {
-	n, d, w := f.n, f.d, &f.w
+func (f *FlowFilter) discreteVJP(v int, x, z, zb []float64, w *flowWork) error {
+	n, d := f.n, f.d
 	T := f.t.BranchLength(v)
 	if T == 0 { // x_v = x: x̄ passes through, z is unused
 		clear(zb)
 		return nil
 	}
-	if _, err := f.discreteStep(v, x, z, w.vb); err != nil { // w.vb: scratch for x_v
+	if _, err := f.discreteStep(v, x, z, w.vb, w); err != nil { // w.vb: scratch for x_v
 		return err
 	}
 	L := f.lv[v]
@@ -198,7 +222,7 @@ func (f *FlowFilter) discreteVJP(v int, x, z, zb, pbar []float64) error {
 	for i := range w.sb {
 		w.sb[i] *= T
 	}
-	f.flow.KernelVJPTo(w.xq, pbar, x, w.sb)
+	f.flow.KernelVJPTo(w.xq, f.pb[v], x, w.sb)
 	for i, e := range w.xq {
 		xb[i] += e
 	}
@@ -206,15 +230,15 @@ func (f *FlowFilter) discreteVJP(v int, x, z, zb, pbar []float64) error {
 	copy(w.vb, w.s)                                           // V̄₀ = s
 	dense.Gemm(false, false, -1, w.g, n, n, w.s, n, d, 1, xb) // x̄ −= G₀s
 	dense.Gemm(false, true, -1, x, n, d, w.s, n, d, 0, w.gb)  // Ḡ₀ = −xs'
-	f.pullVJP(v, 0, -1)
+	f.pullVJP(v, 0, -1, w)
 	return nil
 }
 
 // pullVJP adds to the adjoints of the vertex message of v (L̄, Ū, κ̄) and to w.p0b,
 // w.pTb those of the grid-point message j given Ḡ (w.gb), V̄ (w.vb) and κ̄_j, with the
 // forward quantities C, G, V of pull(v, j) in the work space. It overwrites w.gb.
-func (f *FlowFilter) pullVJP(v, j int, kbar float64) {
-	n, d, w := f.n, f.d, &f.w
+func (f *FlowFilter) pullVJP(v, j int, kbar float64, w *flowWork) {
+	n, d := f.n, f.d
 	q0, qT := f.pullWeights(v, j)
 	clear(w.cb)
 	if kbar != 0 {
@@ -246,8 +270,8 @@ func (f *FlowFilter) pullVJP(v, j int, kbar float64) {
 // edgeVJP moves the adjoints of P0 = L'ã₀L and PT = L'ã_TL (w.p0b, w.pTb) and of ã₀,
 // ã_T (w.a0b, w.aTb) of the edge above v into L̄_v and into pbar through the kernel at
 // the two anchors.
-func (f *FlowFilter) edgeVJP(v int, pbar []float64) {
-	n, w := f.n, &f.w
+func (f *FlowFilter) edgeVJP(v int, w *flowWork) {
+	n := f.n
 	L := f.lv[v]
 	for _, pa := range [2]struct{ a, pb, ab []float64 }{{f.a0[v], w.p0b, w.a0b}, {f.aT[v], w.pTb, w.aTb}} {
 		// L̄ += 2ãLP̄, ā += LP̄L'.
@@ -260,14 +284,14 @@ func (f *FlowFilter) edgeVJP(v int, pbar []float64) {
 	if p == 0 {
 		anc = f.root
 	}
-	f.flow.KernelVJPTo(w.xq, pbar, anc, w.a0b)
-	f.flow.KernelVJPTo(w.xq, pbar, f.anc[v], w.aTb)
+	f.flow.KernelVJPTo(w.xq, f.pb[v], anc, w.a0b)
+	f.flow.KernelVJPTo(w.xq, f.pb[v], f.anc[v], w.aTb)
 }
 
 // fuseVJP takes the complete adjoints (L̄, Ū, κ̄) of internal node v's message back
 // through its fusion to its children's j = 0 messages and on to their vertex messages.
-func (f *FlowFilter) fuseVJP(v int, pbar []float64) error {
-	n, d, w := f.n, f.d, &f.w
+func (f *FlowFilter) fuseVJP(v int, w *flowWork) error {
+	n, d := f.n, f.d
 	L, U, kb := f.lv[v], f.uv[v], f.kb[v]
 	// κ = Σ(κ_c − ½|V_c|²) + ½|U|², U = L⁻¹F, L = chol(H).
 	ub := f.ub[v]
@@ -281,10 +305,10 @@ func (f *FlowFilter) fuseVJP(v int, pbar []float64) error {
 	sde.CholeskyVJPTo(hb, L, f.lb[v], n)
 	lo, hi := f.t.Children(v)
 	for c := lo; c < hi; c++ {
-		if err := f.prepareEdge(c); err != nil {
+		if err := f.prepareEdge(c, w); err != nil {
 			return err
 		}
-		if _, err := f.pull(c, 0); err != nil {
+		if _, err := f.pull(c, 0, w); err != nil {
 			return err
 		}
 		// H = ΣGG', F = ΣGV: Ḡ = 2H̄G + F̄V', V̄ = G'F̄ − κ̄V.
@@ -298,8 +322,8 @@ func (f *FlowFilter) fuseVJP(v int, pbar []float64) error {
 		clear(w.pTb)
 		clear(w.a0b)
 		clear(w.aTb)
-		f.pullVJP(c, 0, kb)
-		f.edgeVJP(c, pbar)
+		f.pullVJP(c, 0, kb, w)
+		f.edgeVJP(c, w)
 	}
 	return nil
 }

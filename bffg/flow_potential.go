@@ -189,10 +189,10 @@ func (p *FlowPotential) States(q, x []float64) error {
 	return nil
 }
 
-// Clone returns a FlowFilter with the same tree, data, anchors and steps, and its own
-// buffers.
+// Clone returns a FlowFilter with the same tree, data, anchors and settings, and its
+// own buffers.
 func (f *FlowFilter) Clone() *FlowFilter {
-	c := &FlowFilter{Steps: f.Steps, TimeChange: f.TimeChange}
+	c := &FlowFilter{Steps: f.Steps, TimeChange: f.TimeChange, Workers: f.Workers, Discrete: f.Discrete}
 	if f.t == nil {
 		return c
 	}

@@ -499,3 +499,30 @@ func TestFlowUnstable(t *testing.T) {
 	q[0], q[1] = math.Log(c.k.KAlpha), math.Log(c.k.KSigma)
 	require.True(t, math.IsInf(p.LogDensity(q), -1))
 }
+
+// Sweeps split levels between goroutines without changing a single bit of the result.
+func TestFlowWorkersDeterministic(t *testing.T) {
+	rng := rand.New(rand.NewPCG(61, 62))
+	c := newFlowCase(rng, 12, 3, 2, 5)
+	c.disc = make([]bool, c.tr.Len())
+	c.disc[3] = true
+	f := c.filter(t)
+	z := c.noise(rng, f, 1)
+	run := func(workers int) (float64, []float64, []float64, float64) {
+		g := f.Clone()
+		g.Workers = workers
+		require.NoError(t, g.Run(KunitaFlow(c.k), c.tau2))
+		s, err := g.Guide(z)
+		require.NoError(t, err)
+		zb, pb := make([]float64, len(z)), make([]float64, 2)
+		tb, err := g.Backward(z, zb, pb)
+		require.NoError(t, err)
+		return g.LogLikelihood() + s, zb, pb, tb
+	}
+	j1, zb1, pb1, tb1 := run(1)
+	j3, zb3, pb3, tb3 := run(3)
+	require.Equal(t, j1, j3)
+	require.Equal(t, zb1, zb3)
+	require.Equal(t, pb1, pb3)
+	require.Equal(t, tb1, tb3)
+}
