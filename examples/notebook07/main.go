@@ -26,8 +26,11 @@ import (
 	"io"
 	"math"
 	"os"
+	"sync"
+	"time"
 
 	"github.com/canopy-bffg/canopy/internal/notebooks"
+	"github.com/canopy-bffg/canopy/mcmc"
 )
 
 func main() {
@@ -113,7 +116,8 @@ func run(w io.Writer, asJSON bool, cfg config) error {
 	}
 	ctx := context.Background()
 	if cfg.sampler == "both" || cfg.sampler == "rwpcn" {
-		r.RWPCN, err = notebooks.NB07RWPCN(ctx, nb, notebooks.RunConfig{Chains: cfg.chains, Warmup: cfg.rwWarmup, Draws: cfg.rwDraws, Seed: cfg.seed})
+		r.RWPCN, err = notebooks.NB07RWPCN(ctx, nb, notebooks.RunConfig{Chains: cfg.chains, Warmup: cfg.rwWarmup, Draws: cfg.rwDraws, Seed: cfg.seed,
+			Progress: progress("rw/pcn", cfg.rwWarmup+cfg.rwDraws)})
 		if err != nil {
 			return err
 		}
@@ -122,7 +126,8 @@ func run(w io.Writer, asJSON bool, cfg config) error {
 		}
 	}
 	if cfg.sampler == "both" || cfg.sampler == "nuts" {
-		r.NUTS, err = notebooks.NB07NUTS(ctx, nb, notebooks.RunConfig{Chains: cfg.chains, Warmup: cfg.nutsWarmup, Draws: cfg.nutsDraws, Seed: cfg.seed})
+		r.NUTS, err = notebooks.NB07NUTS(ctx, nb, notebooks.RunConfig{Chains: cfg.chains, Warmup: cfg.nutsWarmup, Draws: cfg.nutsDraws, Seed: cfg.seed,
+			Progress: progress("nuts", cfg.nutsWarmup+cfg.nutsDraws)})
 		if err != nil {
 			return err
 		}
@@ -136,6 +141,22 @@ func run(w io.Writer, asJSON bool, cfg config) error {
 		return e.Encode(r)
 	}
 	return nil
+}
+
+// progress returns a callback that prints a line to standard error each time a chain
+// passes another tenth of its iterations.
+func progress(name string, total int) func(chain, iter int, info mcmc.Info) {
+	var mu sync.Mutex
+	start := time.Now()
+	return func(chain, iter int, info mcmc.Info) {
+		if (iter+1)*10/total == iter*10/total {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(os.Stderr, "%s chain %d: %d/%d, step size %.3g, %d leapfrog steps, %s\n",
+			name, chain+1, iter+1, total, info.StepSize, info.NumSteps, time.Since(start).Round(time.Second))
+	}
 }
 
 func print07(w io.Writer, r *notebooks.Report07) {

@@ -119,7 +119,7 @@ func NB07RWPCN(ctx context.Context, nb NB07, cfg RunConfig) (*Report07, error) {
 	}
 	start := time.Now()
 	chains, err := mcmc.Run(ctx, newKernel, mcmc.Config{Chains: cfg.Chains, Warmup: cfg.Warmup, Draws: cfg.Draws,
-		Seed: cfg.Seed, Workers: cfg.Workers, Init: nb07Inits(cfg.Chains, nz), SaveDims: 2})
+		Seed: cfg.Seed, Workers: cfg.Workers, Init: nb07Inits(cfg.Chains, nz), SaveDims: 2, Progress: cfg.Progress})
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +145,7 @@ func NB07NUTS(ctx context.Context, nb NB07, cfg RunConfig) (*Report07, error) {
 	newKernel := func(int) (mcmc.Kernel, error) { return mcmc.NewNUTS(p.Clone()), nil }
 	start := time.Now()
 	chains, err := mcmc.Run(ctx, newKernel, mcmc.Config{Chains: cfg.Chains, Warmup: cfg.Warmup, Draws: cfg.Draws,
-		Seed: cfg.Seed, Workers: cfg.Workers, Init: nb07Inits(cfg.Chains, p.Filter.NumNoise()), SaveDims: 2})
+		Seed: cfg.Seed, Workers: cfg.Workers, Init: nb07Inits(cfg.Chains, p.Filter.NumNoise()), SaveDims: 2, Progress: cfg.Progress})
 	if err != nil {
 		return nil, err
 	}

@@ -54,6 +54,8 @@ type RunConfig struct {
 	Chains, Warmup, Draws int
 	Seed                  uint64
 	Workers               int
+	// Progress, if not nil, is passed to mcmc.Config.Progress.
+	Progress func(chain, iter int, info mcmc.Info)
 }
 
 func (c RunConfig) orDefault(warmup, draws int) RunConfig {
