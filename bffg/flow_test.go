@@ -292,6 +292,26 @@ func (c constFlow) NumParams() int                      { return 0 }
 func (c constFlow) KernelTo(dst, _ []float64) error     { copy(dst, c.k); return nil }
 func (c constFlow) KernelVJPTo(xbar, _, _, _ []float64) { clear(xbar) }
 
+// linearFlowOracle returns the dense log-likelihood, posterior mean and covariance of
+// Brownian motion with covariance rate K ⊗ I_d on tr, root fixed, leaf noise τ²I.
+func linearFlowOracle(t *testing.T, tr *topology.Topology, kk []float64, n, d int, root, y []float64, tau2 float64) (ll float64, mean, cov []float64) {
+	D := n * d
+	a := sde.KronTo(make([]float64, D*D), kk, n, d)
+	proxy := ProxyFunc(func(v int, _, A, b, Q []float64) {
+		setIdentity(A, D)
+		clear(b)
+		for i := range Q {
+			Q[i] = a[i] * tr.BranchLength(v)
+		}
+	})
+	obs := Obs{Y: y, Var: tau2}
+	ll, err := DenseLogLikelihood(tr, proxy, obs, Root{Mean: root})
+	require.NoError(t, err)
+	mean, cov, err = DensePosterior(tr, proxy, obs, Root{Mean: root})
+	require.NoError(t, err)
+	return ll, mean, cov
+}
+
 // With a linear SDE and proxy = truth the pullbacks are exact, so log h_root equals the
 // discrete closed form at every step count and every log-weight is 0. The guided pass at
 // z = 0 is Euler's method on the ODE of the conditional mean, and here Euler is exact:
@@ -310,19 +330,7 @@ func TestFlowLinearExact(t *testing.T) {
 		y[i] = rng.NormFloat64()
 	}
 	const tau2 = 0.2
-	a := sde.KronTo(make([]float64, D*D), kk, n, d)
-	proxy := ProxyFunc(func(v int, _, A, b, Q []float64) {
-		setIdentity(A, D)
-		clear(b)
-		for i := range Q {
-			Q[i] = a[i] * tr.BranchLength(v)
-		}
-	})
-	obs := Obs{Y: y, Var: tau2}
-	want, err := DenseLogLikelihood(tr, proxy, obs, Root{Mean: root})
-	require.NoError(t, err)
-	mean, _, err := DensePosterior(tr, proxy, obs, Root{Mean: root})
-	require.NoError(t, err)
+	want, mean, _ := linearFlowOracle(t, tr, kk, n, d, root, y, tau2)
 	for _, m := range []int{1, 7, 50} {
 		f := &FlowFilter{Steps: m, TimeChange: m == 7} // any grid
 		require.NoError(t, f.SetData(tr, n, d, root, y))
@@ -394,18 +402,7 @@ func TestFlowDiscreteExact(t *testing.T) {
 		y[i] = rng.NormFloat64()
 	}
 	const tau2 = 0.2
-	proxy := ProxyFunc(func(v int, _, A, b, Q []float64) {
-		setIdentity(A, n)
-		clear(b)
-		for i := range Q {
-			Q[i] = kk[i] * tr.BranchLength(v)
-		}
-	})
-	obs := Obs{Y: y, Var: tau2}
-	want, err := DenseLogLikelihood(tr, proxy, obs, Root{Mean: root})
-	require.NoError(t, err)
-	mean, cov, err := DensePosterior(tr, proxy, obs, Root{Mean: root})
-	require.NoError(t, err)
+	want, mean, cov := linearFlowOracle(t, tr, kk, n, d, root, y, tau2)
 	N := tr.Len()
 	for _, mixed := range []bool{false, true} {
 		disc := make([]bool, N)

@@ -379,15 +379,7 @@ func sample(ctx context.Context, pr *problem, c fitConfig, from []*mcmc.Checkpoi
 			if c.sampler == "nuts" {
 				return mcmc.NewNUTS(p), nil
 			}
-			zIdx := make([]int, p.Dim()-np)
-			for i := range zIdx {
-				zIdx[i] = np + i
-			}
-			uIdx, scales := make([]int, np), make([]float64, np)
-			for i := range uIdx {
-				uIdx[i], scales[i] = i, 0.05
-			}
-			return mcmc.NewPCNRW(mcmc.NewPCN(p, zIdx, 0.1), mcmc.NewRandomWalk(p, uIdx, scales)), nil
+			return pcnRW(p, np, 0.1, 0.05), nil
 		}
 		p := pr.pot.Clone()
 		if c.sampler == "nuts" {
@@ -399,15 +391,7 @@ func sample(ctx context.Context, pr *problem, c fitConfig, from []*mcmc.Checkpoi
 			p.Marginal = pr.ds.tree.Len() > marginalNodes
 			return mcmc.NewNUTS(p), nil
 		}
-		zIdx := make([]int, p.Dim()-np)
-		for i := range zIdx {
-			zIdx[i] = np + i
-		}
-		uIdx, scales := make([]int, np), make([]float64, np)
-		for i := range uIdx {
-			uIdx[i], scales[i] = i, 0.5/math.Sqrt(float64(np))
-		}
-		return mcmc.NewPCNRW(mcmc.NewPCN(p, zIdx, 0.2), mcmc.NewRandomWalk(p, uIdx, scales)), nil
+		return pcnRW(p, np, 0.2, 0.5/math.Sqrt(float64(np))), nil
 	}
 	var init [][]float64
 	if pr.flow != nil {
@@ -436,6 +420,21 @@ func sample(ctx context.Context, pr *problem, c fitConfig, from []*mcmc.Checkpoi
 	defer prog.done()
 	return mcmc.Run(ctx, newKernel, mcmc.Config{Chains: c.chains, Warmup: c.warmup, Draws: c.draws,
 		Seed: c.seed, Progress: prog.update, Observe: observe, Resume: from, SaveDims: np, Init: init})
+}
+
+// pcnRW returns hyperiax's Metropolis-within-Gibbs kernel on t: pCN with β on the
+// noise z (every coordinate after the first np), then a joint Gaussian random walk with
+// the given scale on the np parameters.
+func pcnRW(t mcmc.Density, np int, beta, scale float64) mcmc.Kernel {
+	zIdx := make([]int, t.Dim()-np)
+	for i := range zIdx {
+		zIdx[i] = np + i
+	}
+	uIdx, scales := make([]int, np), make([]float64, np)
+	for i := range uIdx {
+		uIdx[i], scales[i] = i, scale
+	}
+	return mcmc.NewPCNRW(mcmc.NewPCN(t, zIdx, beta), mcmc.NewRandomWalk(t, uIdx, scales))
 }
 
 // progress reports per-chain iterations and the estimated time left on stderr,
