@@ -25,8 +25,10 @@ type SDEAux interface {
 // observations are isotropic with variance Obs.Var or Obs.LeafVar (exact leaves are not
 // supported yet). Its storage is Len·(Steps+1)·D² for the grid messages.
 //
-// It is a first step towards continuous edges in Filter: full D×D messages, a uniform
-// grid, no gradients.
+// RunRK4 filters instead with a general linear auxiliary per edge (drift B(t)x + β(t)),
+// solving the backward ODEs by RK4, and Guide then includes (b − b̃)'r in the weight.
+// SDEFilter keeps full D×D messages on a uniform grid and has no gradients: it is the
+// reference for FlowFilter, the factorised filter with gradients.
 type SDEFilter struct {
 	Steps int // Euler–Maruyama steps per edge; 0 means 100
 	// AuxFromAnchors makes Guide interpolate ã between the auxiliary's covariances at
@@ -49,6 +51,10 @@ type SDEFilter struct {
 	ident, zb []float64
 	q         []float64
 	ran       bool
+	lin       func(v int) sde.Auxiliary // RunRK4's auxiliaries, or nil
+	rk        sde.Backward
+	rkH, rkF  []float64 // one edge's RK4 trajectory
+	rkC       []float64
 }
 
 func (f *SDEFilter) steps() int {
@@ -95,8 +101,28 @@ func (f *SDEFilter) alloc(t *topology.Topology, d int) {
 	setIdentity(f.ident, d)
 }
 
+// RunRK4 runs the backward filter with a general linear auxiliary per edge,
+// dX̃ = (B(t)X̃ + β(t))dt + σ̃(t)dW (aux(v) for the edge above v, on edge time
+// [0, T]), whose messages on the grid solve the backward ODEs by fourth-order
+// Runge–Kutta (sde.Backward.RK4To), for auxiliaries without a closed-form transition.
+// Guide then uses the auxiliary's drift in the log-weight, (b − b̃)'r. The anchors are
+// not used.
+func (f *SDEFilter) RunRK4(t *topology.Topology, aux func(v int) sde.Auxiliary, obs Obs) error {
+	if f.t != t {
+		d := len(obs.Y) / max(t.NumLeaves(), 1)
+		f.SetAnchors(t, make([]float64, t.Len()*d))
+	}
+	f.lin = aux
+	return f.run(t, nil, obs)
+}
+
 // Run runs the backward filter with the anchors set by SetAnchors or Refine.
 func (f *SDEFilter) Run(t *topology.Topology, aux SDEAux, obs Obs) error {
+	f.lin = nil
+	return f.run(t, aux, obs)
+}
+
+func (f *SDEFilter) run(t *topology.Topology, aux SDEAux, obs Obs) error {
 	nl := t.NumLeaves()
 	if len(obs.Y) == 0 || len(obs.Y)%nl != 0 {
 		return fmt.Errorf("bffg: %d observed values for %d leaves", len(obs.Y), nl)
@@ -137,6 +163,10 @@ func (f *SDEFilter) Run(t *topology.Topology, aux SDEAux, obs Obs) error {
 	// Children have larger indices than parents, so reverse index order is a post-order.
 	for v := n - 1; v >= 1; v-- {
 		T := t.BranchLength(v)
+		if f.lin != nil {
+			f.pullRK4(v, T, m)
+			continue
+		}
 		if err := aux.AuxCovariances(v, f.anchorPa[v], f.anchor[v], f.a0[v], f.aT[v]); err != nil {
 			return &NodeError{Node: v, Name: t.Name(v), What: "auxiliary covariance", Err: err}
 		}
@@ -163,6 +193,25 @@ func (f *SDEFilter) Run(t *topology.Topology, aux SDEAux, obs Obs) error {
 	}
 	f.ran = true
 	return nil
+}
+
+// pullRK4 fills the grid messages of the edge above v by RK4 on its linear auxiliary
+// and adds the message at the parent end to the parent's.
+func (f *SDEFilter) pullRK4(v int, T float64, m int) {
+	d := f.d
+	dd := d * d
+	f.rkH = growZero(f.rkH, (m+1)*dd)
+	f.rkF = growZero(f.rkF, (m+1)*d)
+	f.rkC = growZero(f.rkC, m+1)
+	f.rk.RK4To(f.rkH, f.rkF, f.rkC, f.lin(v), sde.Uniform(T, m), f.h[v], f.f[v], f.c[v])
+	for j := 0; j <= m; j++ {
+		copy(f.gh[v][j], f.rkH[j*dd:(j+1)*dd])
+		copy(f.gf[v][j], f.rkF[j*d:(j+1)*d])
+	}
+	p := f.t.Parent(v)
+	addScaled(f.h[p], 1, f.gh[v][0])
+	addScaled(f.f[p], 1, f.gf[v][0])
+	f.c[p] += f.rkC[0]
 }
 
 // Refine sets every non-root anchor to H⁻¹F of its vertex message (when H is positive
@@ -207,6 +256,8 @@ func (f *SDEFilter) Guide(truth sde.SDE, root, z, x, logw []float64) (float64, e
 	dd := d * d
 	a, am, sigma := make([]float64, dd), make([]float64, dd), make([]float64, dd)
 	r, b, u, sz := make([]float64, d), make([]float64, d), make([]float64, d), make([]float64, d)
+	bt, beta, at := make([]float64, dd), make([]float64, d), make([]float64, dd) // RunRK4's B(t), β(t), ã(t)
+	bd := make([]float64, d)                                                     // b − b̃
 	copy(x[:d], root)
 	logw[0] = 0
 	total := 0.0
@@ -238,17 +289,30 @@ func (f *SDEFilter) Guide(truth sde.SDE, root, z, x, logw []float64) (float64, e
 				return 0, &NodeError{Node: v, Name: t.Name(v), What: fmt.Sprintf("diffusion at step %d", j), Err: err}
 			}
 			mulBT(a, sigma, sigma, d, d, d) // a = σσ'
-			w := 0.0
-			if T > 0 {
-				w = tj / T
+			copy(bd, b)
+			if f.lin != nil {
+				// b − b̃ with b̃ = B(t)x + β(t), and ã(t) of the linear auxiliary.
+				f.lin(v).CoefficientsTo(bt, beta, at, tj)
+				mulVec(u, bt, d, d, xv)
+				for i := range bd {
+					bd[i] -= u[i] + beta[i]
+				}
+			} else {
+				w := 0.0
+				if T > 0 {
+					w = tj / T
+				}
+				for i := range at {
+					at[i] = w*aT[v][i] + (1-w)*a0[v][i]
+				}
 			}
 			tr := 0.0
 			for i := range am {
-				am[i] = a[i] - (w*aT[v][i] + (1-w)*a0[v][i]) // a − ã
-				tr += am[i] * H[i]                           // tr((a − ã)H), both symmetric
+				am[i] = a[i] - at[i] // a − ã
+				tr += am[i] * H[i]   // tr((a − ã)H), both symmetric
 			}
 			mulVec(u, am, d, d, r)
-			lw += (dot(b, r) - 0.5*tr + 0.5*dot(r, u)) * dt
+			lw += (dot(bd, r) - 0.5*tr + 0.5*dot(r, u)) * dt
 			mulVec(u, a, d, d, r)
 			mulVec(sz, sigma, d, d, z[(v*m+j)*d:(v*m+j+1)*d])
 			sq := math.Sqrt(dt)
