@@ -244,8 +244,8 @@ func (f *FlowFilter) Run(flow Flow, tau2 float64) error {
 	if n, d := flow.Landmarks(); n != f.n || d != f.d {
 		return fmt.Errorf("bffg: FlowFilter: flow has %d×%d landmarks, data %d×%d", n, d, f.n, f.d)
 	}
-	if !(tau2 > 0) || math.IsInf(tau2, 0) {
-		return fmt.Errorf("%w: leaf noise variance %v (must be positive and finite)", ErrObservation, tau2)
+	if !(tau2 >= 0) || math.IsInf(tau2, 0) {
+		return fmt.Errorf("%w: leaf noise variance %v (must be finite and not negative)", ErrObservation, tau2)
 	}
 	if f.Discrete != nil && len(f.Discrete) != f.t.Len() {
 		return fmt.Errorf("bffg: FlowFilter.Discrete has %d entries for %d nodes", len(f.Discrete), f.t.Len())
@@ -255,7 +255,11 @@ func (f *FlowFilter) Run(flow Flow, tau2 float64) error {
 	nd := n * d
 	tau := math.Sqrt(tau2)
 	err := f.sweep(true, func(w *flowWork, v int) error {
-		if i := t.LeafIndex(v); i >= 0 {
+		if f.exactLeaf(v) >= 0 {
+			if f.discrete(v) {
+				return &NodeError{Node: v, Name: t.Name(v), What: "discrete edge", Err: fmt.Errorf("%w: exactly observed leaves need SDE edges", ErrObservation)}
+			}
+		} else if i := t.LeafIndex(v); i >= 0 {
 			// h(x) = N(y; x, τ²I) = exp(κ − ½|y/τ − x/τ|²).
 			clear(f.lv[v])
 			for k := 0; k < n; k++ {
@@ -397,6 +401,9 @@ func (f *FlowFilter) edgeEnds(v int) error {
 // prepareEdge writes P0 = L'ã₀L and PT = L'ã_TL for the edge above v into the work space.
 func (f *FlowFilter) prepareEdge(v int, w *flowWork) error {
 	n := f.n
+	if f.exactLeaf(v) >= 0 {
+		return nil // pull uses ã₀ and ã_T directly
+	}
 	L := f.lv[v]
 	dense.Gemm(false, false, 1, f.a0[v], n, n, L, n, n, 0, w.t1)
 	dense.Gemm(true, false, 1, L, n, n, w.t1, n, n, 0, w.p0)
@@ -412,6 +419,21 @@ func (f *FlowFilter) prepareEdge(v int, w *flowWork) error {
 func (f *FlowFilter) pull(v, j int, w *flowWork) (float64, error) {
 	n, d := f.n, f.d
 	q0, qT := f.pullWeights(v, j)
+	if i := f.exactLeaf(v); i >= 0 {
+		// h_j(x) = N(y; x, Q_j ⊗ I): C = chol(Q_j), G = C⁻ᵀ, V = C⁻¹y.
+		for k := range w.c {
+			w.c[k] = q0*f.a0[v][k] + qT*f.aT[v][k]
+		}
+		if err := sde.CholeskyTo(w.c, w.c, n); err != nil {
+			return 0, &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("pullback of the exact observation at grid point %d", j),
+				Err: fmt.Errorf("%w (an exactly observed leaf needs a positive branch length)", err)}
+		}
+		setIdentity(w.g, n)
+		dense.TrsmRight(true, w.c, n, w.g, n)
+		copy(w.v, f.y[i*n*d:(i+1)*n*d])
+		dense.Trsm(false, w.c, n, w.v, d)
+		return -0.5*float64(n*d)*log2Pi - float64(d)*logDiag(w.c, n), nil
+	}
 	for i := range w.c {
 		w.c[i] = q0*w.p0[i] + qT*w.pT[i]
 	}
@@ -429,6 +451,14 @@ func (f *FlowFilter) pull(v, j int, w *flowWork) (float64, error) {
 }
 
 func (f *FlowFilter) discrete(v int) bool { return f.Discrete != nil && f.Discrete[v] }
+
+// exactLeaf returns v's leaf index when v is an exactly observed leaf (τ² = 0), else −1.
+func (f *FlowFilter) exactLeaf(v int) int {
+	if f.tau2 != 0 {
+		return -1
+	}
+	return f.t.LeafIndex(v)
+}
 
 // pullWeights returns the weights of Q_j = q0·ã₀ + qT·ã_T for grid point j of the
 // edge above v (a discrete edge has Q = T·ã₀).
@@ -511,6 +541,9 @@ func (f *FlowFilter) discreteStep(v int, x, z, xv []float64, w *flowWork) (float
 func (f *FlowFilter) Refine() {
 	f.mustRun()
 	for v := 1; v < f.t.Len(); v++ {
+		if f.exactLeaf(v) >= 0 {
+			continue // the anchor stays at the observation
+		}
 		copy(f.anc[v], f.uv[v])
 		dense.Trsm(true, f.lv[v], f.n, f.anc[v], f.d)
 	}

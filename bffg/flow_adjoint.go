@@ -157,6 +157,9 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 		}
 	}
 	tau2 := f.tau2
+	if tau2 == 0 {
+		return 0, nil // exact leaves: τ² is not a parameter
+	}
 	tau := math.Sqrt(tau2)
 	tb := 0.0
 	for i := 0; i < t.NumLeaves(); i++ {
@@ -246,6 +249,21 @@ func (f *FlowFilter) pullVJP(v, j int, kbar float64, w *flowWork) {
 		for k := 0; k < n; k++ {
 			w.cb[k*n+k] -= float64(d) * kbar / w.c[k*n+k]
 		}
+	}
+	if f.exactLeaf(v) >= 0 {
+		// C = chol(Q_j), G = C⁻ᵀ (dG = −G dC' G), V = C⁻¹y: C̄ −= C⁻ᵀV̄V' + GḠ'G, and
+		// Q̄ goes to ã₀, ã_T.
+		copy(w.yb, w.vb)
+		dense.Trsm(true, w.c, n, w.yb, d)
+		dense.Gemm(false, true, -1, w.yb, n, d, w.v, n, d, 1, w.cb)
+		dense.Gemm(true, false, 1, w.gb, n, n, w.g, n, n, 0, w.zb)
+		dense.Gemm(false, false, -1, w.g, n, n, w.zb, n, n, 1, w.cb)
+		sde.CholeskyVJPTo(w.sb, w.c, w.cb, n)
+		for i, e := range w.sb {
+			w.a0b[i] += q0 * e
+			w.aTb[i] += qT * e
+		}
+		return
 	}
 	// V = C⁻¹U: Y = C⁻ᵀV̄, Ū += Y, C̄ −= YV'.
 	copy(w.yb, w.vb)

@@ -523,3 +523,61 @@ func TestFlowWorkersDeterministic(t *testing.T) {
 	require.Equal(t, pb1, pb3)
 	require.Equal(t, tb1, tb3)
 }
+
+// Exactly observed leaves (τ² = 0) on SDE edges: with a linear flow, log h_root is the
+// dense closed form, the log-weights vanish and the states at z = 0 are the posterior
+// means (the last ones equal to the observations); with the Kunita flow the reverse pass
+// equals finite differences.
+func TestFlowExactLeaves(t *testing.T) {
+	rng := rand.New(rand.NewPCG(81, 82))
+	tr := randomTree(rng, 9, false)
+	const n, d = 3, 2
+	kk := []float64{1, 0.3, 0.1, 0.3, 0.8, 0.2, 0.1, 0.2, 0.5}
+	root := []float64{0.2, -0.1, 0.5, 0.4, -0.3, 0.1}
+	y := make([]float64, tr.NumLeaves()*n*d)
+	for i := range y {
+		y[i] = rng.NormFloat64()
+	}
+	want, mean, _ := linearFlowOracle(t, tr, kk, n, d, root, y, 0)
+	f := &FlowFilter{Steps: 9}
+	require.NoError(t, f.SetData(tr, n, d, root, y))
+	require.NoError(t, f.Run(constFlow{n, d, kk}, 0))
+	relClose(t, want, f.LogLikelihood(), 1e-10, "log h_root")
+	sum, err := f.Guide(make([]float64, f.NumNoise()))
+	require.NoError(t, err)
+	require.InDelta(t, 0, sum, 1e-9)
+	for v := 1; v < tr.Len(); v++ {
+		for i, x := range f.State(v) {
+			require.InDelta(t, mean[v*n*d+i], x, 1e-9, "node %d", v)
+		}
+	}
+
+	c := newFlowCase(rng, 7, 3, 2, 6)
+	c.tau2 = 0
+	g := c.filter(t)
+	anchors := g.Anchors()
+	z := c.noise(rng, g, 1)
+	_, err = g.Guide(z)
+	require.NoError(t, err)
+	zbar, pbar := make([]float64, len(z)), make([]float64, 2)
+	tb, err := g.Backward(z, zbar, pbar)
+	require.NoError(t, err)
+	require.Zero(t, tb)
+	p := []float64{c.k.KAlpha, c.k.KSigma, 0}
+	for trial := 0; trial < 12; trial++ {
+		i := c.steps*6 + rng.IntN(len(z)-c.steps*6)
+		zp, zm := append([]float64(nil), z...), append([]float64(nil), z...)
+		zp[i] += 1e-6
+		zm[i] -= 1e-6
+		fd := (flowObjective(t, c, anchors, p, zp) - flowObjective(t, c, anchors, p, zm)) / 2e-6
+		require.InDelta(t, fd, zbar[i], 1e-5*(1+math.Abs(fd)), "z[%d]", i)
+	}
+	for i := 0; i < 2; i++ {
+		h := 1e-6 * p[i]
+		pp, pm := append([]float64(nil), p...), append([]float64(nil), p...)
+		pp[i] += h
+		pm[i] -= h
+		fd := (flowObjective(t, c, anchors, pp, z) - flowObjective(t, c, anchors, pm, z)) / (2 * h)
+		require.InDelta(t, fd, pbar[i], 1e-5*(1+math.Abs(fd)), "parameter %d", i)
+	}
+}

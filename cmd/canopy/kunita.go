@@ -102,16 +102,13 @@ func loadLandmarks(treeFile, lmFile string, index int) (*dataset, error) {
 // log k_α ~ N(log(v/T̄), 2²) with v the mean per-coordinate variance over tips and T̄ the
 // mean root-to-tip distance (K_ii ≈ k_α is the per-coordinate rate), log k_σ ~ N(log ℓ,
 // 1²) with ℓ half the median distance between landmarks of the mean shape, and
-// log τ² ~ N(log(v/100), 2²). The auxiliary's anchors are refined at the prior medians
+// log τ² ~ N(log(v/100), 2²); --noise none observes the tips exactly. The auxiliary's anchors are refined at the prior medians
 // (two rounds of hyperiax's Algorithm 3) and then frozen. Each edge has --steps steps on
 // the time-changed grid t = s(2 − s/T), fine where the guiding term is strongest.
 func newKunitaProblem(ds *dataset, noise string, steps int) (*problem, error) {
 	est, nv, err := noiseFlag(noise)
 	if err != nil {
 		return nil, &exitError{code: 2, err: err}
-	}
-	if !est && !(nv > 0) {
-		return nil, &exitError{code: 2, err: errors.New("--model kunita: tips must have positive noise (--noise estimate or a value > 0)")}
 	}
 	if steps < 1 || steps > 100000 {
 		return nil, &exitError{code: 2, err: fmt.Errorf("--steps %d: want 1 to 100000", steps)}
