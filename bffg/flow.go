@@ -89,6 +89,7 @@ type FlowFilter struct {
 	n, d int
 	root []float64   // fixed root state, n×d
 	y    []float64   // leaf observations, NumLeaves×n×d
+	seen [][]int     // per leaf, the observed landmarks
 	anc  [][]float64 // anchors per node, n×d
 
 	flow Flow
@@ -117,6 +118,7 @@ type FlowFilter struct {
 	kb     []float64
 	xb0    [][]float64 // adjoint of the state at the start of each edge
 	pb     [][]float64 // each edge's contribution to ∂/∂θ, summed in node order
+	tb     []float64   // each leaf edge's contribution to ∂/∂τ²
 
 	ws []flowWork // one per worker
 }
@@ -147,11 +149,19 @@ func (f *FlowFilter) SetData(t *topology.Topology, n, d int, root, y []float64) 
 	if len(y) != nl*nd {
 		return fmt.Errorf("bffg: FlowFilter: %d observed values for %d leaves of %d×%d", len(y), nl, n, d)
 	}
+	f.seen = make([][]int, nl)
 	for i := 0; i < nl; i++ {
-		for k, v := range y[i*nd : (i+1)*nd] {
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				leaf := t.Leaf(i)
-				return &NodeError{Node: leaf, Name: t.Name(leaf), What: fmt.Sprintf("landmark %d coordinate %d", k/d, k%d), Err: fmt.Errorf("%w: %v (missing landmarks are not supported on flow edges)", ErrObservation, v)}
+		for l := 0; l < n; l++ {
+			ok := true
+			for c, v := range y[i*nd+l*d : i*nd+(l+1)*d] {
+				if math.IsInf(v, 0) {
+					leaf := t.Leaf(i)
+					return &NodeError{Node: leaf, Name: t.Name(leaf), What: fmt.Sprintf("landmark %d coordinate %d", l, c), Err: fmt.Errorf("%w: %v", ErrObservation, v)}
+				}
+				ok = ok && !math.IsNaN(v)
+			}
+			if ok { // a landmark with a missing coordinate is missing
+				f.seen[i] = append(f.seen[i], l)
 			}
 		}
 	}
@@ -173,6 +183,7 @@ func (f *FlowFilter) SetData(t *topology.Topology, n, d int, root, y []float64) 
 	f.path, f.logw = alloc(N, (m+1)*nd), make([]float64, N)
 	f.lb, f.ub, f.kb, f.xb0 = alloc(N, nn), alloc(N, nd), make([]float64, N), alloc(N, nd)
 	f.g0, f.v0, f.kq, f.errs = alloc(N, nn), alloc(N, nd), make([]float64, N), make([]error, N)
+	f.tb = make([]float64, N)
 	f.ws = make([]flowWork, 1)
 	f.ws[0].init(n, d)
 	f.cache = nil
@@ -182,7 +193,9 @@ func (f *FlowFilter) SetData(t *topology.Topology, n, d int, root, y []float64) 
 	for v := 0; v < N; v++ {
 		copy(f.anc[v], root)
 		if i := t.LeafIndex(v); i >= 0 {
-			copy(f.anc[v], y[i*nd:(i+1)*nd])
+			for _, l := range f.seen[i] { // missing landmarks keep the root's
+				copy(f.anc[v][l*d:(l+1)*d], y[i*nd+l*d:i*nd+(l+1)*d])
+			}
 		}
 	}
 	f.ran, f.guided = false, false
@@ -255,11 +268,12 @@ func (f *FlowFilter) Run(flow Flow, tau2 float64) error {
 	nd := n * d
 	tau := math.Sqrt(tau2)
 	err := f.sweep(true, func(w *flowWork, v int) error {
-		if f.exactLeaf(v) >= 0 {
-			if f.discrete(v) {
-				return &NodeError{Node: v, Name: t.Name(v), What: "discrete edge", Err: fmt.Errorf("%w: exactly observed leaves need SDE edges", ErrObservation)}
-			}
+		if f.obsLeaf(v) >= 0 {
+			// Pulled in observation space (pull); no vertex message is needed.
 		} else if i := t.LeafIndex(v); i >= 0 {
+			if tau2 == 0 || len(f.seen[i]) < n {
+				return &NodeError{Node: v, Name: t.Name(v), What: "discrete edge", Err: fmt.Errorf("%w: a discrete edge to a leaf needs every landmark observed with noise", ErrObservation)}
+			}
 			// h(x) = N(y; x, τ²I) = exp(κ − ½|y/τ − x/τ|²).
 			clear(f.lv[v])
 			for k := 0; k < n; k++ {
@@ -401,7 +415,7 @@ func (f *FlowFilter) edgeEnds(v int) error {
 // prepareEdge writes P0 = L'ã₀L and PT = L'ã_TL for the edge above v into the work space.
 func (f *FlowFilter) prepareEdge(v int, w *flowWork) error {
 	n := f.n
-	if f.exactLeaf(v) >= 0 {
+	if f.obsLeaf(v) >= 0 {
 		return nil // pull uses ã₀ and ã_T directly
 	}
 	L := f.lv[v]
@@ -419,20 +433,8 @@ func (f *FlowFilter) prepareEdge(v int, w *flowWork) error {
 func (f *FlowFilter) pull(v, j int, w *flowWork) (float64, error) {
 	n, d := f.n, f.d
 	q0, qT := f.pullWeights(v, j)
-	if i := f.exactLeaf(v); i >= 0 {
-		// h_j(x) = N(y; x, Q_j ⊗ I): C = chol(Q_j), G = C⁻ᵀ, V = C⁻¹y.
-		for k := range w.c {
-			w.c[k] = q0*f.a0[v][k] + qT*f.aT[v][k]
-		}
-		if err := sde.CholeskyTo(w.c, w.c, n); err != nil {
-			return 0, &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("pullback of the exact observation at grid point %d", j),
-				Err: fmt.Errorf("%w (an exactly observed leaf needs a positive branch length)", err)}
-		}
-		setIdentity(w.g, n)
-		dense.TrsmRight(true, w.c, n, w.g, n)
-		copy(w.v, f.y[i*n*d:(i+1)*n*d])
-		dense.Trsm(false, w.c, n, w.v, d)
-		return -0.5*float64(n*d)*log2Pi - float64(d)*logDiag(w.c, n), nil
+	if i := f.obsLeaf(v); i >= 0 {
+		return f.pullLeaf(v, i, q0, qT, w)
 	}
 	for i := range w.c {
 		w.c[i] = q0*w.p0[i] + qT*w.pT[i]
@@ -452,12 +454,49 @@ func (f *FlowFilter) pull(v, j int, w *flowWork) (float64, error) {
 
 func (f *FlowFilter) discrete(v int) bool { return f.Discrete != nil && f.Discrete[v] }
 
-// exactLeaf returns v's leaf index when v is an exactly observed leaf (τ² = 0), else −1.
-func (f *FlowFilter) exactLeaf(v int) int {
-	if f.tau2 != 0 {
+// obsLeaf returns v's leaf index when the edge above v is an SDE edge to a leaf, whose
+// messages are pulled in observation space (pullLeaf), else −1.
+func (f *FlowFilter) obsLeaf(v int) int {
+	if f.discrete(v) {
 		return -1
 	}
 	return f.t.LeafIndex(v)
+}
+
+// pullLeaf writes the message at grid point j of the SDE edge to leaf v (leaf index i)
+// in observation space: with O the observed landmarks (P selects them) and
+// Σ = Q_j[O, O] + τ²I = CC',
+//
+//	h_j(x) = N(y_O; Px, Σ ⊗ I_d) = exp(κ_j − ½|V − G'x|²),  G = P'C⁻ᵀ, V = C⁻¹y_O,
+//
+// κ_j = −½|O|d·log 2π − dΣlog C_kk, padded to n×n and n×d with zeros. It needs no
+// inverse of τ², so exact observations (τ² = 0) and tiny noise are handled alike, and
+// missing landmarks simply drop out. C (|O|×|O|, compact) is left in w.c.
+func (f *FlowFilter) pullLeaf(v, i int, q0, qT float64, w *flowWork) (float64, error) {
+	n, d := f.n, f.d
+	O := f.seen[i]
+	no := len(O)
+	c, ct := w.c[:no*no], w.t1[:no*no]
+	for a, ka := range O {
+		for b, kb := range O {
+			c[a*no+b] = q0*f.a0[v][ka*n+kb] + qT*f.aT[v][ka*n+kb]
+		}
+		c[a*no+a] += f.tau2
+	}
+	if err := sde.CholeskyTo(c, c, no); err != nil {
+		return 0, &NodeError{Node: v, Name: f.t.Name(v), What: "pullback of the observation",
+			Err: fmt.Errorf("%w (an exactly observed leaf needs a positive branch length)", err)}
+	}
+	setIdentity(ct, no)
+	dense.TrsmRight(true, c, no, ct, no) // C⁻ᵀ
+	clear(w.g)
+	clear(w.v)
+	for a, ka := range O {
+		copy(w.g[ka*n:ka*n+no], ct[a*no:(a+1)*no])
+		copy(w.v[a*d:(a+1)*d], f.y[i*n*d+ka*d:i*n*d+(ka+1)*d])
+	}
+	dense.Trsm(false, c, no, w.v[:no*d], d)
+	return -0.5*float64(no*d)*log2Pi - float64(d)*logDiag(c, no), nil
 }
 
 // pullWeights returns the weights of Q_j = q0·ã₀ + qT·ã_T for grid point j of the
@@ -541,7 +580,7 @@ func (f *FlowFilter) discreteStep(v int, x, z, xv []float64, w *flowWork) (float
 func (f *FlowFilter) Refine() {
 	f.mustRun()
 	for v := 1; v < f.t.Len(); v++ {
-		if f.exactLeaf(v) >= 0 {
+		if f.obsLeaf(v) >= 0 {
 			continue // the anchor stays at the observation
 		}
 		copy(f.anc[v], f.uv[v])

@@ -40,7 +40,7 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 		clear(f.ub[v])
 		clear(f.xb0[v])
 		clear(f.pb[v])
-		f.kb[v] = 0
+		f.kb[v], f.tb[v] = 0, 0
 	}
 	clear(zbar[:nd*m])
 
@@ -157,13 +157,16 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 		}
 	}
 	tau2 := f.tau2
-	if tau2 == 0 {
-		return 0, nil // exact leaves: τ² is not a parameter
+	tb := 0.0
+	for _, e := range f.tb {
+		tb += e
 	}
 	tau := math.Sqrt(tau2)
-	tb := 0.0
 	for i := 0; i < t.NumLeaves(); i++ {
 		v := t.Leaf(i)
+		if f.obsLeaf(v) >= 0 {
+			continue // its ∂/∂τ² is in f.tb
+		}
 		for k := 0; k < n; k++ {
 			tb += f.lb[v][k*n+k] * (-0.5 / (tau2 * tau))
 		}
@@ -243,27 +246,16 @@ func (f *FlowFilter) discreteVJP(v int, x, z, zb []float64, w *flowWork) error {
 func (f *FlowFilter) pullVJP(v, j int, kbar float64, w *flowWork) {
 	n, d := f.n, f.d
 	q0, qT := f.pullWeights(v, j)
+	if i := f.obsLeaf(v); i >= 0 {
+		f.pullLeafVJP(v, i, q0, qT, kbar, w)
+		return
+	}
 	clear(w.cb)
 	if kbar != 0 {
 		f.kb[v] += kbar
 		for k := 0; k < n; k++ {
 			w.cb[k*n+k] -= float64(d) * kbar / w.c[k*n+k]
 		}
-	}
-	if f.exactLeaf(v) >= 0 {
-		// C = chol(Q_j), G = C⁻ᵀ (dG = −G dC' G), V = C⁻¹y: C̄ −= C⁻ᵀV̄V' + GḠ'G, and
-		// Q̄ goes to ã₀, ã_T.
-		copy(w.yb, w.vb)
-		dense.Trsm(true, w.c, n, w.yb, d)
-		dense.Gemm(false, true, -1, w.yb, n, d, w.v, n, d, 1, w.cb)
-		dense.Gemm(true, false, 1, w.gb, n, n, w.g, n, n, 0, w.zb)
-		dense.Gemm(false, false, -1, w.g, n, n, w.zb, n, n, 1, w.cb)
-		sde.CholeskyVJPTo(w.sb, w.c, w.cb, n)
-		for i, e := range w.sb {
-			w.a0b[i] += q0 * e
-			w.aTb[i] += qT * e
-		}
-		return
 	}
 	// V = C⁻¹U: Y = C⁻ᵀV̄, Ū += Y, C̄ −= YV'.
 	copy(w.yb, w.vb)
@@ -282,6 +274,40 @@ func (f *FlowFilter) pullVJP(v, j int, kbar float64, w *flowWork) {
 	for i, e := range w.sb {
 		w.p0b[i] += q0 * e
 		w.pTb[i] += qT * e
+	}
+}
+
+// pullLeafVJP is pullVJP for pullLeaf: given Ḡ, V̄ and κ̄_j, it adds Σ̄ (Σ = CC') to the
+// observed block of ã₀ and ã_T and its trace to the node's ∂/∂τ². With Cᵢ = C⁻ᵀ
+// (dCᵢ = −Cᵢ dC' Cᵢ) and Ḡ_O the observed rows of Ḡ: C̄ = −C⁻ᵀV̄V' − CᵢḠ_O'Cᵢ − dκ̄/C_kk.
+func (f *FlowFilter) pullLeafVJP(v, i int, q0, qT, kbar float64, w *flowWork) {
+	n, d := f.n, f.d
+	O := f.seen[i]
+	no := len(O)
+	c, ct, gO, cb, sb, zb := w.c[:no*no], w.t1[:no*no], w.db[:no*no], w.cb[:no*no], w.sb[:no*no], w.zb[:no*no]
+	clear(cb)
+	f.kb[v] += kbar
+	for k := 0; k < no; k++ {
+		cb[k*no+k] -= float64(d) * kbar / c[k*no+k]
+	}
+	y, vO := w.yb[:no*d], w.v[:no*d]
+	copy(y, w.vb[:no*d])
+	dense.Trsm(true, c, no, y, d)
+	dense.Gemm(false, true, -1, y, no, d, vO, no, d, 1, cb)
+	for a, ka := range O {
+		copy(ct[a*no:(a+1)*no], w.g[ka*n:ka*n+no])
+		copy(gO[a*no:(a+1)*no], w.gb[ka*n:ka*n+no])
+	}
+	dense.Gemm(true, false, 1, gO, no, no, ct, no, no, 0, zb)
+	dense.Gemm(false, false, -1, ct, no, no, zb, no, no, 1, cb)
+	sde.CholeskyVJPTo(sb, c, cb, no)
+	for a, ka := range O {
+		for b, kb := range O {
+			e := sb[a*no+b]
+			w.a0b[ka*n+kb] += q0 * e
+			w.aTb[ka*n+kb] += qT * e
+		}
+		f.tb[v] += sb[a*no+a]
 	}
 }
 

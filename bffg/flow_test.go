@@ -562,8 +562,11 @@ func TestFlowExactLeaves(t *testing.T) {
 	zbar, pbar := make([]float64, len(z)), make([]float64, 2)
 	tb, err := g.Backward(z, zbar, pbar)
 	require.NoError(t, err)
-	require.Zero(t, tb)
 	p := []float64{c.k.KAlpha, c.k.KSigma, 0}
+	// τ² ≥ 0: a one-sided difference at 0.
+	ph := []float64{c.k.KAlpha, c.k.KSigma, 1e-8}
+	fd := (flowObjective(t, c, anchors, ph, z) - flowObjective(t, c, anchors, p, z)) / 1e-8
+	require.InDelta(t, fd, tb, 1e-3*(1+math.Abs(fd)), "τ²")
 	for trial := 0; trial < 12; trial++ {
 		i := c.steps*6 + rng.IntN(len(z)-c.steps*6)
 		zp, zm := append([]float64(nil), z...), append([]float64(nil), z...)
@@ -579,5 +582,63 @@ func TestFlowExactLeaves(t *testing.T) {
 		pm[i] -= h
 		fd := (flowObjective(t, c, anchors, pp, z) - flowObjective(t, c, anchors, pm, z)) / (2 * h)
 		require.InDelta(t, fd, pbar[i], 1e-5*(1+math.Abs(fd)), "parameter %d", i)
+	}
+}
+
+// Missing landmarks (NaN) drop out of the leaf's observation-space messages: with a
+// linear flow, log h_root and the states at z = 0 equal the dense Gaussian answers with
+// those coordinates unobserved; with the Kunita flow the reverse pass equals finite
+// differences, τ² included.
+func TestFlowMissingLandmarks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(91, 92))
+	tr := randomTree(rng, 9, false)
+	const n, d = 3, 2
+	kk := []float64{1, 0.3, 0.1, 0.3, 0.8, 0.2, 0.1, 0.2, 0.5}
+	root := []float64{0.2, -0.1, 0.5, 0.4, -0.3, 0.1}
+	y := make([]float64, tr.NumLeaves()*n*d)
+	for i := range y {
+		y[i] = rng.NormFloat64()
+	}
+	y[2], y[3] = math.NaN(), math.NaN()                               // leaf 0, landmark 1
+	y[n*d+0], y[n*d+1], y[n*d+4] = math.NaN(), math.NaN(), math.NaN() // leaf 1: landmark 0, and 2 (one coordinate)
+	yd := append([]float64(nil), y...)
+	yd[n*d+5] = math.NaN() // the dense oracle sees the whole landmark missing
+	for _, tau2 := range []float64{0.3, 0} {
+		want, mean, _ := linearFlowOracle(t, tr, kk, n, d, root, yd, tau2)
+		f := &FlowFilter{Steps: 9}
+		require.NoError(t, f.SetData(tr, n, d, root, y))
+		require.NoError(t, f.Run(constFlow{n, d, kk}, tau2))
+		relClose(t, want, f.LogLikelihood(), 1e-10, "log h_root")
+		sum, err := f.Guide(make([]float64, f.NumNoise()))
+		require.NoError(t, err)
+		require.InDelta(t, 0, sum, 1e-9)
+		for v := 1; v < tr.Len(); v++ {
+			for i, x := range f.State(v) {
+				require.InDelta(t, mean[v*n*d+i], x, 1e-9, "node %d (τ² %v)", v, tau2)
+			}
+		}
+	}
+
+	c := newFlowCase(rng, 7, 3, 2, 5)
+	for i := 0; i < 4; i++ {
+		c.y[i] = math.NaN()
+	}
+	f := c.filter(t)
+	anchors := f.Anchors()
+	z := c.noise(rng, f, 1)
+	_, err := f.Guide(z)
+	require.NoError(t, err)
+	zbar, pbar := make([]float64, len(z)), make([]float64, 2)
+	tb, err := f.Backward(z, zbar, pbar)
+	require.NoError(t, err)
+	p := []float64{c.k.KAlpha, c.k.KSigma, c.tau2}
+	grad := []float64{pbar[0], pbar[1], tb}
+	for i := range p {
+		h := 1e-6 * p[i]
+		pp, pm := append([]float64(nil), p...), append([]float64(nil), p...)
+		pp[i] += h
+		pm[i] -= h
+		fd := (flowObjective(t, c, anchors, pp, z) - flowObjective(t, c, anchors, pm, z)) / (2 * h)
+		require.InDelta(t, fd, grad[i], 1e-5*(1+math.Abs(fd)), "parameter %d", i)
 	}
 }

@@ -62,8 +62,8 @@ func loadLandmarks(treeFile, lmFile string, index int) (*dataset, error) {
 		}
 		for l, p := range s.Landmarks {
 			for _, v := range p {
-				if math.IsNaN(v) || math.IsInf(v, 0) {
-					return nil, fmt.Errorf("%s:%d: specimen %q: landmark %d is missing or not finite; the shape model needs every landmark of every tip", lmFile, s.Line, s.Name(), l+1)
+				if math.IsInf(v, 0) {
+					return nil, fmt.Errorf("%s:%d: specimen %q: landmark %d is not finite", lmFile, s.Line, s.Name(), l+1)
 				}
 			}
 		}
@@ -97,7 +97,8 @@ func loadLandmarks(treeFile, lmFile string, index int) (*dataset, error) {
 }
 
 // newKunitaProblem builds the Kunita-flow shape model (hyperiax notebook 07) on the
-// landmark data: the root shape is fixed at the tips' mean shape; k_α, k_σ and (when
+// landmark data (missing landmarks are left unobserved): the root shape is fixed at the
+// tips' mean shape; k_α, k_σ and (when
 // estimated) τ² are sampled in logs with weakly informative priors on the data's scale,
 // log k_α ~ N(log(v/T̄), 2²) with v the mean per-coordinate variance over tips and T̄ the
 // mean root-to-tip distance (K_ii ≈ k_α is the per-coordinate rate), log k_σ ~ N(log ℓ,
@@ -116,11 +117,18 @@ func newKunitaProblem(ds *dataset, noise string, steps int) (*problem, error) {
 	t, n, dim := ds.tree, ds.landmarks.n, ds.landmarks.dim
 	nd := n * dim
 	nl := t.NumLeaves()
-	root := make([]float64, nd)
-	for i := 0; i < nl; i++ {
-		for k := range root {
-			root[k] += ds.y[i*nd+k] / float64(nl)
+	root := make([]float64, nd) // the tips' mean shape, over the tips where observed
+	for k := range root {
+		s, c := 0.0, 0.0
+		for i := 0; i < nl; i++ {
+			if v := ds.y[i*nd+k]; !math.IsNaN(v) {
+				s, c = s+v, c+1
+			}
 		}
+		if c == 0 {
+			return nil, fmt.Errorf("%s: landmark %d is missing in every tip", ds.traitFile, k/dim+1)
+		}
+		root[k] = s / c
 	}
 	_, variance, depth := stats(ds)
 	v := 0.0

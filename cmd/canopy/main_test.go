@@ -128,7 +128,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown command", []string{"frobnicate"}, "unknown command", 2},
 		{"landmarks without kunita", []string{"fit", "--tree", good, "--landmarks", traits}, "--model kunita", 2},
 		{"kunita without landmarks", []string{"fit", "--tree", good, "--model", "kunita"}, "--landmarks", 2},
-		{"kunita missing landmark", []string{"fit", "--tree", good, "--model", "kunita", "--landmarks", write("m.tps", "LM=2\n0 0\n1 0\nID=a\nLM=2\n0 1\n-1 -1\nID=b\nLM=2\n0 2\n1 2\nID=c\n")}, "landmark 2", 1},
+		{"kunita landmark missing everywhere", []string{"fit", "--tree", good, "--model", "kunita", "--landmarks", write("m.tps", "LM=2\n0 0\n-1 -1\nID=a\nLM=2\n0 1\n-1 -1\nID=b\nLM=2\n0 2\n-1 -1\nID=c\n")}, "landmark 2 is missing in every tip", 1},
 		{"only tree", []string{"fit", "--tree", good}, "both --tree and --traits", 1},
 		{"no such file", []string{"ml", "--tree", filepath.Join(dir, "nope.nwk"), "--traits", traits}, "nope.nwk", 1},
 		{"negative tree index", []string{"ml", "--tree", good, "--traits", traits, "--tree-index", "-1"}, "--tree-index", 1},
