@@ -135,6 +135,10 @@ func run(w io.Writer, asJSON bool, cfg config) error {
 			print07(w, r.NUTS)
 		}
 	}
+	if !asJSON && r.RWPCN != nil && r.NUTS != nil {
+		fmt.Fprintf(w, "min bulk ESS per second: NUTS %.4g, RW/pCN %.4g (ratio %.3g)\n",
+			r.NUTS.MinESSPerSecond, r.RWPCN.MinESSPerSecond, r.NUTS.MinESSPerSecond/r.RWPCN.MinESSPerSecond)
+	}
 	if asJSON {
 		e := json.NewEncoder(w)
 		e.SetIndent("", "  ")

@@ -62,6 +62,8 @@ type Report07 struct {
 	// EvalsPerDraw is the mean number of U + ∇U evaluations per iteration (NUTS)
 	// or U evaluations (RW/pCN: 2).
 	EvalsPerDraw float64 `json:"evals_per_draw"`
+	// MinESSPerSecond is the smaller bulk ESS of the two parameters over Seconds.
+	MinESSPerSecond float64 `json:"min_ess_per_second"`
 }
 
 // ParamSummary summarises the posterior draws of one parameter.
@@ -191,4 +193,5 @@ func (r *Report07) summarise(chains []mcmc.Chain) {
 			Q05: diag.Quantile(th, 0.05), Q50: diag.Quantile(th, 0.5), Q95: diag.Quantile(th, 0.95),
 			MCSE: diag.MCSEMean(th), Rhat: diag.Rhat(th), ESSBulk: diag.ESSBulk(th), ESSTail: diag.ESSTail(th)})
 	}
+	r.MinESSPerSecond = math.Min(r.Params[0].ESSBulk, r.Params[1].ESSBulk) / r.Seconds
 }
