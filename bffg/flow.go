@@ -74,6 +74,11 @@ type FlowFilter struct {
 	// child, where the guiding term is strongest, which keeps the explicit step stable
 	// (ErrUnstable) with fewer steps.
 	TimeChange bool
+	// SemiImplicit takes the guiding term implicitly in the state,
+	// (I + dt·KH_j)x_{j+1} = x_j + dt·KF_j + σ√dt z, which is stable for any step, where
+	// the explicit step (the default, hyperiax's) overshoots once dt·λmax(KH) > 2 and its
+	// log-weights then grow spuriously. The log-weight is the same left-point sum.
+	SemiImplicit bool
 	// Workers bounds the goroutines that share a level of a sweep; 0 means GOMAXPROCS.
 	// It does not change any result.
 	Workers int
@@ -646,6 +651,17 @@ func (f *FlowFilter) Guide(z []float64) (float64, error) {
 				return err
 			}
 			w.save(f.cache, (v-1)*m+j)
+			zj := z[(v*m+j)*nd : (v*m+j+1)*nd]
+			if f.SemiImplicit {
+				lw += l * dt
+				if err := f.semiImplicit(dt, zj, w); err != nil {
+					return &NodeError{Node: v, Name: t.Name(v), What: fmt.Sprintf("guided step %d", j), Err: err}
+				}
+				for i := range next {
+					next[i] = x[i] + w.bb[i]
+				}
+				continue
+			}
 			if rho := dt * f.stiffness(w); rho > 2 {
 				return &NodeError{Node: v, Name: t.Name(v), What: fmt.Sprintf("guided step %d", j),
 					Err: fmt.Errorf("%w: dt·λmax(KH) ≈ %.3g > 2; use more steps per edge", ErrUnstable, rho)}
@@ -654,7 +670,6 @@ func (f *FlowFilter) Guide(z []float64) (float64, error) {
 			// x_{j+1} = x + K r dt + L_K √dt z.
 			copy(next, x)
 			dense.Gemm(false, false, dt, w.k, n, n, w.r, n, d, 1, next)
-			zj := z[(v*m+j)*nd : (v*m+j+1)*nd]
 			dense.Gemm(false, false, math.Sqrt(dt), w.lk, n, n, zj, n, d, 1, next)
 			for _, e := range next {
 				if math.IsNaN(e) || math.IsInf(e, 0) {
@@ -700,6 +715,38 @@ func (f *FlowFilter) stepForward(v, j int, x []float64, w *flowWork) (float64, e
 	dense.Gemm(false, false, 1, w.dm, n, n, w.g, n, n, 0, w.e)  // E = DG
 	dense.Gemm(false, false, 1, w.dm, n, n, w.r, n, d, 0, w.dr) // Dr
 	return -0.5*float64(d)*dot(w.e, w.g) + 0.5*dot(w.r, w.dr), nil
+}
+
+// semiImplicit writes the semi-implicit increment Δ = x_{j+1} − x_j into w.bb, with G,
+// K, L_K and r of the step in the work space: with b = dt·Kr + √dt·L_K z,
+// (I + dt·KGG')Δ = b, solved by Woodbury's identity, Δ = b − dt·KG W⁻¹G'b with
+// W = I + dt·G'KG (positive definite). It leaves a = G'b, chol(W), c = W⁻¹a and e = Gc
+// in w.sa, w.wm, w.sc and w.se.
+func (f *FlowFilter) semiImplicit(dt float64, z []float64, w *flowWork) error {
+	n, d := f.n, f.d
+	b := w.bb
+	dense.Gemm(false, false, dt, w.k, n, n, w.r, n, d, 0, b)
+	dense.Gemm(false, false, math.Sqrt(dt), w.lk, n, n, z, n, d, 1, b)
+	dense.Gemm(true, false, 1, w.g, n, n, b, n, d, 0, w.sa)
+	dense.Gemm(false, false, 1, w.k, n, n, w.g, n, n, 0, w.t1) // KG
+	dense.Gemm(true, false, dt, w.g, n, n, w.t1, n, n, 0, w.wm)
+	for k := 0; k < n; k++ {
+		w.wm[k*n+k]++
+	}
+	if err := sde.CholeskyTo(w.wm, w.wm, n); err != nil {
+		return err
+	}
+	copy(w.sc, w.sa)
+	dense.Trsm(false, w.wm, n, w.sc, d)
+	dense.Trsm(true, w.wm, n, w.sc, d)
+	dense.Gemm(false, false, 1, w.g, n, n, w.sc, n, d, 0, w.se)
+	dense.Gemm(false, false, -dt, w.k, n, n, w.se, n, d, 1, b)
+	for _, e := range b {
+		if math.IsNaN(e) || math.IsInf(e, 0) {
+			return sde.ErrNonFinite
+		}
+	}
+	return nil
 }
 
 // ErrUnstable reports a guided Euler step that is unstable: dt·λ_max(K(x)H) > 2, where

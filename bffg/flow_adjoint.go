@@ -90,16 +90,30 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 			wt, _, _ := edgeWeights(T, tj)
 			xb := w.xbn // x̄_{j+1}; becomes x̄_j below
 			zj := z[(v*m+j)*nd : (v*m+j+1)*nd]
-			// x_{j+1} = x + dt·K r + √dt·L_K z.
-			dense.Gemm(false, true, dt, xb, n, d, w.r, n, d, 0, w.kb)  // K̄ = dt x̄ r'
-			dense.Gemm(false, false, dt, w.k, n, n, xb, n, d, 0, w.rb) // r̄ = dt K x̄
-			dense.Gemm(false, true, sq, xb, n, d, zj, n, d, 0, w.lkb)  // L̄_K = √dt x̄ z'
-			dense.Gemm(true, false, sq, w.lk, n, n, xb, n, d, 0, zbar[(v*m+j)*nd:(v*m+j+1)*nd])
+			// x_{j+1} = x + b (explicit), or x + Δ with (I + dt·KGG')Δ = b (semi-implicit);
+			// b = dt·K r + √dt·L_K z. bb is b̄.
+			bb := xb
+			if f.SemiImplicit {
+				if err := f.semiImplicitVJP(dt, zj, xb, w); err != nil {
+					return err
+				}
+				bb = w.bb
+			}
+			dense.Gemm(false, true, dt, bb, n, d, w.r, n, d, 0, w.kb)  // K̄ = dt b̄ r'
+			dense.Gemm(false, false, dt, w.k, n, n, bb, n, d, 0, w.rb) // r̄ = dt K b̄
+			dense.Gemm(false, true, sq, bb, n, d, zj, n, d, 0, w.lkb)  // L̄_K = √dt b̄ z'
+			dense.Gemm(true, false, sq, w.lk, n, n, bb, n, d, 0, zbar[(v*m+j)*nd:(v*m+j+1)*nd])
 			// log-weight dt·[−½d·tr(DGG') + ½tr(r'Dr)], D = K − ã(t_j).
 			dense.Gemm(false, true, -0.5*dt*float64(d), w.g, n, n, w.g, n, n, 0, w.db)
 			dense.Gemm(false, true, 0.5*dt, w.r, n, d, w.r, n, d, 1, w.db)
 			for i, e := range w.e {
 				w.gb[i] = -dt * float64(d) * e
+			}
+			if f.SemiImplicit {
+				for i := range w.gb {
+					w.gb[i] += w.gs[i]
+					w.kb[i] += w.ks[i]
+				}
 			}
 			for i, e := range w.dr {
 				w.rb[i] += dt * e
@@ -174,6 +188,45 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 		tb -= f.kb[v] * float64(nd) / (2 * tau2)
 	}
 	return tb, nil
+}
+
+// semiImplicitVJP is the reverse of semiImplicit given Δ̄ (xb): it writes b̄ into w.bb
+// and the solve's contributions to Ḡ and K̄ into w.gs and w.ks. With a = G'b,
+// c = W⁻¹a, e = Gc and Δ = b − dt·Ke:
+//
+//	ē = −dt·KΔ̄, c̄ = G'ē, ā = W⁻¹c̄, W̄ = −āc', b̄ = Δ̄ + Gā,
+//	Ḡ = ēc' + bā' + dt·KG(W̄ + W̄'), K̄ = −dt·Δ̄e' + dt·GW̄G'.
+func (f *FlowFilter) semiImplicitVJP(dt float64, z, xb []float64, w *flowWork) error {
+	n, d := f.n, f.d
+	if err := f.semiImplicit(dt, z, w); err != nil { // recompute a, chol(W), c, e; w.bb = Δ
+		return err
+	}
+	b := w.yb // b = Δ + dt·Ke
+	copy(b, w.bb)
+	dense.Gemm(false, false, dt, w.k, n, n, w.se, n, d, 1, b)
+	ebar := w.xq
+	dense.Gemm(false, false, -dt, w.k, n, n, xb, n, d, 0, ebar)
+	dense.Gemm(false, true, -dt, xb, n, d, w.se, n, d, 0, w.ks)
+	dense.Gemm(false, true, 1, ebar, n, d, w.sc, n, d, 0, w.gs)
+	abar := w.sa
+	dense.Gemm(true, false, 1, w.g, n, n, ebar, n, d, 0, abar) // c̄
+	dense.Trsm(false, w.wm, n, abar, d)
+	dense.Trsm(true, w.wm, n, abar, d)                           // ā
+	dense.Gemm(false, true, -1, abar, n, d, w.sc, n, d, 0, w.db) // W̄
+	dense.Gemm(false, true, 1, b, n, d, abar, n, d, 1, w.gs)
+	copy(w.bb, xb)
+	dense.Gemm(false, false, 1, w.g, n, n, abar, n, d, 1, w.bb)
+	for i := 0; i < n; i++ { // W̄ + W̄'
+		for k := 0; k <= i; k++ {
+			s := w.db[i*n+k] + w.db[k*n+i]
+			w.db[i*n+k], w.db[k*n+i] = s, s
+		}
+	}
+	dense.Gemm(false, false, 1, w.k, n, n, w.g, n, n, 0, w.t1)      // KG
+	dense.Gemm(false, false, dt, w.t1, n, n, w.db, n, n, 1, w.gs)   // dt·KG(W̄ + W̄')
+	dense.Gemm(false, false, 1, w.g, n, n, w.db, n, n, 0, w.t1)     // G(W̄ + W̄')
+	dense.Gemm(false, true, 0.5*dt, w.t1, n, n, w.g, n, n, 1, w.ks) // dt·GW̄G' (symmetrised)
+	return nil
 }
 
 // discreteVJP is the reverse of discreteStep for the edge above v, from parent state x

@@ -10,6 +10,8 @@ type flowWork struct {
 	p0b, pTb, a0b, aTb, gb, kb, lkb, db, cb, sb, zb []float64 // n×n
 	vb, rb, yb, xbn, xq                             []float64 // n×d
 	pu                                              []float64 // n, the power iterate of stiffness
+	wm, gs, ks                                      []float64 // n×n, the semi-implicit step
+	bb, sa, sc, se                                  []float64 // n×d, the semi-implicit step
 }
 
 // flowCacheBytes bounds the memory a FlowFilter spends keeping the guided pass's step
@@ -56,6 +58,12 @@ func (w *flowWork) init(n, d int) {
 	for _, p := range []*[]float64{&w.p0, &w.pT, &w.t1, &w.c, &w.g, &w.k, &w.lk, &w.dm, &w.e,
 		&w.p0b, &w.pTb, &w.a0b, &w.aTb, &w.gb, &w.kb, &w.lkb, &w.db, &w.cb, &w.sb, &w.zb} {
 		*p = make([]float64, nn)
+	}
+	for _, p := range []*[]float64{&w.wm, &w.gs, &w.ks} {
+		*p = make([]float64, nn)
+	}
+	for _, p := range []*[]float64{&w.bb, &w.sa, &w.sc, &w.se} {
+		*p = make([]float64, nd)
 	}
 	for _, p := range []*[]float64{&w.v, &w.s, &w.r, &w.dr, &w.xs, &w.vb, &w.rb, &w.yb, &w.xbn, &w.xq} {
 		*p = make([]float64, nd)

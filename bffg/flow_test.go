@@ -29,6 +29,7 @@ type flowCase struct {
 	tau2    float64
 	steps   int
 	tc      bool   // time-changed grid
+	si      bool   // semi-implicit guided step
 	disc    []bool // discrete edges
 }
 
@@ -55,7 +56,7 @@ func newFlowCase(rng *rand.Rand, leaves, n, d, steps int) flowCase {
 }
 
 func (c flowCase) filter(t *testing.T) *FlowFilter {
-	f := &FlowFilter{Steps: c.steps, TimeChange: c.tc, Discrete: c.disc}
+	f := &FlowFilter{Steps: c.steps, TimeChange: c.tc, Discrete: c.disc, SemiImplicit: c.si}
 	require.NoError(t, f.SetData(c.tr, c.k.N, c.k.Dim, c.root, c.y))
 	require.NoError(t, f.Run(KunitaFlow(c.k), c.tau2))
 	f.Refine()
@@ -103,7 +104,7 @@ func TestFlowFilterMatchesFull(t *testing.T) {
 func flowObjective(t *testing.T, c flowCase, anchors []float64, p []float64, z []float64) float64 {
 	k := c.k
 	k.KAlpha, k.KSigma = p[0], p[1]
-	f := &FlowFilter{Steps: c.steps, TimeChange: c.tc, Discrete: c.disc}
+	f := &FlowFilter{Steps: c.steps, TimeChange: c.tc, Discrete: c.disc, SemiImplicit: c.si}
 	require.NoError(t, f.SetData(c.tr, k.N, k.Dim, c.root, c.y))
 	f.SetAnchors(anchors)
 	require.NoError(t, f.Run(KunitaFlow(k), p[2]))
@@ -114,12 +115,13 @@ func flowObjective(t *testing.T, c flowCase, anchors []float64, p []float64, z [
 
 // The reverse pass equals central finite differences of log h_root + Σ log w in z, k_α,
 // k_σ and τ², on trees with polytomies and unary nodes, d = 1, 2, 3, on uniform and
-// time-changed grids, and with discrete edges mixed in.
+// time-changed grids, with discrete edges mixed in, and with semi-implicit steps.
 func TestFlowFilterGradient(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	for k, dims := range [][2]int{{3, 2}, {4, 3}, {4, 1}, {3, 2}, {3, 2}, {4, 1}} {
+	for k, dims := range [][2]int{{3, 2}, {4, 3}, {4, 1}, {3, 2}, {3, 2}, {4, 1}, {3, 2}, {4, 3}} {
 		c := newFlowCase(rng, 7, dims[0], dims[1], 4)
 		c.tc = k == 3
+		c.si = k >= 6 // semi-implicit guided steps
 		if k >= 4 {
 			c.disc = make([]bool, c.tr.Len())
 			for v := 1; v < c.tr.Len(); v += 2 {
@@ -348,40 +350,42 @@ func TestFlowLinearExact(t *testing.T) {
 }
 
 // On a nonlinear flow the guided pass at z = 0 and its log-weights converge at first
-// order in dt (Euler's method with left-point weights): errors against 640 steps per
+// order in dt, with explicit and with semi-implicit steps (left-point weights): errors against 640 steps per
 // edge halve when the steps double (the test prints them and the observed orders).
 func TestFlowConvergenceOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(33, 34))
 	c := newFlowCase(rng, 7, 3, 2, 10)
-	run := func(m int) ([]float64, float64) {
-		f := &FlowFilter{Steps: m, TimeChange: true}
-		require.NoError(t, f.SetData(c.tr, 3, 2, c.root, c.y))
-		require.NoError(t, f.Run(KunitaFlow(c.k), c.tau2))
-		sum, err := f.Guide(make([]float64, f.NumNoise()))
-		require.NoError(t, err)
-		var x []float64
-		for v := 0; v < c.tr.Len(); v++ {
-			x = append(x, f.State(v)...)
+	for _, si := range []bool{false, true} {
+		run := func(m int) ([]float64, float64) {
+			f := &FlowFilter{Steps: m, TimeChange: true, SemiImplicit: si}
+			require.NoError(t, f.SetData(c.tr, 3, 2, c.root, c.y))
+			require.NoError(t, f.Run(KunitaFlow(c.k), c.tau2))
+			sum, err := f.Guide(make([]float64, f.NumNoise()))
+			require.NoError(t, err)
+			var x []float64
+			for v := 0; v < c.tr.Len(); v++ {
+				x = append(x, f.State(v)...)
+			}
+			return x, sum
 		}
-		return x, sum
-	}
-	xr, sr := run(640)
-	steps := []int{20, 40, 80, 160}
-	var ex, es []float64
-	for _, m := range steps {
-		x, s := run(m)
-		e := 0.0
-		for i := range x {
-			e = math.Max(e, math.Abs(x[i]-xr[i]))
+		xr, sr := run(640)
+		steps := []int{20, 40, 80, 160}
+		var ex, es []float64
+		for _, m := range steps {
+			x, s := run(m)
+			e := 0.0
+			for i := range x {
+				e = math.Max(e, math.Abs(x[i]-xr[i]))
+			}
+			ex, es = append(ex, e), append(es, math.Abs(s-sr))
 		}
-		ex, es = append(ex, e), append(es, math.Abs(s-sr))
-	}
-	for i := 1; i < len(steps); i++ {
-		ox, os := math.Log2(ex[i-1]/ex[i]), math.Log2(es[i-1]/es[i])
-		t.Logf("steps %d → %d: state error %.3g → %.3g (order %.2f), Σ log w error %.3g → %.3g (order %.2f)",
-			steps[i-1], steps[i], ex[i-1], ex[i], ox, es[i-1], es[i], os)
-		require.InDelta(t, 1, ox, 0.3)
-		require.InDelta(t, 1, os, 0.3)
+		for i := 1; i < len(steps); i++ {
+			ox, os := math.Log2(ex[i-1]/ex[i]), math.Log2(es[i-1]/es[i])
+			t.Logf("semi-implicit %v, steps %d → %d: state error %.3g → %.3g (order %.2f), Σ log w error %.3g → %.3g (order %.2f)",
+				si, steps[i-1], steps[i], ex[i-1], ex[i], ox, es[i-1], es[i], os)
+			require.InDelta(t, 1, ox, 0.3)
+			require.InDelta(t, 1, os, 0.3)
+		}
 	}
 }
 
