@@ -42,9 +42,10 @@ func main() {
 	nutsWarmup := flag.Int("nuts-warmup", 300, "NUTS warmup iterations per chain")
 	nutsDraws := flag.Int("nuts-draws", 300, "NUTS draws per chain")
 	seed := flag.Uint64("seed", 7, "random seed of the chains")
+	semi := flag.Bool("semi-implicit", false, "semi-implicit guided steps (stable at any step size; the notebook's are explicit)")
 	flag.Parse()
 	cfg := config{sampler: *sampler, chains: *chains, rwWarmup: *rwWarmup, rwDraws: *rwDraws,
-		nutsWarmup: *nutsWarmup, nutsDraws: *nutsDraws, seed: *seed}
+		nutsWarmup: *nutsWarmup, nutsDraws: *nutsDraws, seed: *seed, semi: *semi}
 	if err := run(os.Stdout, *asJSON, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "notebook07:", err)
 		os.Exit(1)
@@ -55,6 +56,7 @@ type config struct {
 	sampler                                          string
 	chains, rwWarmup, rwDraws, nutsWarmup, nutsDraws int
 	seed                                             uint64
+	semi                                             bool
 }
 
 // Check holds the forward numbers at the truth with the notebook's z0, in the
@@ -117,7 +119,7 @@ func run(w io.Writer, asJSON bool, cfg config) error {
 	ctx := context.Background()
 	if cfg.sampler == "both" || cfg.sampler == "rwpcn" {
 		r.RWPCN, err = notebooks.NB07RWPCN(ctx, nb, notebooks.RunConfig{Chains: cfg.chains, Warmup: cfg.rwWarmup, Draws: cfg.rwDraws, Seed: cfg.seed,
-			Progress: progress("rw/pcn", cfg.rwWarmup+cfg.rwDraws)})
+			SemiImplicit: cfg.semi, Progress: progress("rw/pcn", cfg.rwWarmup+cfg.rwDraws)})
 		if err != nil {
 			return err
 		}
@@ -127,7 +129,7 @@ func run(w io.Writer, asJSON bool, cfg config) error {
 	}
 	if cfg.sampler == "both" || cfg.sampler == "nuts" {
 		r.NUTS, err = notebooks.NB07NUTS(ctx, nb, notebooks.RunConfig{Chains: cfg.chains, Warmup: cfg.nutsWarmup, Draws: cfg.nutsDraws, Seed: cfg.seed,
-			Progress: progress("nuts", cfg.nutsWarmup+cfg.nutsDraws)})
+			SemiImplicit: cfg.semi, Progress: progress("nuts", cfg.nutsWarmup+cfg.nutsDraws)})
 		if err != nil {
 			return err
 		}

@@ -110,6 +110,7 @@ func NB07RWPCN(ctx context.Context, nb NB07, cfg RunConfig) (*Report07, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.Filter.SemiImplicit = cfg.SemiImplicit
 	nz := p.Filter.NumNoise()
 	zIdx := make([]int, nz)
 	for i := range zIdx {
@@ -144,6 +145,7 @@ func NB07NUTS(ctx context.Context, nb NB07, cfg RunConfig) (*Report07, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.Filter.SemiImplicit = cfg.SemiImplicit
 	newKernel := func(int) (mcmc.Kernel, error) { return mcmc.NewNUTS(p.Clone()), nil }
 	start := time.Now()
 	chains, err := mcmc.Run(ctx, newKernel, mcmc.Config{Chains: cfg.Chains, Warmup: cfg.Warmup, Draws: cfg.Draws,

@@ -56,6 +56,8 @@ type RunConfig struct {
 	Workers               int
 	// Progress, if not nil, is passed to mcmc.Config.Progress.
 	Progress func(chain, iter int, info mcmc.Info)
+	// SemiImplicit makes notebook 07's guided steps semi-implicit (bffg.FlowFilter).
+	SemiImplicit bool
 }
 
 func (c RunConfig) orDefault(warmup, draws int) RunConfig {
