@@ -128,15 +128,19 @@ func TestFlowFilterGradient(t *testing.T) {
 				c.disc[v] = true
 			}
 		}
+		checkFlowGradient(t, rng, c)
+		// The root's block of z is unused, and without the step cache the reverse pass
+		// recomputes the same numbers.
 		f := c.filter(t)
-		anchors := f.Anchors()
 		z := c.noise(rng, f, 1)
 		_, err := f.Guide(z)
 		require.NoError(t, err)
 		zbar, pbar := make([]float64, len(z)), make([]float64, 2)
 		tb, err := f.Backward(z, zbar, pbar)
 		require.NoError(t, err)
-		// Without the step cache the reverse pass recomputes the same numbers.
+		for _, e := range zbar[:c.steps*dims[0]*dims[1]] {
+			require.Zero(t, e, "root block")
+		}
 		cache := f.cache
 		f.cache = nil
 		zbar2, pbar2 := make([]float64, len(z)), make([]float64, 2)
@@ -146,28 +150,6 @@ func TestFlowFilterGradient(t *testing.T) {
 		require.Equal(t, pbar, pbar2)
 		require.Equal(t, tb, tb2)
 		f.cache = cache
-		p := []float64{c.k.KAlpha, c.k.KSigma, c.tau2}
-		grad := []float64{pbar[0], pbar[1], tb}
-		for i := range p {
-			h := 1e-6 * p[i]
-			pp, pm := append([]float64(nil), p...), append([]float64(nil), p...)
-			pp[i] += h
-			pm[i] -= h
-			fd := (flowObjective(t, c, anchors, pp, z) - flowObjective(t, c, anchors, pm, z)) / (2 * h)
-			require.InDelta(t, fd, grad[i], 1e-5*(1+math.Abs(fd)), "parameter %d (dims %v)", i, dims)
-		}
-		for trial := 0; trial < 12; trial++ {
-			i := rng.IntN(len(z))
-			if i < c.steps*dims[0]*dims[1] {
-				require.Zero(t, zbar[i], "root block")
-				continue
-			}
-			zp, zm := append([]float64(nil), z...), append([]float64(nil), z...)
-			zp[i] += 1e-6
-			zm[i] -= 1e-6
-			fd := (flowObjective(t, c, anchors, p, zp) - flowObjective(t, c, anchors, p, zm)) / 2e-6
-			require.InDelta(t, fd, zbar[i], 1e-5*(1+math.Abs(fd)), "z[%d] (dims %v)", i, dims)
-		}
 	}
 }
 
@@ -528,105 +510,44 @@ func TestFlowWorkersDeterministic(t *testing.T) {
 	require.Equal(t, tb1, tb3)
 }
 
-// Exactly observed leaves (τ² = 0) on SDE edges: with a linear flow, log h_root is the
-// dense closed form, the log-weights vanish and the states at z = 0 are the posterior
-// means (the last ones equal to the observations); with the Kunita flow the reverse pass
-// equals finite differences.
-func TestFlowExactLeaves(t *testing.T) {
-	rng := rand.New(rand.NewPCG(81, 82))
-	tr := randomTree(rng, 9, false)
-	const n, d = 3, 2
-	kk := []float64{1, 0.3, 0.1, 0.3, 0.8, 0.2, 0.1, 0.2, 0.5}
-	root := []float64{0.2, -0.1, 0.5, 0.4, -0.3, 0.1}
-	y := make([]float64, tr.NumLeaves()*n*d)
+// linearFlowCase is a random tree with 3 landmarks in the plane under Brownian motion
+// with covariance rate K ⊗ I_2, and standard normal leaf data.
+func linearFlowCase(rng *rand.Rand) (tr *topology.Topology, kk, root, y []float64) {
+	tr = randomTree(rng, 9, false)
+	kk = []float64{1, 0.3, 0.1, 0.3, 0.8, 0.2, 0.1, 0.2, 0.5}
+	root = []float64{0.2, -0.1, 0.5, 0.4, -0.3, 0.1}
+	y = make([]float64, tr.NumLeaves()*6)
 	for i := range y {
 		y[i] = rng.NormFloat64()
 	}
-	want, mean, _ := linearFlowOracle(t, tr, kk, n, d, root, y, 0)
+	return tr, kk, root, y
+}
+
+// checkLinearFlow checks the filter on a linear flow against the dense answers for the
+// data yOracle (y's missing landmarks spelled out): log h_root, zero log-weights and the
+// states at z = 0 equal to the posterior means.
+func checkLinearFlow(t *testing.T, tr *topology.Topology, kk, root, y, yOracle []float64, tau2 float64) {
+	t.Helper()
+	const n, d = 3, 2
+	want, mean, _ := linearFlowOracle(t, tr, kk, n, d, root, yOracle, tau2)
 	f := &FlowFilter{Steps: 9}
 	require.NoError(t, f.SetData(tr, n, d, root, y))
-	require.NoError(t, f.Run(constFlow{n, d, kk}, 0))
+	require.NoError(t, f.Run(constFlow{n, d, kk}, tau2))
 	relClose(t, want, f.LogLikelihood(), 1e-10, "log h_root")
 	sum, err := f.Guide(make([]float64, f.NumNoise()))
 	require.NoError(t, err)
 	require.InDelta(t, 0, sum, 1e-9)
 	for v := 1; v < tr.Len(); v++ {
 		for i, x := range f.State(v) {
-			require.InDelta(t, mean[v*n*d+i], x, 1e-9, "node %d", v)
+			require.InDelta(t, mean[v*n*d+i], x, 1e-9, "node %d (τ² %v)", v, tau2)
 		}
-	}
-
-	c := newFlowCase(rng, 7, 3, 2, 6)
-	c.tau2 = 0
-	g := c.filter(t)
-	anchors := g.Anchors()
-	z := c.noise(rng, g, 1)
-	_, err = g.Guide(z)
-	require.NoError(t, err)
-	zbar, pbar := make([]float64, len(z)), make([]float64, 2)
-	tb, err := g.Backward(z, zbar, pbar)
-	require.NoError(t, err)
-	p := []float64{c.k.KAlpha, c.k.KSigma, 0}
-	// τ² ≥ 0: a one-sided difference at 0.
-	ph := []float64{c.k.KAlpha, c.k.KSigma, 1e-8}
-	fd := (flowObjective(t, c, anchors, ph, z) - flowObjective(t, c, anchors, p, z)) / 1e-8
-	require.InDelta(t, fd, tb, 1e-3*(1+math.Abs(fd)), "τ²")
-	for trial := 0; trial < 12; trial++ {
-		i := c.steps*6 + rng.IntN(len(z)-c.steps*6)
-		zp, zm := append([]float64(nil), z...), append([]float64(nil), z...)
-		zp[i] += 1e-6
-		zm[i] -= 1e-6
-		fd := (flowObjective(t, c, anchors, p, zp) - flowObjective(t, c, anchors, p, zm)) / 2e-6
-		require.InDelta(t, fd, zbar[i], 1e-5*(1+math.Abs(fd)), "z[%d]", i)
-	}
-	for i := 0; i < 2; i++ {
-		h := 1e-6 * p[i]
-		pp, pm := append([]float64(nil), p...), append([]float64(nil), p...)
-		pp[i] += h
-		pm[i] -= h
-		fd := (flowObjective(t, c, anchors, pp, z) - flowObjective(t, c, anchors, pm, z)) / (2 * h)
-		require.InDelta(t, fd, pbar[i], 1e-5*(1+math.Abs(fd)), "parameter %d", i)
 	}
 }
 
-// Missing landmarks (NaN) drop out of the leaf's observation-space messages: with a
-// linear flow, log h_root and the states at z = 0 equal the dense Gaussian answers with
-// those coordinates unobserved; with the Kunita flow the reverse pass equals finite
-// differences, τ² included.
-func TestFlowMissingLandmarks(t *testing.T) {
-	rng := rand.New(rand.NewPCG(91, 92))
-	tr := randomTree(rng, 9, false)
-	const n, d = 3, 2
-	kk := []float64{1, 0.3, 0.1, 0.3, 0.8, 0.2, 0.1, 0.2, 0.5}
-	root := []float64{0.2, -0.1, 0.5, 0.4, -0.3, 0.1}
-	y := make([]float64, tr.NumLeaves()*n*d)
-	for i := range y {
-		y[i] = rng.NormFloat64()
-	}
-	y[2], y[3] = math.NaN(), math.NaN()                               // leaf 0, landmark 1
-	y[n*d+0], y[n*d+1], y[n*d+4] = math.NaN(), math.NaN(), math.NaN() // leaf 1: landmark 0, and 2 (one coordinate)
-	yd := append([]float64(nil), y...)
-	yd[n*d+5] = math.NaN() // the dense oracle sees the whole landmark missing
-	for _, tau2 := range []float64{0.3, 0} {
-		want, mean, _ := linearFlowOracle(t, tr, kk, n, d, root, yd, tau2)
-		f := &FlowFilter{Steps: 9}
-		require.NoError(t, f.SetData(tr, n, d, root, y))
-		require.NoError(t, f.Run(constFlow{n, d, kk}, tau2))
-		relClose(t, want, f.LogLikelihood(), 1e-10, "log h_root")
-		sum, err := f.Guide(make([]float64, f.NumNoise()))
-		require.NoError(t, err)
-		require.InDelta(t, 0, sum, 1e-9)
-		for v := 1; v < tr.Len(); v++ {
-			for i, x := range f.State(v) {
-				require.InDelta(t, mean[v*n*d+i], x, 1e-9, "node %d (τ² %v)", v, tau2)
-			}
-		}
-	}
-
-	c := newFlowCase(rng, 7, 3, 2, 5)
-	for i := 0; i < 4; i++ {
-		c.y[i] = math.NaN()
-	}
+// checkFlowGradient compares the reverse pass of c with finite differences in k_α, k_σ,
+// τ² (one-sided at τ² = 0) and a dozen noise coordinates.
+func checkFlowGradient(t *testing.T, rng *rand.Rand, c flowCase) {
+	t.Helper()
 	f := c.filter(t)
 	anchors := f.Anchors()
 	z := c.noise(rng, f, 1)
@@ -637,12 +558,63 @@ func TestFlowMissingLandmarks(t *testing.T) {
 	require.NoError(t, err)
 	p := []float64{c.k.KAlpha, c.k.KSigma, c.tau2}
 	grad := []float64{pbar[0], pbar[1], tb}
+	obj := func(q, zz []float64) float64 { return flowObjective(t, c, anchors, q, zz) }
 	for i := range p {
 		h := 1e-6 * p[i]
 		pp, pm := append([]float64(nil), p...), append([]float64(nil), p...)
 		pp[i] += h
 		pm[i] -= h
-		fd := (flowObjective(t, c, anchors, pp, z) - flowObjective(t, c, anchors, pm, z)) / (2 * h)
+		fd := (obj(pp, z) - obj(pm, z)) / (2 * h)
+		if p[i] == 0 { // τ² ≥ 0
+			pp[i] = 1e-8
+			fd = (obj(pp, z) - obj(p, z)) / 1e-8
+			require.InDelta(t, fd, grad[i], 1e-3*(1+math.Abs(fd)), "parameter %d (one-sided)", i)
+			continue
+		}
 		require.InDelta(t, fd, grad[i], 1e-5*(1+math.Abs(fd)), "parameter %d", i)
 	}
+	nd := c.k.N * c.k.Dim
+	for trial := 0; trial < 12; trial++ {
+		i := c.steps*nd + rng.IntN(len(z)-c.steps*nd)
+		zp, zm := append([]float64(nil), z...), append([]float64(nil), z...)
+		zp[i] += 1e-6
+		zm[i] -= 1e-6
+		fd := (obj(p, zp) - obj(p, zm)) / 2e-6
+		require.InDelta(t, fd, zbar[i], 1e-5*(1+math.Abs(fd)), "z[%d]", i)
+	}
+}
+
+// Exactly observed leaves (τ² = 0) on SDE edges: with a linear flow, log h_root is the
+// dense closed form, the log-weights vanish and the states at z = 0 are the posterior
+// means (the last ones equal to the observations); with the Kunita flow the reverse pass
+// equals finite differences.
+func TestFlowExactLeaves(t *testing.T) {
+	rng := rand.New(rand.NewPCG(81, 82))
+	tr, kk, root, y := linearFlowCase(rng)
+	checkLinearFlow(t, tr, kk, root, y, y, 0)
+	c := newFlowCase(rng, 7, 3, 2, 6)
+	c.tau2 = 0
+	checkFlowGradient(t, rng, c)
+}
+
+// Missing landmarks (NaN) drop out of the leaf's observation-space messages: with a
+// linear flow, log h_root and the states at z = 0 equal the dense Gaussian answers with
+// those coordinates unobserved; with the Kunita flow the reverse pass equals finite
+// differences, τ² included.
+func TestFlowMissingLandmarks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(91, 92))
+	tr, kk, root, y := linearFlowCase(rng)
+	const nd = 6
+	y[2], y[3] = math.NaN(), math.NaN()                            // leaf 0, landmark 1
+	y[nd+0], y[nd+1], y[nd+4] = math.NaN(), math.NaN(), math.NaN() // leaf 1: landmark 0, and 2 (one coordinate)
+	yd := append([]float64(nil), y...)
+	yd[nd+5] = math.NaN() // the dense oracle sees the whole landmark missing
+	for _, tau2 := range []float64{0.3, 0} {
+		checkLinearFlow(t, tr, kk, root, y, yd, tau2)
+	}
+	c := newFlowCase(rng, 7, 3, 2, 5)
+	for i := 0; i < 4; i++ {
+		c.y[i] = math.NaN()
+	}
+	checkFlowGradient(t, rng, c)
 }
