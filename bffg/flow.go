@@ -76,8 +76,11 @@ type FlowFilter struct {
 	TimeChange bool
 	// SemiImplicit takes the guiding term implicitly in the state,
 	// (I + dt·KH_j)x_{j+1} = x_j + dt·KF_j + σ√dt z, which is stable for any step, where
-	// the explicit step (the default, hyperiax's) overshoots once dt·λmax(KH) > 2 and its
-	// log-weights then grow spuriously. The log-weight is the same left-point sum.
+	// the explicit step (the default, hyperiax's) overshoots once dt·λmax(KH) > 2. The
+	// log-weight is the same left-point sum, and it is still inaccurate where
+	// dt·λmax(KH) is large: a sampler on a coarse grid can then find spurious mass (at a
+	// large k_α for the Kunita flow). The explicit step reports those points as
+	// ErrUnstable instead, which keeps samplers out of them.
 	SemiImplicit bool
 	// Workers bounds the goroutines that share a level of a sweep; 0 means GOMAXPROCS.
 	// It does not change any result.

@@ -105,8 +105,10 @@ func loadLandmarks(treeFile, lmFile string, index int) (*dataset, error) {
 // 1²) with ℓ half the median distance between landmarks of the mean shape, and
 // log τ² ~ N(log(v/100), 2²); --noise none observes the tips exactly. The auxiliary's anchors are refined at the prior medians
 // (two rounds of hyperiax's Algorithm 3) and then frozen. Each edge has --steps steps on
-// the time-changed grid t = s(2 − s/T), fine where the guiding term is strongest, and
-// semi-implicit guided steps, stable at any step size.
+// the time-changed grid t = s(2 − s/T), fine where the guiding term is strongest, with
+// explicit guided steps: where they would be unstable the density is zero
+// (bffg.ErrUnstable), which keeps samplers out of the region where the discretised
+// log-weights are wrong.
 func newKunitaProblem(ds *dataset, noise string, steps int) (*problem, error) {
 	est, nv, err := noiseFlag(noise)
 	if err != nil {
@@ -157,7 +159,7 @@ func newKunitaProblem(ds *dataset, noise string, steps int) (*problem, error) {
 		priors = append(priors, bffg.Normal{Mean: math.Log(v / 100), SD: 2})
 		nv = v / 100
 	}
-	f := &bffg.FlowFilter{Steps: steps, TimeChange: true, SemiImplicit: true}
+	f := &bffg.FlowFilter{Steps: steps, TimeChange: true}
 	if err := f.SetData(t, n, dim, root, ds.y); err != nil {
 		return nil, err
 	}
