@@ -769,9 +769,9 @@ func (f *FlowFilter) stiffness(w *flowWork) float64 {
 	u, t, s := w.pu, w.xq[:n], w.yb[:n]
 	lam := 0.0
 	for it := 0; it < 3; it++ {
-		matVec(t, w.g, u, false)
-		matVec(s, w.k, t, false)
-		matVec(u, w.g, s, true)
+		mulVec(t, w.g, n, n, u)
+		mulVec(s, w.k, n, n, t)
+		mulTVec(u, w.g, n, n, s)
 		lam = math.Sqrt(dot(u, u))
 		if !(lam > 0) || math.IsInf(lam, 0) {
 			f.startEdge(w)
@@ -789,23 +789,6 @@ func (f *FlowFilter) startEdge(w *flowWork) {
 	u := w.pu
 	for i := range u {
 		u[i] = 1 / math.Sqrt(float64(len(u)))
-	}
-}
-
-// matVec writes Au (or A'u when trans) into y for the square row-major A.
-func matVec(y, a, u []float64, trans bool) {
-	n := len(u)
-	if trans {
-		clear(y)
-		for i, ui := range u {
-			for k, v := range a[i*n : i*n+n] {
-				y[k] += v * ui
-			}
-		}
-		return
-	}
-	for i := range y {
-		y[i] = dot(a[i*n:i*n+n], u)
 	}
 }
 

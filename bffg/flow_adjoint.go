@@ -59,8 +59,10 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 				w.xbn[i] += e
 			}
 		}
-		if err := f.prepareEdge(v, w); err != nil {
-			return err
+		if f.cache == nil || f.discrete(v) { // P0, PT for pulls recomputed below
+			if err := f.prepareEdge(v, w); err != nil {
+				return err
+			}
 		}
 		clear(w.p0b)
 		clear(w.pTb)

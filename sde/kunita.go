@@ -118,13 +118,7 @@ func (k Kunita) jitterDAlpha() float64 {
 // returns a *PivotError when K_ε is not numerically positive definite, and panics on a
 // size mismatch.
 func (k Kunita) FactorTo(dst, q []float64) error {
-	k.KernelTo(dst, q)
-	eps := k.Jitter()
-	n := k.N
-	for i := 0; i < n; i++ {
-		dst[i*n+i] += eps
-	}
-	return CholeskyTo(dst, dst, n)
+	return CholeskyTo(dst, k.JitteredKernelTo(dst, q), k.N)
 }
 
 // JitteredKernelTo writes the N×N matrix K_ε(q) = K(q) + εI into dst and returns it:
@@ -159,11 +153,7 @@ func (k Kunita) Covariance(_ float64, q, dst []float64) error {
 	if len(dst) != D*D {
 		panic("sde: dimension mismatch")
 	}
-	k.KernelTo(dst[:n*n], q)
-	eps := k.Jitter()
-	for i := 0; i < n; i++ {
-		dst[i*n+i] += eps
-	}
+	k.JitteredKernelTo(dst[:n*n], q)
 	kronInPlace(dst, n, k.Dim)
 	return nil
 }

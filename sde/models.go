@@ -65,18 +65,14 @@ func (m OU) Drift(_ float64, x, dst []float64) {
 	}
 }
 
-// Diffusion writes σ = s·I_D.
-func (m OU) Diffusion(_ float64, _, dst []float64) error {
-	identityTo(dst, m.D)
-	scaleDiag(dst, m.D, m.Scale)
-	return nil
+// Diffusion writes σ = s·I_D, Brownian motion's.
+func (m OU) Diffusion(t float64, x, dst []float64) error {
+	return BM{D: m.D, Scale: m.Scale}.Diffusion(t, x, dst)
 }
 
 // Covariance writes a = s²·I_D.
-func (m OU) Covariance(_ float64, _, dst []float64) error {
-	identityTo(dst, m.D)
-	scaleDiag(dst, m.D, m.Scale*m.Scale)
-	return nil
+func (m OU) Covariance(t float64, x, dst []float64) error {
+	return BM{D: m.D, Scale: m.Scale}.Covariance(t, x, dst)
 }
 
 // MeanTo writes the mean E[X_t | X_0 = x0] = θ + e^{−αt}(x0 − θ) into dst and returns it.
