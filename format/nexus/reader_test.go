@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/canopy-bffg/canopy/format"
+	"github.com/canopy-bffg/canopy/format/internal/texttest"
 	"github.com/canopy-bffg/canopy/format/nexus"
 	"github.com/canopy-bffg/canopy/topology"
 )
@@ -190,19 +191,6 @@ func TestEmptyFile(t *testing.T) {
 	assert.EqualError(t, err, "tree index 0 requested (0 is the first), but the file has no trees")
 }
 
-// mark removes the marker ∑ from src and returns the 1-based line and byte column
-// where it stood.
-func mark(src string) (string, int, int) {
-	i := strings.Index(src, "∑")
-	if i < 0 {
-		panic("no marker")
-	}
-	before := src[:i]
-	line := 1 + strings.Count(before, "\n")
-	col := i - strings.LastIndexByte(before, '\n')
-	return before + src[i+len("∑"):], line, col
-}
-
 func TestErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, src, msg string
@@ -232,7 +220,7 @@ func TestErrors(t *testing.T) {
 		{"quoted tree name", "#NEXUS\nbegin trees; tree 'a b' = (x ∑y);", "TREE 'a b': expected ':', ',' or ')' after label, found 'y'", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			src, line, col := mark(tc.src)
+			src, line, col := texttest.Mark(tc.src)
 			r := nexus.NewReader(strings.NewReader(src))
 			r.File = "trees.nex"
 			var err error

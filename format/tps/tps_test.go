@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/canopy-bffg/canopy/format/internal/texttest"
 	"github.com/canopy-bffg/canopy/format/tps"
 )
 
@@ -134,17 +135,6 @@ func TestApplyScaleNeedsScale(t *testing.T) {
 	assert.Equal(t, err, err2, "errors stick")
 }
 
-// mark removes the marker ∑ from src and returns the 1-based line and byte column
-// where it stood.
-func mark(src string) (string, int, int) {
-	i := strings.Index(src, "∑")
-	if i < 0 {
-		panic("no marker")
-	}
-	before := src[:i]
-	return before + src[i+len("∑"):], 1 + strings.Count(before, "\n"), i - strings.LastIndexByte(before, '\n')
-}
-
 func TestErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, src, msg string
@@ -173,7 +163,7 @@ func TestErrors(t *testing.T) {
 				assert.EqualError(t, err, `3:9: COMMENT= value: control character`)
 				return
 			}
-			src, line, col := mark(tc.src)
+			src, line, col := texttest.Mark(tc.src)
 			r := tps.NewReader(strings.NewReader(src))
 			r.File = "lm.tps"
 			_, err := r.ReadAll()

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/canopy-bffg/canopy/format"
+	"github.com/canopy-bffg/canopy/format/internal/texttest"
 	"github.com/canopy-bffg/canopy/format/traits"
 )
 
@@ -77,17 +78,6 @@ func TestReaderStreams(t *testing.T) {
 	assert.Equal(t, io.EOF, err)
 }
 
-// mark removes the marker ∑ from src and returns the 1-based line and byte column
-// where it stood.
-func mark(src string) (string, int, int) {
-	i := strings.Index(src, "∑")
-	if i < 0 {
-		panic("no marker")
-	}
-	before := src[:i]
-	return before + src[i+len("∑"):], 1 + strings.Count(before, "\n"), i - strings.LastIndexByte(before, '\n')
-}
-
 func TestErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, src, msg string
@@ -111,7 +101,7 @@ func TestErrors(t *testing.T) {
 		{"bare quote", "taxon,a\nx∑\"y,1\n", `bare " in non-quoted-field`, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			src, line, col := mark(tc.src)
+			src, line, col := texttest.Mark(tc.src)
 			_, err := traits.Read(strings.NewReader(src), "traits.csv")
 			var pe *traits.ParseError
 			require.ErrorAs(t, err, &pe)
