@@ -1,6 +1,7 @@
 package bffg
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/canopy-bffg/canopy/internal/dense"
@@ -59,7 +60,7 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 				w.xbn[i] += e
 			}
 		}
-		if f.cache == nil || f.discrete(v) { // P0, PT for pulls recomputed below
+		if f.cache == nil || f.discrete(v) || f.ExactSteps { // P0, PT for pulls recomputed below
 			if err := f.prepareEdge(v, w); err != nil {
 				return err
 			}
@@ -75,7 +76,12 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 				return err
 			}
 		}
-		for j := m - 1; j >= 0 && !f.discrete(v); j-- {
+		if f.ExactSteps && !f.discrete(v) {
+			if err := f.exactEdgeVJP(v, path, z[v*m*nd:(v+1)*m*nd], zbar[v*m*nd:(v+1)*m*nd], w); err != nil {
+				return err
+			}
+		}
+		for j := m - 1; j >= 0 && !f.discrete(v) && !f.ExactSteps; j-- {
 			x := path[j*nd : (j+1)*nd]
 			if f.cache != nil {
 				w.load(f.cache, (v-1)*m+j)
@@ -242,14 +248,31 @@ func (f *FlowFilter) discreteVJP(v int, x, z, zb []float64, w *flowWork) error {
 		clear(zb)
 		return nil
 	}
-	if _, err := f.discreteStep(v, x, z, w.vb, w); err != nil { // w.vb: scratch for x_v
+	if _, err := f.discreteStep(v, x, z, w.xn, w); err != nil {
 		return err
 	}
-	L := f.lv[v]
 	xb := w.xbn
-	// x_v = x + Rt, t = B⁻ᵀy, y = g + z.
-	dense.Gemm(true, false, 1, w.lk, n, n, xb, n, d, 0, w.yb)    // t̄ = R'x̄_v
-	dense.Gemm(false, true, 1, xb, n, d, w.xs, n, d, 0, w.lkb)   // R̄ = x̄_v t'
+	f.tiltedVJP(v, T, x, zb, f.lv[v], f.lb[v], f.ub[v], w)
+	f.kb[v]++
+	// The auxiliary's −log h̃ = −κ₀ + ½|s|², s = V₀ − G₀'x.
+	copy(w.vb, w.s)                                           // V̄₀ = s
+	dense.Gemm(false, false, -1, w.g, n, n, w.s, n, d, 1, xb) // x̄ −= G₀s
+	dense.Gemm(false, true, -1, x, n, d, w.s, n, d, 0, w.gb)  // Ḡ₀ = −xs'
+	f.pullVJP(v, 0, -1, w)
+	return nil
+}
+
+// tiltedVJP is the reverse of tiltedStep(c, x, z, ·, G, ·, ·), whose quantities are in
+// the work space, for the edge above v: given x̄ of the drawn state in w.xbn (and a unit
+// weight on the returned log-integral), it leaves x̄ of x in w.xbn, writes z̄ into zb,
+// adds the adjoints of G and V to gb and vb (the caller adds κ̄ += 1) and adds to
+// pbar.
+func (f *FlowFilter) tiltedVJP(v int, c float64, x, zb, G, gb, vb []float64, w *flowWork) {
+	n, d := f.n, f.d
+	xb := w.xbn
+	// x' = x + Rt, t = B⁻ᵀy, y = g + z.
+	dense.Gemm(true, false, 1, w.lk, n, n, xb, n, d, 0, w.yb)    // t̄ = R'x̄'
+	dense.Gemm(false, true, 1, xb, n, d, w.xs, n, d, 0, w.lkb)   // R̄ = x̄'t'
 	dense.Trsm(false, w.dm, n, w.yb, d)                          // ȳ = B⁻¹t̄
 	dense.Gemm(false, true, -1, w.xs, n, d, w.yb, n, d, 0, w.cb) // B̄ = −tȳ'
 	copy(zb, w.yb)                                               // z̄ = ȳ
@@ -264,34 +287,76 @@ func (f *FlowFilter) discreteVJP(v int, x, z, zb []float64, w *flowWork) error {
 	for i, e := range w.dr {
 		w.rb[i] -= e // … − e (from −½|e|²)
 	}
-	f.kb[v]++
 	for k := 0; k < n; k++ {
 		w.cb[k*n+k] -= float64(d) / w.dm[k*n+k]
 	}
-	// e = U − L'x.
+	// e = V − G'x.
 	for i, e := range w.rb {
-		f.ub[v][i] += e
+		vb[i] += e
 	}
-	dense.Gemm(false, false, -1, L, n, n, w.rb, n, d, 1, xb)
-	dense.Gemm(false, true, -1, x, n, d, w.rb, n, d, 1, f.lb[v])
-	// B = chol(I + MM'), M = R'L, R = chol(T·K(x)).
+	dense.Gemm(false, false, -1, G, n, n, w.rb, n, d, 1, xb)
+	dense.Gemm(false, true, -1, x, n, d, w.rb, n, d, 1, gb)
+	// B = chol(I + MM'), M = R'G, R = chol(c·K(x)).
 	sde.CholeskyVJPTo(w.sb, w.dm, w.cb, n)
-	dense.Gemm(false, false, 2, w.sb, n, n, w.e, n, n, 1, w.kb)     // M̄ += 2S̄M
-	dense.Gemm(false, true, 1, L, n, n, w.kb, n, n, 1, w.lkb)       // R̄ += LM̄'
-	dense.Gemm(false, false, 1, w.lk, n, n, w.kb, n, n, 1, f.lb[v]) // L̄ += RM̄
+	dense.Gemm(false, false, 2, w.sb, n, n, w.e, n, n, 1, w.kb) // M̄ += 2S̄M
+	dense.Gemm(false, true, 1, G, n, n, w.kb, n, n, 1, w.lkb)   // R̄ += GM̄'
+	dense.Gemm(false, false, 1, w.lk, n, n, w.kb, n, n, 1, gb)  // Ḡ += RM̄
 	sde.CholeskyVJPTo(w.sb, w.lk, w.lkb, n)
 	for i := range w.sb {
-		w.sb[i] *= T
+		w.sb[i] *= c
 	}
 	f.flow.KernelVJPTo(w.xq, f.pb[v], x, w.sb)
 	for i, e := range w.xq {
 		xb[i] += e
 	}
-	// The auxiliary's −log h̃ = −κ₀ + ½|s|², s = V₀ − G₀'x.
-	copy(w.vb, w.s)                                           // V̄₀ = s
-	dense.Gemm(false, false, -1, w.g, n, n, w.s, n, d, 1, xb) // x̄ −= G₀s
-	dense.Gemm(false, true, -1, x, n, d, w.s, n, d, 0, w.gb)  // Ḡ₀ = −xs'
-	f.pullVJP(v, 0, -1, w)
+}
+
+// exactEdgeVJP is the reverse of exactEdge for the edge above v, from its path and
+// noise z: given x̄ of the edge's end state in w.xbn, it leaves x̄ of its start state
+// there, writes z̄ (Steps×n×d) into zb and takes every grid point's message back through
+// pullVJP. The adjoints of grid point j+1's message (w.gb, w.vb, kn) collect the
+// contributions of steps j (its tilt) and j+1 (its auxiliary term) before pullVJP.
+func (f *FlowFilter) exactEdgeVJP(v int, path, z, zb []float64, w *flowWork) error {
+	n, d, m := f.n, f.d, f.steps()
+	nd := n * d
+	T := f.t.BranchLength(v)
+	if T == 0 { // x̄ passes through, z is unused
+		clear(zb)
+		return nil
+	}
+	if _, err := f.pull(v, m, w); err != nil {
+		return err
+	}
+	clear(w.gb)
+	clear(w.vb)
+	kn := 0.0
+	for j := m - 1; j >= 0; j-- {
+		_, dt := f.gridPoint(T, j)
+		x := path[j*nd : (j+1)*nd]
+		zj := z[j*nd : (j+1)*nd]
+		w.swapPull()
+		if _, err := f.pull(v, j, w); err != nil {
+			return err
+		}
+		w.swapPull() // grid point j+1 in c, g, v; j in cq, gq, vq
+		copy(w.sq, w.vq)
+		dense.Gemm(true, false, -1, w.gq, n, n, x, n, d, 1, w.sq)
+		// Recompute the step's quantities (its value, hence κ, is not needed).
+		if _, _, err := f.tiltedStep(dt, x, zj, w.xn, w.g, w.v, 0, w); err != nil {
+			return &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("guided step %d", j), Err: err}
+		}
+		f.tiltedVJP(v, dt, x, zb[j*nd:(j+1)*nd], w.g, w.gb, w.vb, w)
+		kn++
+		// −log h̃_j(x) = −κ_j + ½|s|², s = V_j − G_j'x.
+		copy(w.vqb, w.sq)
+		dense.Gemm(false, true, -1, x, n, d, w.sq, n, d, 0, w.gqb)
+		dense.Gemm(false, false, -1, w.gq, n, n, w.sq, n, d, 1, w.xbn)
+		f.pullVJP(v, j+1, kn, w)
+		w.swapPull()
+		w.swapAdjoints()
+		kn = -1
+	}
+	f.pullVJP(v, 0, kn, w)
 	return nil
 }
 

@@ -12,6 +12,23 @@ type flowWork struct {
 	pu                                              []float64 // n, the power iterate of stiffness
 	wm, gs, ks                                      []float64 // n×n, the semi-implicit step
 	bb, sa, sc, se                                  []float64 // n×d, the semi-implicit step
+	// exact steps: grid point j's pullback while j+1's is in c, g, v, the residual
+	// V_j − G_j'x, the adjoints of grid point j's G and V, and a scratch state
+	cq, gq, gqb     []float64 // n×n
+	vq, sq, vqb, xn []float64 // n×d
+}
+
+// swapPull exchanges the two pullback slots (c, g, v) and (cq, gq, vq).
+func (w *flowWork) swapPull() {
+	w.c, w.cq = w.cq, w.c
+	w.g, w.gq = w.gq, w.g
+	w.v, w.vq = w.vq, w.v
+}
+
+// swapAdjoints exchanges the adjoint accumulators (gb, vb) and (gqb, vqb).
+func (w *flowWork) swapAdjoints() {
+	w.gb, w.gqb = w.gqb, w.gb
+	w.vb, w.vqb = w.vqb, w.vb
 }
 
 // flowCacheBytes bounds the memory a FlowFilter spends keeping the guided pass's step
@@ -59,10 +76,10 @@ func (w *flowWork) init(n, d int) {
 		&w.p0b, &w.pTb, &w.a0b, &w.aTb, &w.gb, &w.kb, &w.lkb, &w.db, &w.cb, &w.sb, &w.zb} {
 		*p = make([]float64, nn)
 	}
-	for _, p := range []*[]float64{&w.wm, &w.gs, &w.ks} {
+	for _, p := range []*[]float64{&w.wm, &w.gs, &w.ks, &w.cq, &w.gq, &w.gqb} {
 		*p = make([]float64, nn)
 	}
-	for _, p := range []*[]float64{&w.bb, &w.sa, &w.sc, &w.se} {
+	for _, p := range []*[]float64{&w.bb, &w.sa, &w.sc, &w.se, &w.vq, &w.sq, &w.vqb, &w.xn} {
 		*p = make([]float64, nd)
 	}
 	for _, p := range []*[]float64{&w.v, &w.s, &w.r, &w.dr, &w.xs, &w.vb, &w.rb, &w.yb, &w.xbn, &w.xq} {

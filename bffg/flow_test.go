@@ -30,6 +30,7 @@ type flowCase struct {
 	steps   int
 	tc      bool   // time-changed grid
 	si      bool   // semi-implicit guided step
+	ex      bool   // exact (Euler-model) guided steps
 	disc    []bool // discrete edges
 }
 
@@ -56,7 +57,7 @@ func newFlowCase(rng *rand.Rand, leaves, n, d, steps int) flowCase {
 }
 
 func (c flowCase) filter(t *testing.T) *FlowFilter {
-	f := &FlowFilter{Steps: c.steps, TimeChange: c.tc, Discrete: c.disc, SemiImplicit: c.si}
+	f := &FlowFilter{Steps: c.steps, TimeChange: c.tc, Discrete: c.disc, SemiImplicit: c.si, ExactSteps: c.ex}
 	require.NoError(t, f.SetData(c.tr, c.k.N, c.k.Dim, c.root, c.y))
 	require.NoError(t, f.Run(KunitaFlow(c.k), c.tau2))
 	f.Refine()
@@ -104,7 +105,7 @@ func TestFlowFilterMatchesFull(t *testing.T) {
 func flowObjective(t *testing.T, c flowCase, anchors []float64, p []float64, z []float64) float64 {
 	k := c.k
 	k.KAlpha, k.KSigma = p[0], p[1]
-	f := &FlowFilter{Steps: c.steps, TimeChange: c.tc, Discrete: c.disc, SemiImplicit: c.si}
+	f := &FlowFilter{Steps: c.steps, TimeChange: c.tc, Discrete: c.disc, SemiImplicit: c.si, ExactSteps: c.ex}
 	require.NoError(t, f.SetData(c.tr, k.N, k.Dim, c.root, c.y))
 	f.SetAnchors(anchors)
 	require.NoError(t, f.Run(KunitaFlow(k), p[2]))
@@ -115,14 +116,16 @@ func flowObjective(t *testing.T, c flowCase, anchors []float64, p []float64, z [
 
 // The reverse pass equals central finite differences of log h_root + Σ log w in z, k_α,
 // k_σ and τ², on trees with polytomies and unary nodes, d = 1, 2, 3, on uniform and
-// time-changed grids, with discrete edges mixed in, and with semi-implicit steps.
+// time-changed grids, with discrete edges mixed in, and with semi-implicit and exact
+// steps.
 func TestFlowFilterGradient(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	for k, dims := range [][2]int{{3, 2}, {4, 3}, {4, 1}, {3, 2}, {3, 2}, {4, 1}, {3, 2}, {4, 3}} {
+	for k, dims := range [][2]int{{3, 2}, {4, 3}, {4, 1}, {3, 2}, {3, 2}, {4, 1}, {3, 2}, {4, 3}, {3, 2}, {4, 1}, {4, 3}} {
 		c := newFlowCase(rng, 7, dims[0], dims[1], 4)
-		c.tc = k == 3
-		c.si = k >= 6 // semi-implicit guided steps
-		if k >= 4 {
+		c.tc = k == 3 || k == 9
+		c.si = k == 6 || k == 7 // semi-implicit guided steps
+		c.ex = k >= 8           // exact guided steps
+		if k >= 4 && k != 9 {
 			c.disc = make([]bool, c.tr.Len())
 			for v := 1; v < c.tr.Len(); v += 2 {
 				c.disc[v] = true
@@ -191,7 +194,8 @@ func TestFlowPotentialGradient(t *testing.T) {
 // an independent bootstrap estimate: unconditional paths down the tree (Euler–Maruyama
 // on SDE edges, x_v = x_pa + chol(T·K(x_pa))ε on discrete ones) weighted by
 // Π_leaves N(y; x, τ²I). Both use the same grid; the guided estimator's left-point
-// weights carry an O(dt) bias, far below the Monte Carlo error here.
+// weights carry an O(dt) bias, far below the Monte Carlo error here, and with
+// ExactSteps the guided estimator is unbiased for the bootstrap's (Euler) model itself.
 func TestFlowUnbiased(t *testing.T) {
 	if testing.Short() {
 		t.Skip("Monte Carlo with 10^5 paths")
@@ -203,9 +207,9 @@ func TestFlowUnbiased(t *testing.T) {
 	root := []float64{0, 0.5}
 	y := []float64{0.3, 0.2, -0.4, 0.9, 0.6, 1.6} // leaves 2, 3, 4 (leaf order of tr)
 	const tau2 = 0.15
-	for _, disc := range [][]bool{nil, {false, false, true, true, true}} {
+	for mode, disc := range [][]bool{nil, {false, false, true, true, true}, nil, {false, false, true, true, true}} {
 		rng := rand.New(rand.NewPCG(21, 22))
-		f := &FlowFilter{Steps: steps, Discrete: disc}
+		f := &FlowFilter{Steps: steps, Discrete: disc, ExactSteps: mode >= 2}
 		require.NoError(t, f.SetData(tr, n, d, root, y))
 		require.NoError(t, FlowAnchors(f, KunitaFlow(k), tau2, 2))
 		require.NoError(t, f.Run(KunitaFlow(k), tau2))
@@ -257,10 +261,60 @@ func TestFlowUnbiased(t *testing.T) {
 			}
 			return math.Exp(lw)
 		}, 200_000)
-		t.Logf("discrete %v: p(y): guided %.5g ± %.2g, bootstrap %.5g ± %.2g, h̃_root %.5g", disc, guided, seG, boot, seB, math.Exp(logH))
+		t.Logf("exact steps %v, discrete %v: p(y): guided %.5g ± %.2g, bootstrap %.5g ± %.2g, h̃_root %.5g", f.ExactSteps, disc, guided, seG, boot, seB, math.Exp(logH))
 		require.InDelta(t, boot, guided, 4*math.Hypot(seG, seB))
 		// The auxiliary alone is a different model: the check has power.
 		require.Greater(t, math.Abs(math.Exp(logH)-boot), 4*math.Hypot(seG, seB))
+	}
+}
+
+// With ExactSteps, E_q[Π_v w_v]·h̃_root is p(y) of the Euler-discretised flow whatever
+// the auxiliary: the estimates with anchors at the root state and with refined anchors
+// agree within Monte Carlo error on a coarse grid (5 steps an edge). The explicit step's
+// left-point weights do not: there the two auxiliaries give estimates many standard
+// errors apart, so the check has power.
+func TestFlowExactStepsAuxiliaryFree(t *testing.T) {
+	if testing.Short() {
+		t.Skip("Monte Carlo")
+	}
+	tr, _, err := topology.FromParents([]int{-1, 0, 0, 1, 1}, []float64{0, 0.4, 1, 0.6, 0.6}, nil)
+	require.NoError(t, err)
+	const n, d, tau2 = 2, 1, 0.15
+	k := sde.Kunita{N: n, Dim: d, KAlpha: 1, KSigma: 0.7}
+	root := []float64{0, 0.5}
+	y := []float64{0.3, 0.2, -0.4, 0.9, 0.6, 1.6}
+	estimate := func(exact, refine bool) (mean, se float64) {
+		rng := rand.New(rand.NewPCG(23, 24))
+		f := &FlowFilter{Steps: 5, ExactSteps: exact}
+		require.NoError(t, f.SetData(tr, n, d, root, y))
+		if refine {
+			require.NoError(t, FlowAnchors(f, KunitaFlow(k), tau2, 2))
+		}
+		require.NoError(t, f.Run(KunitaFlow(k), tau2))
+		z := make([]float64, f.NumNoise())
+		const num = 20_000
+		s, s2 := 0.0, 0.0
+		for i := 0; i < num; i++ {
+			for i := range z {
+				z[i] = rng.NormFloat64()
+			}
+			sum, err := f.Guide(z)
+			require.NoError(t, err)
+			v := math.Exp(sum + f.LogLikelihood())
+			s, s2 = s+v, s2+v*v
+		}
+		mean = s / num
+		return mean, math.Sqrt((s2/num - mean*mean) / num)
+	}
+	for _, exact := range []bool{true, false} {
+		a, sa := estimate(exact, false)
+		b, sb := estimate(exact, true)
+		t.Logf("exact steps %v: anchors at the root %.6g ± %.2g, refined %.6g ± %.2g", exact, a, sa, b, sb)
+		if exact {
+			require.InDelta(t, a, b, 4*math.Hypot(sa, sb))
+		} else {
+			require.Greater(t, math.Abs(a-b), 4*math.Hypot(sa, sb))
+		}
 	}
 }
 
@@ -300,7 +354,9 @@ func linearFlowOracle(t *testing.T, tr *topology.Topology, kk []float64, n, d in
 // discrete closed form at every step count and every log-weight is 0. The guided pass at
 // z = 0 is Euler's method on the ODE of the conditional mean, and here Euler is exact:
 // x_{j+1} − μ = (Σ + (T − t_{j+1})K)(Σ + (T − t_j)K)⁻¹(x_j − μ) telescopes, so every
-// node state equals its dense posterior mean at every step count.
+// node state equals its dense posterior mean at every step count. With ExactSteps the
+// Euler transitions are the exact ones and each step draws from its exact conditional,
+// so the same holds.
 func TestFlowLinearExact(t *testing.T) {
 	rng := rand.New(rand.NewPCG(31, 32))
 	tr := randomTree(rng, 9, true)
@@ -315,8 +371,8 @@ func TestFlowLinearExact(t *testing.T) {
 	}
 	const tau2 = 0.2
 	want, mean, _ := linearFlowOracle(t, tr, kk, n, d, root, y, tau2)
-	for _, m := range []int{1, 7, 50} {
-		f := &FlowFilter{Steps: m, TimeChange: m == 7} // any grid
+	for k, m := range []int{1, 7, 50, 1, 7, 50} {
+		f := &FlowFilter{Steps: m, TimeChange: m == 7, ExactSteps: k >= 3} // any grid
 		require.NoError(t, f.SetData(tr, n, d, root, y))
 		require.NoError(t, f.Run(fl, tau2))
 		relClose(t, want, f.LogLikelihood(), 1e-10, "log h_root")
@@ -332,14 +388,17 @@ func TestFlowLinearExact(t *testing.T) {
 }
 
 // On a nonlinear flow the guided pass at z = 0 and its log-weights converge at first
-// order in dt, with explicit and with semi-implicit steps (left-point weights): errors against 640 steps per
-// edge halve when the steps double (the test prints them and the observed orders).
+// order in dt, with explicit and semi-implicit steps (left-point weights): errors against
+// 640 steps per edge halve when the steps double (the test prints them and the observed
+// orders). Exact steps converge too: the states at first order, Σ log w faster here and
+// with errors ten times smaller. All three share the limit.
 func TestFlowConvergenceOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(33, 34))
 	c := newFlowCase(rng, 7, 3, 2, 10)
-	for _, si := range []bool{false, true} {
+	var refs [][]float64
+	for mode, name := range []string{"explicit", "semi-implicit", "exact"} {
 		run := func(m int) ([]float64, float64) {
-			f := &FlowFilter{Steps: m, TimeChange: true, SemiImplicit: si}
+			f := &FlowFilter{Steps: m, TimeChange: true, SemiImplicit: mode == 1, ExactSteps: mode == 2}
 			require.NoError(t, f.SetData(c.tr, 3, 2, c.root, c.y))
 			require.NoError(t, f.Run(KunitaFlow(c.k), c.tau2))
 			sum, err := f.Guide(make([]float64, f.NumNoise()))
@@ -363,10 +422,21 @@ func TestFlowConvergenceOrder(t *testing.T) {
 		}
 		for i := 1; i < len(steps); i++ {
 			ox, os := math.Log2(ex[i-1]/ex[i]), math.Log2(es[i-1]/es[i])
-			t.Logf("semi-implicit %v, steps %d → %d: state error %.3g → %.3g (order %.2f), Σ log w error %.3g → %.3g (order %.2f)",
-				si, steps[i-1], steps[i], ex[i-1], ex[i], ox, es[i-1], es[i], os)
+			t.Logf("%s steps %d → %d: state error %.3g → %.3g (order %.2f), Σ log w error %.3g → %.3g (order %.2f)",
+				name, steps[i-1], steps[i], ex[i-1], ex[i], ox, es[i-1], es[i], os)
 			require.InDelta(t, 1, ox, 0.3)
+			if mode == 2 { // smaller errors, and faster than first order in this range
+				require.Greater(t, os, 0.7)
+				continue
+			}
 			require.InDelta(t, 1, os, 0.3)
+		}
+		refs = append(refs, append(xr, sr))
+	}
+	// The three schemes share the limit: at 640 steps they differ by O(1/640).
+	for _, r := range refs[1:] {
+		for i := range r {
+			require.InDelta(t, refs[0][i], r[i], 0.02*(1+math.Abs(refs[0][i])))
 		}
 	}
 }
@@ -483,6 +553,17 @@ func TestFlowUnstable(t *testing.T) {
 	require.True(t, math.IsInf(p.LogDensity(q), -1))
 }
 
+// ExactSteps refuses exact leaf observations and semi-implicit steps with a clear error.
+func TestFlowExactStepsErrors(t *testing.T) {
+	rng := rand.New(rand.NewPCG(35, 36))
+	c := newFlowCase(rng, 5, 3, 2, 4)
+	f := &FlowFilter{Steps: 4, ExactSteps: true}
+	require.NoError(t, f.SetData(c.tr, 3, 2, c.root, c.y))
+	require.ErrorIs(t, f.Run(KunitaFlow(c.k), 0), ErrObservation)
+	f.SemiImplicit = true
+	require.ErrorContains(t, f.Run(KunitaFlow(c.k), 0.1), "exclude each other")
+}
+
 // Sweeps split levels between goroutines without changing a single bit of the result.
 func TestFlowWorkersDeterministic(t *testing.T) {
 	rng := rand.New(rand.NewPCG(61, 62))
@@ -491,6 +572,14 @@ func TestFlowWorkersDeterministic(t *testing.T) {
 	c.disc[3] = true
 	f := c.filter(t)
 	z := c.noise(rng, f, 1)
+	for _, exact := range []bool{false, true} {
+		f.ExactSteps = exact
+		checkWorkersDeterministic(t, c, f, z)
+	}
+}
+
+func checkWorkersDeterministic(t *testing.T, c flowCase, f *FlowFilter, z []float64) {
+	t.Helper()
 	run := func(workers int) (float64, []float64, []float64, float64) {
 		g := f.Clone()
 		g.Workers = workers
@@ -530,16 +619,18 @@ func checkLinearFlow(t *testing.T, tr *topology.Topology, kk, root, y, yOracle [
 	t.Helper()
 	const n, d = 3, 2
 	want, mean, _ := linearFlowOracle(t, tr, kk, n, d, root, yOracle, tau2)
-	f := &FlowFilter{Steps: 9}
-	require.NoError(t, f.SetData(tr, n, d, root, y))
-	require.NoError(t, f.Run(constFlow{n, d, kk}, tau2))
-	relClose(t, want, f.LogLikelihood(), 1e-10, "log h_root")
-	sum, err := f.Guide(make([]float64, f.NumNoise()))
-	require.NoError(t, err)
-	require.InDelta(t, 0, sum, 1e-9)
-	for v := 1; v < tr.Len(); v++ {
-		for i, x := range f.State(v) {
-			require.InDelta(t, mean[v*n*d+i], x, 1e-9, "node %d (τ² %v)", v, tau2)
+	for _, exact := range []bool{false, tau2 > 0} { // exact steps need τ² > 0
+		f := &FlowFilter{Steps: 9, ExactSteps: exact}
+		require.NoError(t, f.SetData(tr, n, d, root, y))
+		require.NoError(t, f.Run(constFlow{n, d, kk}, tau2))
+		relClose(t, want, f.LogLikelihood(), 1e-10, "log h_root")
+		sum, err := f.Guide(make([]float64, f.NumNoise()))
+		require.NoError(t, err)
+		require.InDelta(t, 0, sum, 1e-9)
+		for v := 1; v < tr.Len(); v++ {
+			for i, x := range f.State(v) {
+				require.InDelta(t, mean[v*n*d+i], x, 1e-9, "node %d (τ² %v, exact steps %v)", v, tau2, exact)
+			}
 		}
 	}
 }
@@ -616,5 +707,7 @@ func TestFlowMissingLandmarks(t *testing.T) {
 	for i := 0; i < 4; i++ {
 		c.y[i] = math.NaN()
 	}
+	checkFlowGradient(t, rng, c)
+	c.ex = true
 	checkFlowGradient(t, rng, c)
 }
