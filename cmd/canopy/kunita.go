@@ -103,12 +103,15 @@ func loadLandmarks(treeFile, lmFile string, index int) (*dataset, error) {
 // log k_α ~ N(log(v/T̄), 2²) with v the mean per-coordinate variance over tips and T̄ the
 // mean root-to-tip distance (K_ii ≈ k_α is the per-coordinate rate), log k_σ ~ N(log ℓ,
 // 1²) with ℓ half the median distance between landmarks of the mean shape, and
-// log τ² ~ N(log(v/100), 2²); --noise none observes the tips exactly. The auxiliary's anchors are refined at the prior medians
-// (two rounds of hyperiax's Algorithm 3) and then frozen. Each edge has --steps steps on
-// the time-changed grid t = s(2 − s/T), fine where the guiding term is strongest, with
-// explicit guided steps: where they would be unstable the density is zero
-// (bffg.ErrUnstable), which keeps samplers out of the region where the discretised
-// log-weights are wrong.
+// log τ² ~ N(log(v/100), 2²); --noise none observes the tips exactly. The auxiliary's
+// anchors are refined at the prior medians (two rounds of hyperiax's Algorithm 3) and
+// then frozen. Each edge has --steps steps on the time-changed grid t = s(2 − s/T), fine
+// where the guiding term is strongest. The model is the Euler–Maruyama discretisation of
+// the flow on that grid, and each step is guided exactly (bffg.FlowFilter.ExactSteps), so
+// the target is that model's exact posterior at any step count. With --noise none the
+// last step into a tip is degenerate, so the steps are explicit instead; where they would
+// be unstable the density is zero (bffg.ErrUnstable), which keeps samplers out of the
+// region where the left-point log-weights are wrong.
 func newKunitaProblem(ds *dataset, noise string, steps int) (*problem, error) {
 	est, nv, err := noiseFlag(noise)
 	if err != nil {
@@ -159,7 +162,7 @@ func newKunitaProblem(ds *dataset, noise string, steps int) (*problem, error) {
 		priors = append(priors, bffg.Normal{Mean: math.Log(v / 100), SD: 2})
 		nv = v / 100
 	}
-	f := &bffg.FlowFilter{Steps: steps, TimeChange: true}
+	f := &bffg.FlowFilter{Steps: steps, TimeChange: true, ExactSteps: est || nv > 0}
 	if err := f.SetData(t, n, dim, root, ds.y); err != nil {
 		return nil, err
 	}

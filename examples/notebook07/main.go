@@ -43,9 +43,10 @@ func main() {
 	nutsDraws := flag.Int("nuts-draws", 300, "NUTS draws per chain")
 	seed := flag.Uint64("seed", 7, "random seed of the chains")
 	semi := flag.Bool("semi-implicit", false, "semi-implicit guided steps (stable at any step size; the notebook's are explicit)")
+	exactSteps := flag.Bool("exact-steps", false, "guide each Euler step exactly, with exact weights for the discretised flow (the notebook's steps are explicit)")
 	flag.Parse()
 	cfg := config{sampler: *sampler, chains: *chains, rwWarmup: *rwWarmup, rwDraws: *rwDraws,
-		nutsWarmup: *nutsWarmup, nutsDraws: *nutsDraws, seed: *seed, semi: *semi}
+		nutsWarmup: *nutsWarmup, nutsDraws: *nutsDraws, seed: *seed, semi: *semi, exact: *exactSteps}
 	if err := run(os.Stdout, *asJSON, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "notebook07:", err)
 		os.Exit(1)
@@ -56,7 +57,7 @@ type config struct {
 	sampler                                          string
 	chains, rwWarmup, rwDraws, nutsWarmup, nutsDraws int
 	seed                                             uint64
-	semi                                             bool
+	semi, exact                                      bool
 }
 
 // Check holds the forward numbers at the truth with the notebook's z0, in the
@@ -119,7 +120,7 @@ func run(w io.Writer, asJSON bool, cfg config) error {
 	ctx := context.Background()
 	if cfg.sampler == "both" || cfg.sampler == "rwpcn" {
 		r.RWPCN, err = notebooks.NB07RWPCN(ctx, nb, notebooks.RunConfig{Chains: cfg.chains, Warmup: cfg.rwWarmup, Draws: cfg.rwDraws, Seed: cfg.seed,
-			SemiImplicit: cfg.semi, Progress: progress("rw/pcn", cfg.rwWarmup+cfg.rwDraws)})
+			SemiImplicit: cfg.semi, ExactSteps: cfg.exact, Progress: progress("rw/pcn", cfg.rwWarmup+cfg.rwDraws)})
 		if err != nil {
 			return err
 		}
@@ -129,7 +130,7 @@ func run(w io.Writer, asJSON bool, cfg config) error {
 	}
 	if cfg.sampler == "both" || cfg.sampler == "nuts" {
 		r.NUTS, err = notebooks.NB07NUTS(ctx, nb, notebooks.RunConfig{Chains: cfg.chains, Warmup: cfg.nutsWarmup, Draws: cfg.nutsDraws, Seed: cfg.seed,
-			SemiImplicit: cfg.semi, Progress: progress("nuts", cfg.nutsWarmup+cfg.nutsDraws)})
+			SemiImplicit: cfg.semi, ExactSteps: cfg.exact, Progress: progress("nuts", cfg.nutsWarmup+cfg.nutsDraws)})
 		if err != nil {
 			return err
 		}

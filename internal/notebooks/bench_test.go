@@ -44,7 +44,7 @@ func BenchmarkNotebook07U(b *testing.B) {
 	}
 }
 
-func benchNB07Potential(b *testing.B, grad bool) {
+func benchNB07Potential(b *testing.B, grad, exact bool) {
 	nb, err := Notebook07()
 	if err != nil {
 		b.Fatal(err)
@@ -53,6 +53,7 @@ func benchNB07Potential(b *testing.B, grad bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	p.Filter.ExactSteps = exact
 	q := make([]float64, p.Dim())
 	q[0], q[1] = math.Log(NB07KAlpha), math.Log(NB07KSigma)
 	copy(q[2:], NB07CheckNoise())
@@ -69,7 +70,13 @@ func benchNB07Potential(b *testing.B, grad bool) {
 
 // BenchmarkNotebook07FlowU times U on notebook 07's target with factorised messages
 // (16×16 instead of 32×32) and frozen anchors: one filter plus the guided pass.
-func BenchmarkNotebook07FlowU(b *testing.B) { benchNB07Potential(b, false) }
+func BenchmarkNotebook07FlowU(b *testing.B) { benchNB07Potential(b, false, false) }
 
 // BenchmarkNotebook07FlowGrad times U + ∇U (the reverse pass included).
-func BenchmarkNotebook07FlowGrad(b *testing.B) { benchNB07Potential(b, true) }
+func BenchmarkNotebook07FlowGrad(b *testing.B) { benchNB07Potential(b, true, false) }
+
+// BenchmarkNotebook07FlowExactU and …Grad time the same with exact (Euler-transition)
+// guided steps.
+func BenchmarkNotebook07FlowExactU(b *testing.B) { benchNB07Potential(b, false, true) }
+
+func BenchmarkNotebook07FlowExactGrad(b *testing.B) { benchNB07Potential(b, true, true) }

@@ -111,6 +111,7 @@ func NB07RWPCN(ctx context.Context, nb NB07, cfg RunConfig) (*Report07, error) {
 		return nil, err
 	}
 	p.Filter.SemiImplicit = cfg.SemiImplicit
+	p.Filter.ExactSteps = cfg.ExactSteps
 	nz := p.Filter.NumNoise()
 	zIdx := make([]int, nz)
 	for i := range zIdx {
@@ -146,6 +147,7 @@ func NB07NUTS(ctx context.Context, nb NB07, cfg RunConfig) (*Report07, error) {
 		return nil, err
 	}
 	p.Filter.SemiImplicit = cfg.SemiImplicit
+	p.Filter.ExactSteps = cfg.ExactSteps
 	newKernel := func(int) (mcmc.Kernel, error) { return mcmc.NewNUTS(p.Clone()), nil }
 	start := time.Now()
 	chains, err := mcmc.Run(ctx, newKernel, mcmc.Config{Chains: cfg.Chains, Warmup: cfg.Warmup, Draws: cfg.Draws,

@@ -58,6 +58,9 @@ type RunConfig struct {
 	Progress func(chain, iter int, info mcmc.Info)
 	// SemiImplicit makes notebook 07's guided steps semi-implicit (bffg.FlowFilter).
 	SemiImplicit bool
+	// ExactSteps guides notebook 07's steps exactly as Euler transitions
+	// (bffg.FlowFilter.ExactSteps).
+	ExactSteps bool
 }
 
 func (c RunConfig) orDefault(warmup, draws int) RunConfig {
