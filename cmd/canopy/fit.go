@@ -411,6 +411,20 @@ func sample(ctx context.Context, pr *problem, c fitConfig, from []*mcmc.Checkpoi
 			init[i] = q
 		}
 	}
+	var params mcmc.Params
+	if pr.flow != nil && c.sampler == "nuts" && from == nil {
+		// Given z the model parameters are far more tightly determined than any z:
+		// start the metric from their curvature, not the identity (where the first
+		// adaptation stage would creep with tiny steps across every z). Where the
+		// curvature is not positive the identity stays.
+		idx := make([]int, np)
+		for i := range idx {
+			idx[i] = i
+		}
+		if m, err := mcmc.CurvatureMetric(pr.flow.Clone(), init[0], idx, 1e-4); err == nil {
+			params.Metric = m
+		}
+	}
 	var observe func(int, int, []float64)
 	if pr.flow != nil {
 		pr.shapes = newShapeSummary(pr.flow, c.chains, len(pr.ds.y)/pr.ds.tree.NumLeaves()*pr.ds.tree.Len())
@@ -419,7 +433,7 @@ func sample(ctx context.Context, pr *problem, c fitConfig, from []*mcmc.Checkpoi
 	prog := newProgress(stderr, c.chains, c.warmup, c.warmup+c.draws, c.quiet)
 	defer prog.done()
 	return mcmc.Run(ctx, newKernel, mcmc.Config{Chains: c.chains, Warmup: c.warmup, Draws: c.draws,
-		Seed: c.seed, Progress: prog.update, Observe: observe, Resume: from, SaveDims: np, Init: init})
+		Seed: c.seed, Progress: prog.update, Observe: observe, Resume: from, SaveDims: np, Init: init, Params: params})
 }
 
 // pcnRW returns hyperiax's Metropolis-within-Gibbs kernel on t: pCN with β on the

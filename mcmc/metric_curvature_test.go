@@ -1,0 +1,37 @@
+package mcmc_test
+
+import (
+	"math"
+	"testing"
+
+	"github.com/canopy-bffg/canopy/mcmc"
+	"github.com/stretchr/testify/require"
+)
+
+// saddle has log π(q) = q₀²/2 − q₁²/2: negative curvature in q₀.
+type saddle struct{}
+
+func (saddle) Dim() int                         { return 2 }
+func (s saddle) LogDensity(q []float64) float64 { return s.LogDensityGrad(q, make([]float64, 2)) }
+func (saddle) LogDensityGrad(q, g []float64) float64 {
+	g[0], g[1] = q[0], -q[1]
+	return 0.5*q[0]*q[0] - 0.5*q[1]*q[1]
+}
+
+// CurvatureMetric puts 1/(−∂²log π/∂q_i²) on the chosen coordinates (the funnel's
+// neck, where it is known in closed form) and 1 elsewhere, and refuses a
+// non-positive curvature.
+func TestCurvatureMetric(t *testing.T) {
+	q := []float64{0.5, 1, -2}
+	m, err := mcmc.CurvatureMetric(funnel{3}, q, []int{0, 2}, 1e-4)
+	require.NoError(t, err)
+	got := m.DiagTo(nil)
+	ss := 1.0 + 4.0
+	require.InEpsilon(t, 1/(1.0/9+0.5*ss*math.Exp(-0.5)), got[0], 1e-7)
+	require.Equal(t, 1.0, got[1])
+	require.InEpsilon(t, math.Exp(0.5), got[2], 1e-7)
+	_, err = mcmc.CurvatureMetric(saddle{}, []float64{0, 0}, []int{0}, 1e-4)
+	require.ErrorIs(t, err, mcmc.ErrNotPositiveDefinite)
+	_, err = mcmc.CurvatureMetric(saddle{}, []float64{0, 0}, []int{1}, 1e-4)
+	require.NoError(t, err)
+}
