@@ -238,13 +238,15 @@ func dot(a, b []float64) float64 {
 }
 
 // CurvatureMetric returns a diagonal inverse metric for starting adaptation: 1 on
-// every coordinate except those in idx, where it is 1/c_i with
-// c_i = −∂²log π/∂q_i² at q, by central differences of the gradient with step h.
+// every coordinate except those in idx, where it is 1/|c_i| with
+// c_i = −∂²log π/∂q_i² at q, by central differences of the gradient with step h (away
+// from the mode c_i may be negative; its size still gives the scale on which the
+// density changes).
 // It suits non-centred targets whose latent coordinates have standard normal priors
 // while a few parameters are far more tightly determined given the latents: with
 // the identity, the first adaptation stage would need tiny steps across every latent
 // coordinate. It returns an error if the density, the gradient or a curvature at q
-// is not finite and positive.
+// is not finite or is zero.
 func CurvatureMetric(t GradDensity, q []float64, idx []int, h float64) (*Metric, error) {
 	n := t.Dim()
 	if len(q) != n {
@@ -262,7 +264,7 @@ func CurvatureMetric(t GradDensity, q []float64, idx []int, h float64) (*Metric,
 		x[i] = q[i] - h
 		lm := t.LogDensityGrad(x, gm)
 		x[i] = q[i]
-		c := -(gp[i] - gm[i]) / (2 * h)
+		c := math.Abs(gp[i]-gm[i]) / (2 * h)
 		if !finite(lp) || !finite(lm) || !(c > 0) || math.IsInf(c, 0) {
 			return nil, fmt.Errorf("%w: curvature %g of coordinate %d", ErrNotPositiveDefinite, c, i)
 		}
