@@ -80,7 +80,8 @@ type FlowFilter struct {
 	// log-weight is the same left-point sum, and it is still inaccurate where
 	// dt·λmax(KH) is large: a sampler on a coarse grid can then find spurious mass (at a
 	// large k_α for the Kunita flow). The explicit step reports those points as
-	// ErrUnstable instead, which keeps samplers out of them.
+	// ErrUnstable instead, which keeps samplers out of them; ExactSteps has no such
+	// region.
 	SemiImplicit bool
 	// ExactSteps makes each step of an SDE edge the Gaussian transition
 	// N(x_j, dt_j·K(x_j) ⊗ I_d) — the Euler–Maruyama discretisation taken as the model —
@@ -684,7 +685,8 @@ func (f *FlowFilter) NumNoise() int { return f.t.Len() * f.steps() * f.n * f.d }
 // Guide runs the guided Euler–Maruyama pass driven by z (NumNoise) with the flow and
 // messages of the last Run, x ← x + K(x)r dt + chol(K(x))√dt z, r = F − Hx, and
 // returns Σ_v log w_v with the left-point log-weight
-// Σ_j [−½ d·tr((K − ã)H) + ½ tr(r'(K − ã)r)] dt_j (the drifts are zero).
+// Σ_j [−½ d·tr((K − ã)H) + ½ tr(r'(K − ã)r)] dt_j (the drifts are zero); with
+// ExactSteps, each step's exact draw and weight instead.
 func (f *FlowFilter) Guide(z []float64) (float64, error) {
 	f.mustRun()
 	if len(z) != f.NumNoise() {

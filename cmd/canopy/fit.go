@@ -200,7 +200,7 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.IntVar(&c.treeIndex, "tree-index", 0, "which tree of a multi-tree file (0 = first)")
 	fs.StringVar(&c.model, "model", "bm", "edge model: bm, ou or kunita (landmark shapes)")
 	fs.StringVar(&c.noise, "noise", "estimate", "leaf noise variance: estimate, none or a value")
-	fs.StringVar(&c.sampler, "sampler", "nuts", "sampler: nuts or rwpcn (default rwpcn for --model kunita)")
+	fs.StringVar(&c.sampler, "sampler", "nuts", "sampler: nuts or rwpcn (hyperiax's pCN on z with a random walk on the parameters)")
 	fs.IntVar(&c.chains, "chains", 4, "number of chains")
 	fs.IntVar(&c.warmup, "warmup", 1000, "warmup iterations per chain")
 	fs.IntVar(&c.draws, "draws", 1000, "draws per chain")
@@ -225,15 +225,6 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			seed: prev.Seed, out: *resume, quiet: c.quiet, landmarkFile: prev.Landmarks, steps: prev.Steps}
 		if drawsSet {
 			c.draws = draws
-		}
-	}
-	if c.model == "kunita" && prev == nil {
-		// NUTS on the shape model's noise-space target meets a funnel in (τ², z) and
-		// costs a gradient per leapfrog step; the notebook's RW/pCN kernel is the default.
-		set := false
-		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "sampler" })
-		if !set {
-			c.sampler = "rwpcn"
 		}
 	}
 	if (c.landmarkFile != "") != (c.model == "kunita") {
