@@ -206,10 +206,7 @@ func (f *FlowFilter) SetData(t *topology.Topology, n, d int, root, y []float64) 
 	f.tb = make([]float64, N)
 	f.ws = make([]flowWork, 1)
 	f.ws[0].init(n, d)
-	f.cache = nil
-	if b := (N - 1) * m * f.ws[0].stride() * 8; b <= flowCacheBytes {
-		f.cache = make([]float64, b/8)
-	}
+	f.cache = nil // Guide sizes it
 	for v := 0; v < N; v++ {
 		copy(f.anc[v], root)
 		if i := t.LeafIndex(v); i >= 0 {
@@ -612,6 +609,32 @@ func (f *FlowFilter) tiltedStep(c float64, x, z, xv, G, V []float64, kappa float
 	return kappa - float64(d)*logDiag(w.dm, n) - 0.5*dot(w.dr, w.dr) + 0.5*dot(w.r, w.r), "", nil
 }
 
+// edgeCacheLen returns the number of values the guided pass keeps per edge for the
+// reverse pass: per step, the buffers of flowWork.cached; with ExactSteps, Steps+1
+// pullbacks and Steps steps (flowWork.savePull, flowWork.saveStep).
+func (f *FlowFilter) edgeCacheLen() int {
+	m := f.steps()
+	if f.ExactSteps {
+		np, ns := f.exactLens()
+		return (m+1)*np + m*ns
+	}
+	return m * f.ws[0].stride()
+}
+
+// exactLens returns the lengths of a saved pullback and of a saved exact step.
+func (f *FlowFilter) exactLens() (pull, step int) {
+	nn, nd := f.n*f.n, f.n*f.d
+	return 2*nn + nd, 4*nn + 4*nd
+}
+
+// exactSlot returns the offsets in f.cache of the pullback at grid point j of the edge
+// above v and of its step j.
+func (f *FlowFilter) exactSlot(v, j int) (pull, step int) {
+	np, ns := f.exactLens()
+	base := (v - 1) * f.edgeCacheLen()
+	return base + j*np, base + (f.steps()+1)*np + j*ns
+}
+
 // exactEdge runs the guided pass along the SDE edge above v with ExactSteps, filling
 // path (Steps+1 states, the first set) from the noise z of the edge (Steps×n×d), and
 // returns the edge's log-weight. Grid point j's message is kept in the work space's
@@ -630,6 +653,10 @@ func (f *FlowFilter) exactEdge(v int, path, z []float64, w *flowWork) (float64, 
 	if err != nil {
 		return 0, err
 	}
+	if f.cache != nil {
+		p, _ := f.exactSlot(v, 0)
+		w.savePull(f.cache[p:])
+	}
 	lw := 0.0
 	for j := 0; j < m; j++ {
 		_, dt := f.gridPoint(T, j)
@@ -647,6 +674,12 @@ func (f *FlowFilter) exactEdge(v int, path, z []float64, w *flowWork) (float64, 
 		}
 		lw += logE - (kj - 0.5*dot(w.sq, w.sq))
 		kj = kn
+		if f.cache != nil {
+			p, _ := f.exactSlot(v, j+1)
+			_, s := f.exactSlot(v, j)
+			w.savePull(f.cache[p:])
+			w.saveStep(f.cache[s:])
+		}
 	}
 	return lw, nil
 }
@@ -695,6 +728,11 @@ func (f *FlowFilter) Guide(z []float64) (float64, error) {
 	t, n, d, m := f.t, f.n, f.d, f.steps()
 	nd := n * d
 	copy(f.path[0][m*nd:], f.root)
+	if size := (t.Len() - 1) * f.edgeCacheLen(); size*8 > flowCacheBytes {
+		f.cache = nil
+	} else if len(f.cache) != size {
+		f.cache = make([]float64, size)
+	}
 	err := f.sweep(false, func(w *flowWork, v int) error {
 		if v == 0 {
 			return nil

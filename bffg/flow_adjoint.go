@@ -324,7 +324,11 @@ func (f *FlowFilter) exactEdgeVJP(v int, path, z, zb []float64, w *flowWork) err
 		clear(zb)
 		return nil
 	}
-	if _, err := f.pull(v, m, w); err != nil {
+	cached := f.cache != nil
+	if cached {
+		p, _ := f.exactSlot(v, m)
+		w.loadPull(f.cache[p:])
+	} else if _, err := f.pull(v, m, w); err != nil {
 		return err
 	}
 	clear(w.gb)
@@ -335,15 +339,22 @@ func (f *FlowFilter) exactEdgeVJP(v int, path, z, zb []float64, w *flowWork) err
 		x := path[j*nd : (j+1)*nd]
 		zj := z[j*nd : (j+1)*nd]
 		w.swapPull()
-		if _, err := f.pull(v, j, w); err != nil {
-			return err
-		}
-		w.swapPull() // grid point j+1 in c, g, v; j in cq, gq, vq
-		copy(w.sq, w.vq)
-		dense.Gemm(true, false, -1, w.gq, n, n, x, n, d, 1, w.sq)
-		// Recompute the step's quantities (its value, hence κ, is not needed).
-		if _, _, err := f.tiltedStep(dt, x, zj, w.xn, w.g, w.v, 0, w); err != nil {
-			return &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("guided step %d", j), Err: err}
+		if cached {
+			p, s := f.exactSlot(v, j)
+			w.loadPull(f.cache[p:])
+			w.loadStep(f.cache[s:])
+			w.swapPull() // grid point j+1 in c, g, v; j in cq, gq, vq
+		} else {
+			if _, err := f.pull(v, j, w); err != nil {
+				return err
+			}
+			w.swapPull()
+			copy(w.sq, w.vq)
+			dense.Gemm(true, false, -1, w.gq, n, n, x, n, d, 1, w.sq)
+			// Recompute the step's quantities (its value, hence κ, is not needed).
+			if _, _, err := f.tiltedStep(dt, x, zj, w.xn, w.g, w.v, 0, w); err != nil {
+				return &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("guided step %d", j), Err: err}
+			}
 		}
 		f.tiltedVJP(v, dt, x, zb[j*nd:(j+1)*nd], w.g, w.gb, w.vb, w)
 		kn++

@@ -42,6 +42,32 @@ func (w *flowWork) cached() [10][]float64 {
 	return [10][]float64{w.c, w.g, w.v, w.s, w.r, w.k, w.lk, w.dm, w.e, w.dr}
 }
 
+// savePull copies the pullback buffers (C, G, V) that exact steps keep per grid point
+// into dst, and saveStep those of a step (K, R, M, B, e, g, t and V_j − G_j'x);
+// loadPull and loadStep copy them back.
+func (w *flowWork) savePull(dst []float64) { saveBufs(dst, w.c, w.g, w.v) }
+func (w *flowWork) loadPull(src []float64) { loadBufs(src, w.c, w.g, w.v) }
+func (w *flowWork) saveStep(dst []float64) {
+	saveBufs(dst, w.k, w.lk, w.e, w.dm, w.dr, w.r, w.xs, w.sq)
+}
+func (w *flowWork) loadStep(src []float64) {
+	loadBufs(src, w.k, w.lk, w.e, w.dm, w.dr, w.r, w.xs, w.sq)
+}
+
+func saveBufs(dst []float64, bufs ...[]float64) {
+	off := 0
+	for _, b := range bufs {
+		off += copy(dst[off:], b)
+	}
+}
+
+func loadBufs(src []float64, bufs ...[]float64) {
+	off := 0
+	for _, b := range bufs {
+		off += copy(b, src[off:off+len(b)])
+	}
+}
+
 // stride returns the number of values save stores per step.
 func (w *flowWork) stride() int {
 	s := 0
