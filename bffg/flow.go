@@ -102,7 +102,8 @@ type FlowFilter struct {
 	// discrete edge's auxiliary is N(X_pa, T·K(anchor_pa) ⊗ I_d); its guided step draws
 	// X_v exactly from the true transition tilted by h_v, with the exact weight
 	// log w = log ∫N(x; X_pa, T·K(X_pa))h_v(x)dx − log h̃(X_pa). It uses the first n·d
-	// entries of its block of z.
+	// entries of its block of z. A discrete edge to a leaf needs τ² > 0; missing
+	// landmarks drop out of the leaf's message.
 	Discrete []bool
 
 	t    *topology.Topology
@@ -294,18 +295,21 @@ func (f *FlowFilter) Run(flow Flow, tau2 float64) error {
 		if f.obsLeaf(v) >= 0 {
 			// Pulled in observation space (pull); no vertex message is needed.
 		} else if i := t.LeafIndex(v); i >= 0 {
-			if tau2 == 0 || len(f.seen[i]) < n {
-				return &NodeError{Node: v, Name: t.Name(v), What: "discrete edge", Err: fmt.Errorf("%w: a discrete edge to a leaf needs every landmark observed with noise", ErrObservation)}
+			if tau2 == 0 {
+				return &NodeError{Node: v, Name: t.Name(v), What: "discrete edge", Err: fmt.Errorf("%w: a discrete edge to a leaf needs leaf noise τ² > 0", ErrObservation)}
 			}
-			// h(x) = N(y; x, τ²I) = exp(κ − ½|y/τ − x/τ|²).
+			// h(x) = N(y_O; x_O, τ²I) = exp(κ − ½|U − L'x|²) over the observed
+			// landmarks O: L = P'/τ (a square-root factor of H with zero rows for the
+			// missing landmarks, never inverted) and U = P'y_O/τ.
 			clear(f.lv[v])
-			for k := 0; k < n; k++ {
+			clear(f.uv[v])
+			for _, k := range f.seen[i] {
 				f.lv[v][k*n+k] = 1 / tau
+				for c := k * d; c < (k+1)*d; c++ {
+					f.uv[v][c] = f.y[i*nd+c] / tau
+				}
 			}
-			for k, y := range f.y[i*nd : (i+1)*nd] {
-				f.uv[v][k] = y / tau
-			}
-			f.kappa[v] = -0.5 * float64(nd) * math.Log(2*math.Pi*tau2)
+			f.kappa[v] = -0.5 * float64(len(f.seen[i])*d) * math.Log(2*math.Pi*tau2)
 		} else if err := f.fuse(v); err != nil {
 			return err
 		}
@@ -689,7 +693,7 @@ func (f *FlowFilter) exactEdge(v int, path, z []float64, w *flowWork) (float64, 
 func (f *FlowFilter) Refine() {
 	f.mustRun()
 	for v := 1; v < f.t.Len(); v++ {
-		if f.obsLeaf(v) >= 0 {
+		if f.t.IsLeaf(v) {
 			continue // the anchor stays at the observation
 		}
 		copy(f.anc[v], f.uv[v])

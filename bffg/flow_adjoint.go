@@ -189,11 +189,11 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 		if f.obsLeaf(v) >= 0 {
 			continue // its ∂/∂τ² is in f.tb
 		}
-		for k := 0; k < n; k++ {
+		for _, k := range f.seen[i] { // L_kk = 1/τ
 			tb += f.lb[v][k*n+k] * (-0.5 / (tau2 * tau))
 		}
 		tb -= dot(f.ub[v], f.uv[v]) / (2 * tau2)
-		tb -= f.kb[v] * float64(nd) / (2 * tau2)
+		tb -= f.kb[v] * float64(len(f.seen[i])*d) / (2 * tau2)
 	}
 	return tb, nil
 }

@@ -458,8 +458,30 @@ func TestFlowDiscreteExact(t *testing.T) {
 		y[i] = rng.NormFloat64()
 	}
 	const tau2 = 0.2
+	ym := append([]float64(nil), y...)
+	ym[1], ym[3], ym[4], ym[5] = math.NaN(), math.NaN(), math.NaN(), math.NaN() // a leaf with none observed
+	wantM, meanM, _ := linearFlowOracle(t, tr, kk, n, d, root, ym, tau2)
 	want, mean, cov := linearFlowOracle(t, tr, kk, n, d, root, y, tau2)
 	N := tr.Len()
+	// Missing landmarks at discrete leaf edges drop out of their messages.
+	for _, mixed := range []bool{false, true} {
+		disc := make([]bool, N)
+		for v := range disc {
+			disc[v] = !mixed || v%2 == 1
+		}
+		f := &FlowFilter{Steps: 4, Discrete: disc}
+		require.NoError(t, f.SetData(tr, n, d, root, ym))
+		require.NoError(t, f.Run(fl, tau2))
+		relClose(t, wantM, f.LogLikelihood(), 1e-10, "log h_root, missing landmarks")
+		sum, err := f.Guide(make([]float64, f.NumNoise()))
+		require.NoError(t, err)
+		require.InDelta(t, 0, sum, 1e-10)
+		for v := 1; v < N; v++ {
+			for i, x := range f.State(v) {
+				require.InDelta(t, meanM[v*n+i], x, 1e-10, "node %d (mixed %v, missing landmarks)", v, mixed)
+			}
+		}
+	}
 	for _, mixed := range []bool{false, true} {
 		disc := make([]bool, N)
 		for v := range disc {
@@ -709,5 +731,12 @@ func TestFlowMissingLandmarks(t *testing.T) {
 	}
 	checkFlowGradient(t, rng, c)
 	c.ex = true
+	checkFlowGradient(t, rng, c)
+	c.ex = false
+	c.disc = make([]bool, c.tr.Len()) // discrete edges, leaves included
+	for v := 1; v < c.tr.Len(); v += 2 {
+		c.disc[v] = true
+	}
+	c.disc[c.tr.Leaf(0)] = true
 	checkFlowGradient(t, rng, c)
 }
