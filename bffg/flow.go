@@ -94,6 +94,12 @@ type FlowFilter struct {
 	// and costs one more n×n Cholesky factor and product per step. It needs leaf noise
 	// τ² > 0 on SDE edges to leaves, and excludes SemiImplicit.
 	ExactSteps bool
+	// StepLength, if positive, gives each SDE edge of length T ⌈T/StepLength⌉ steps
+	// (at least one) instead of Steps, and each discrete edge one, so that short edges
+	// cost little and long ones keep their accuracy. The edges' noise blocks then differ
+	// in size and the root has none (NumNoise, NoiseBlock). Set it, with Steps and
+	// Discrete, before SetData.
+	StepLength float64
 	// Workers bounds the goroutines that share a level of a sweep; 0 means GOMAXPROCS.
 	// It does not change any result.
 	Workers int
@@ -142,6 +148,9 @@ type FlowFilter struct {
 	tb     []float64   // each leaf edge's contribution to ∂/∂τ²
 
 	ws []flowWork // one per worker
+
+	ns []int // steps per node (the root's block is unused)
+	zo []int // start of each node's noise block, in units of n×d; zo[Len] ends the last
 }
 
 func (f *FlowFilter) steps() int {
@@ -189,7 +198,10 @@ func (f *FlowFilter) SetData(t *topology.Topology, n, d int, root, y []float64) 
 	f.t, f.n, f.d = t, n, d
 	f.root = append(f.root[:0], root...)
 	f.y = append(f.y[:0], y...)
-	N, nn, m := t.Len(), n*n, f.steps()
+	N, nn := t.Len(), n*n
+	if err := f.layout(t); err != nil {
+		return err
+	}
 	alloc := func(k, size int) [][]float64 {
 		s := make([][]float64, k)
 		for i := range s {
@@ -201,7 +213,10 @@ func (f *FlowFilter) SetData(t *topology.Topology, n, d int, root, y []float64) 
 	f.lv, f.uv, f.kappa = alloc(N, nn), alloc(N, nd), make([]float64, N)
 	f.hAcc, f.fAcc, f.kAcc = alloc(N, nn), alloc(N, nd), make([]float64, N)
 	f.a0, f.aT = alloc(N, nn), alloc(N, nn)
-	f.path, f.logw = alloc(N, (m+1)*nd), make([]float64, N)
+	f.path, f.logw = make([][]float64, N), make([]float64, N)
+	for v := range f.path {
+		f.path[v] = make([]float64, (f.ns[v]+1)*nd)
+	}
 	f.lb, f.ub, f.kb, f.xb0 = alloc(N, nn), alloc(N, nd), make([]float64, N), alloc(N, nd)
 	f.g0, f.v0, f.kq, f.errs = alloc(N, nn), alloc(N, nd), make([]float64, N), make([]error, N)
 	f.tb = make([]float64, N)
@@ -244,10 +259,46 @@ func (f *FlowFilter) Anchors() []float64 {
 	return out
 }
 
-// gridPoint returns the time t_j of grid point j on an edge of length T and the step
-// t_{j+1} − t_j that starts there.
-func (f *FlowFilter) gridPoint(T float64, j int) (t, dt float64) {
-	m := f.steps()
+// layout sets the steps of every edge and the noise blocks (see StepLength).
+func (f *FlowFilter) layout(t *topology.Topology) error {
+	N := t.Len()
+	if f.StepLength < 0 || math.IsNaN(f.StepLength) || math.IsInf(f.StepLength, 0) {
+		return fmt.Errorf("bffg: FlowFilter.StepLength %v: want a positive finite length or 0", f.StepLength)
+	}
+	if f.Discrete != nil && len(f.Discrete) != N {
+		return fmt.Errorf("bffg: FlowFilter.Discrete has %d entries for %d nodes", len(f.Discrete), N)
+	}
+	f.ns, f.zo = make([]int, N), make([]int, N+1)
+	for v := 0; v < N; v++ {
+		switch {
+		case f.StepLength == 0:
+			f.ns[v] = f.steps()
+		case v == 0:
+			f.ns[v] = 0
+		case f.Discrete != nil && f.Discrete[v]:
+			f.ns[v] = 1
+		default:
+			s := math.Ceil(t.BranchLength(v) / f.StepLength)
+			if s > 1e7 {
+				return fmt.Errorf("bffg: FlowFilter: StepLength %g gives %g steps on the edge above node %d", f.StepLength, s, v)
+			}
+			f.ns[v] = max(1, int(s))
+		}
+		f.zo[v+1] = f.zo[v] + f.ns[v]
+	}
+	return nil
+}
+
+// NoiseBlock returns the part of z (length NumNoise) that drives the edge above v:
+// its steps' n×d increments, one after the other (a discrete edge uses the first).
+func (f *FlowFilter) NoiseBlock(z []float64, v int) []float64 {
+	nd := f.n * f.d
+	return z[f.zo[v]*nd : f.zo[v+1]*nd]
+}
+
+// gridPoint returns the time t_j of grid point j on an edge of length T with m steps
+// and the step t_{j+1} − t_j that starts there.
+func (f *FlowFilter) gridPoint(T float64, m, j int) (t, dt float64) {
 	if f.TimeChange {
 		u := float64(m-j) / float64(m)
 		return T - T*u*u, T * float64(2*(m-j)-1) / float64(m*m)
@@ -533,7 +584,7 @@ func (f *FlowFilter) pullWeights(v, j int) (q0, qT float64) {
 	if f.discrete(v) {
 		return T, 0
 	}
-	tj, _ := f.gridPoint(T, j)
+	tj, _ := f.gridPoint(T, f.ns[v], j)
 	_, q0, qT = edgeWeights(T, tj)
 	return q0, qT
 }
@@ -613,17 +664,21 @@ func (f *FlowFilter) tiltedStep(c float64, x, z, xv, G, V []float64, kappa float
 	return kappa - float64(d)*logDiag(w.dm, n) - 0.5*dot(w.dr, w.dr) + 0.5*dot(w.r, w.r), "", nil
 }
 
-// edgeCacheLen returns the number of values the guided pass keeps per edge for the
-// reverse pass: per step, the buffers of flowWork.cached; with ExactSteps, Steps+1
-// pullbacks and Steps steps (flowWork.savePull, flowWork.saveStep).
-func (f *FlowFilter) edgeCacheLen() int {
-	m := f.steps()
+// cacheLen returns the number of values the guided pass keeps for the reverse pass:
+// per step, the buffers of flowWork.cached; with ExactSteps, per edge, its grid points'
+// pullbacks and its steps (flowWork.savePull, flowWork.saveStep).
+func (f *FlowFilter) cacheLen() int {
+	N := f.t.Len()
+	steps := f.zo[N] - f.zo[1] // the root has no edge
 	if f.ExactSteps {
 		np, ns := f.exactLens()
-		return (m+1)*np + m*ns
+		return steps*(np+ns) + (N-1)*np
 	}
-	return m * f.ws[0].stride()
+	return steps * f.ws[0].stride()
 }
+
+// slot returns the index of step j of the edge above v in the explicit steps' cache.
+func (f *FlowFilter) slot(v, j int) int { return f.zo[v] - f.zo[1] + j }
 
 // exactLens returns the lengths of a saved pullback and of a saved exact step.
 func (f *FlowFilter) exactLens() (pull, step int) {
@@ -635,16 +690,16 @@ func (f *FlowFilter) exactLens() (pull, step int) {
 // above v and of its step j.
 func (f *FlowFilter) exactSlot(v, j int) (pull, step int) {
 	np, ns := f.exactLens()
-	base := (v - 1) * f.edgeCacheLen()
-	return base + j*np, base + (f.steps()+1)*np + j*ns
+	base := (f.zo[v]-f.zo[1])*(np+ns) + (v-1)*np
+	return base + j*np, base + (f.ns[v]+1)*np + j*ns
 }
 
 // exactEdge runs the guided pass along the SDE edge above v with ExactSteps, filling
-// path (Steps+1 states, the first set) from the noise z of the edge (Steps×n×d), and
+// path (steps+1 states, the first set) from the noise z of the edge (steps×n×d), and
 // returns the edge's log-weight. Grid point j's message is kept in the work space's
 // second pullback slot (w.cq, w.gq, w.vq) while j+1's is pulled into the first.
 func (f *FlowFilter) exactEdge(v int, path, z []float64, w *flowWork) (float64, error) {
-	n, d, m := f.n, f.d, f.steps()
+	n, d, m := f.n, f.d, f.ns[v]
 	nd := n * d
 	T := f.t.BranchLength(v)
 	if T == 0 { // the state does not move and the messages agree
@@ -663,7 +718,7 @@ func (f *FlowFilter) exactEdge(v int, path, z []float64, w *flowWork) (float64, 
 	}
 	lw := 0.0
 	for j := 0; j < m; j++ {
-		_, dt := f.gridPoint(T, j)
+		_, dt := f.gridPoint(T, m, j)
 		x, next := path[j*nd:(j+1)*nd], path[(j+1)*nd:(j+2)*nd]
 		w.swapPull()
 		kn, err := f.pull(v, j+1, w)
@@ -715,9 +770,10 @@ func (f *FlowFilter) LogLikelihood() float64 {
 	return f.logH
 }
 
-// NumNoise returns the length of z: Len·Steps·n·d (node-major, then step, then the
-// n×d increment; the root's block is unused, as in hyperiax).
-func (f *FlowFilter) NumNoise() int { return f.t.Len() * f.steps() * f.n * f.d }
+// NumNoise returns the length of z: node-major blocks of each edge's steps' n×d
+// increments (NoiseBlock). With uniform steps that is Len·Steps·n·d, and the root's
+// block is unused, as in hyperiax; with StepLength the root has no block.
+func (f *FlowFilter) NumNoise() int { return f.zo[f.t.Len()] * f.n * f.d }
 
 // Guide runs the guided Euler–Maruyama pass driven by z (NumNoise) with the flow and
 // messages of the last Run, x ← x + K(x)r dt + chol(K(x))√dt z, r = F − Hx, and
@@ -729,10 +785,10 @@ func (f *FlowFilter) Guide(z []float64) (float64, error) {
 	if len(z) != f.NumNoise() {
 		return 0, fmt.Errorf("bffg: FlowFilter.Guide: %d noise values, want %d", len(z), f.NumNoise())
 	}
-	t, n, d, m := f.t, f.n, f.d, f.steps()
+	t, n, d := f.t, f.n, f.d
 	nd := n * d
-	copy(f.path[0][m*nd:], f.root)
-	if size := (t.Len() - 1) * f.edgeCacheLen(); size*8 > flowCacheBytes {
+	copy(f.path[0][f.ns[0]*nd:], f.root)
+	if size := f.cacheLen(); size*8 > flowCacheBytes {
 		f.cache = nil
 	} else if len(f.cache) != size {
 		f.cache = make([]float64, size)
@@ -741,18 +797,18 @@ func (f *FlowFilter) Guide(z []float64) (float64, error) {
 		if v == 0 {
 			return nil
 		}
-		path := f.path[v]
-		copy(path[:nd], f.path[t.Parent(v)][m*nd:])
+		path, m, zv := f.path[v], f.ns[v], f.NoiseBlock(z, v)
+		copy(path[:nd], f.path[t.Parent(v)][f.ns[t.Parent(v)]*nd:])
 		if err := f.prepareEdge(v, w); err != nil {
 			return err
 		}
 		if f.discrete(v) {
-			lw, err := f.discreteStep(v, path[:nd], z[v*m*nd:(v*m+1)*nd], path[m*nd:], w)
+			lw, err := f.discreteStep(v, path[:nd], zv[:nd], path[m*nd:], w)
 			f.logw[v] = lw
 			return err
 		}
 		if f.ExactSteps {
-			lw, err := f.exactEdge(v, path, z[v*m*nd:(v+1)*m*nd], w)
+			lw, err := f.exactEdge(v, path, zv, w)
 			f.logw[v] = lw
 			return err
 		}
@@ -760,7 +816,7 @@ func (f *FlowFilter) Guide(z []float64) (float64, error) {
 		lw := 0.0
 		f.startEdge(w)
 		for j := 0; j < m; j++ {
-			_, dt := f.gridPoint(T, j)
+			_, dt := f.gridPoint(T, m, j)
 			x, next := path[j*nd:(j+1)*nd], path[(j+1)*nd:(j+2)*nd]
 			if _, err := f.pull(v, j, w); err != nil {
 				return err
@@ -769,8 +825,8 @@ func (f *FlowFilter) Guide(z []float64) (float64, error) {
 			if err != nil {
 				return err
 			}
-			w.save(f.cache, (v-1)*m+j)
-			zj := z[(v*m+j)*nd : (v*m+j+1)*nd]
+			w.save(f.cache, f.slot(v, j))
+			zj := zv[j*nd : (j+1)*nd]
 			if f.SemiImplicit {
 				lw += l * dt
 				if err := f.semiImplicit(dt, zj, w); err != nil {
@@ -826,7 +882,7 @@ func (f *FlowFilter) stepForward(v, j int, x []float64, w *flowWork) (float64, e
 		return 0, &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("diffusion at step %d", j), Err: err}
 	}
 	T := f.t.BranchLength(v)
-	tj, _ := f.gridPoint(T, j)
+	tj, _ := f.gridPoint(T, f.ns[v], j)
 	wt, _, _ := edgeWeights(T, tj)
 	for i := range w.dm {
 		w.dm[i] = w.k[i] - (wt*f.aT[v][i] + (1-wt)*f.a0[v][i])
@@ -908,8 +964,8 @@ func (f *FlowFilter) startEdge(w *flowWork) {
 	}
 }
 
-// Path returns the guided states of the edge above v from the last Guide: Steps+1
-// states of n×d, from the parent's state to v's (for a discrete edge only the first
+// Path returns the guided states of the edge above v from the last Guide: one more
+// state of n×d than the edge has steps, from the parent's state to v's (for a discrete edge only the first
 // and the last are states; the others are unspecified). The slice is f's; do not modify it.
 func (f *FlowFilter) Path(v int) []float64 {
 	if !f.guided {
@@ -921,7 +977,7 @@ func (f *FlowFilter) Path(v int) []float64 {
 // State returns node v's state from the last Guide (the root's is fixed).
 func (f *FlowFilter) State(v int) []float64 {
 	nd := f.n * f.d
-	m := f.steps()
+	m := f.ns[v]
 	return f.Path(v)[m*nd : (m+1)*nd]
 }
 

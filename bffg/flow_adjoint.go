@@ -26,7 +26,7 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 	if len(z) != f.NumNoise() || len(zbar) != f.NumNoise() || len(pbar) != f.flow.NumParams() {
 		panic("bffg: FlowFilter.Backward: wrong buffer sizes")
 	}
-	t, n, d, m := f.t, f.n, f.d, f.steps()
+	t, n, d := f.t, f.n, f.d
 	nd := n * d
 	N := t.Len()
 	np := len(pbar)
@@ -43,7 +43,7 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 		clear(f.pb[v])
 		f.kb[v], f.tb[v] = 0, 0
 	}
-	clear(zbar[:nd*m])
+	clear(f.NoiseBlock(zbar, 0))
 
 	// Guided pass, leaves to root: x̄ at the end of an edge is the sum of x̄ at the start
 	// of its children's edges, in child order.
@@ -51,7 +51,8 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 		if v == 0 {
 			return nil
 		}
-		path := f.path[v]
+		path, m := f.path[v], f.ns[v]
+		zv, zbv := f.NoiseBlock(z, v), f.NoiseBlock(zbar, v)
 		T := t.BranchLength(v)
 		clear(w.xbn)
 		lo, hi := t.Children(v)
@@ -70,21 +71,20 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 		clear(w.a0b)
 		clear(w.aTb)
 		if f.discrete(v) {
-			zb := zbar[v*m*nd : (v*m+1)*nd]
-			clear(zbar[(v*m+1)*nd : (v+1)*m*nd]) // the block's unused entries
-			if err := f.discreteVJP(v, path[:nd], z[v*m*nd:(v*m+1)*nd], zb, w); err != nil {
+			clear(zbv[nd:]) // the block's unused entries
+			if err := f.discreteVJP(v, path[:nd], zv[:nd], zbv[:nd], w); err != nil {
 				return err
 			}
 		}
 		if f.ExactSteps && !f.discrete(v) {
-			if err := f.exactEdgeVJP(v, path, z[v*m*nd:(v+1)*m*nd], zbar[v*m*nd:(v+1)*m*nd], w); err != nil {
+			if err := f.exactEdgeVJP(v, path, zv, zbv, w); err != nil {
 				return err
 			}
 		}
 		for j := m - 1; j >= 0 && !f.discrete(v) && !f.ExactSteps; j-- {
 			x := path[j*nd : (j+1)*nd]
 			if f.cache != nil {
-				w.load(f.cache, (v-1)*m+j)
+				w.load(f.cache, f.slot(v, j))
 			} else {
 				if _, err := f.pull(v, j, w); err != nil {
 					return err
@@ -93,11 +93,11 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 					return err
 				}
 			}
-			tj, dt := f.gridPoint(T, j)
+			tj, dt := f.gridPoint(T, m, j)
 			sq := math.Sqrt(dt)
 			wt, _, _ := edgeWeights(T, tj)
 			xb := w.xbn // x̄_{j+1}; becomes x̄_j below
-			zj := z[(v*m+j)*nd : (v*m+j+1)*nd]
+			zj := zv[j*nd : (j+1)*nd]
 			// x_{j+1} = x + b (explicit), or x + Δ with (I + dt·KGG')Δ = b (semi-implicit);
 			// b = dt·K r + √dt·L_K z. bb is b̄.
 			bb := xb
@@ -110,7 +110,7 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 			dense.Gemm(false, true, dt, bb, n, d, w.r, n, d, 0, w.kb)  // K̄ = dt b̄ r'
 			dense.Gemm(false, false, dt, w.k, n, n, bb, n, d, 0, w.rb) // r̄ = dt K b̄
 			dense.Gemm(false, true, sq, bb, n, d, zj, n, d, 0, w.lkb)  // L̄_K = √dt b̄ z'
-			dense.Gemm(true, false, sq, w.lk, n, n, bb, n, d, 0, zbar[(v*m+j)*nd:(v*m+j+1)*nd])
+			dense.Gemm(true, false, sq, w.lk, n, n, bb, n, d, 0, zbv[j*nd:(j+1)*nd])
 			// log-weight dt·[−½d·tr(DGG') + ½tr(r'Dr)], D = K − ã(t_j).
 			dense.Gemm(false, true, -0.5*dt*float64(d), w.g, n, n, w.g, n, n, 0, w.db)
 			dense.Gemm(false, true, 0.5*dt, w.r, n, d, w.r, n, d, 1, w.db)
@@ -317,7 +317,7 @@ func (f *FlowFilter) tiltedVJP(v int, c float64, x, zb, G, gb, vb []float64, w *
 // pullVJP. The adjoints of grid point j+1's message (w.gb, w.vb, kn) collect the
 // contributions of steps j (its tilt) and j+1 (its auxiliary term) before pullVJP.
 func (f *FlowFilter) exactEdgeVJP(v int, path, z, zb []float64, w *flowWork) error {
-	n, d, m := f.n, f.d, f.steps()
+	n, d, m := f.n, f.d, f.ns[v]
 	nd := n * d
 	T := f.t.BranchLength(v)
 	if T == 0 { // x̄ passes through, z is unused
@@ -335,7 +335,7 @@ func (f *FlowFilter) exactEdgeVJP(v int, path, z, zb []float64, w *flowWork) err
 	clear(w.vb)
 	kn := 0.0
 	for j := m - 1; j >= 0; j-- {
-		_, dt := f.gridPoint(T, j)
+		_, dt := f.gridPoint(T, m, j)
 		x := path[j*nd : (j+1)*nd]
 		zj := z[j*nd : (j+1)*nd]
 		w.swapPull()

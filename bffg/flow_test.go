@@ -28,10 +28,11 @@ type flowCase struct {
 	root, y []float64
 	tau2    float64
 	steps   int
-	tc      bool   // time-changed grid
-	si      bool   // semi-implicit guided step
-	ex      bool   // exact (Euler-model) guided steps
-	disc    []bool // discrete edges
+	tc      bool    // time-changed grid
+	si      bool    // semi-implicit guided step
+	ex      bool    // exact (Euler-model) guided steps
+	sl      float64 // StepLength (0: steps per edge)
+	disc    []bool  // discrete edges
 }
 
 func newFlowCase(rng *rand.Rand, leaves, n, d, steps int) flowCase {
@@ -57,7 +58,7 @@ func newFlowCase(rng *rand.Rand, leaves, n, d, steps int) flowCase {
 }
 
 func (c flowCase) filter(t *testing.T) *FlowFilter {
-	f := &FlowFilter{Steps: c.steps, TimeChange: c.tc, Discrete: c.disc, SemiImplicit: c.si, ExactSteps: c.ex}
+	f := &FlowFilter{Steps: c.steps, TimeChange: c.tc, Discrete: c.disc, SemiImplicit: c.si, ExactSteps: c.ex, StepLength: c.sl}
 	require.NoError(t, f.SetData(c.tr, c.k.N, c.k.Dim, c.root, c.y))
 	require.NoError(t, f.Run(KunitaFlow(c.k), c.tau2))
 	f.Refine()
@@ -105,7 +106,7 @@ func TestFlowFilterMatchesFull(t *testing.T) {
 func flowObjective(t *testing.T, c flowCase, anchors []float64, p []float64, z []float64) float64 {
 	k := c.k
 	k.KAlpha, k.KSigma = p[0], p[1]
-	f := &FlowFilter{Steps: c.steps, TimeChange: c.tc, Discrete: c.disc, SemiImplicit: c.si, ExactSteps: c.ex}
+	f := &FlowFilter{Steps: c.steps, TimeChange: c.tc, Discrete: c.disc, SemiImplicit: c.si, ExactSteps: c.ex, StepLength: c.sl}
 	require.NoError(t, f.SetData(c.tr, k.N, k.Dim, c.root, c.y))
 	f.SetAnchors(anchors)
 	require.NoError(t, f.Run(KunitaFlow(k), p[2]))
@@ -116,15 +117,18 @@ func flowObjective(t *testing.T, c flowCase, anchors []float64, p []float64, z [
 
 // The reverse pass equals central finite differences of log h_root + Σ log w in z, k_α,
 // k_σ and τ², on trees with polytomies and unary nodes, d = 1, 2, 3, on uniform and
-// time-changed grids, with discrete edges mixed in, and with semi-implicit and exact
-// steps.
+// time-changed grids, with discrete edges mixed in, with semi-implicit and exact
+// steps, and with steps per edge set by a step length.
 func TestFlowFilterGradient(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	for k, dims := range [][2]int{{3, 2}, {4, 3}, {4, 1}, {3, 2}, {3, 2}, {4, 1}, {3, 2}, {4, 3}, {3, 2}, {4, 1}, {4, 3}} {
+	for k, dims := range [][2]int{{3, 2}, {4, 3}, {4, 1}, {3, 2}, {3, 2}, {4, 1}, {3, 2}, {4, 3}, {3, 2}, {4, 1}, {4, 3}, {3, 2}, {3, 2}} {
 		c := newFlowCase(rng, 7, dims[0], dims[1], 4)
 		c.tc = k == 3 || k == 9
-		c.si = k == 6 || k == 7 // semi-implicit guided steps
-		c.ex = k >= 8           // exact guided steps
+		c.si = k == 6 || k == 7  // semi-implicit guided steps
+		c.ex = k >= 8 && k != 11 // exact guided steps
+		if k >= 11 {             // k = 11 explicit, 12 exact, both with discrete edges
+			c.sl = 0.15
+		}
 		if k >= 4 && k != 9 {
 			c.disc = make([]bool, c.tr.Len())
 			for v := 1; v < c.tr.Len(); v += 2 {
@@ -141,7 +145,7 @@ func TestFlowFilterGradient(t *testing.T) {
 		zbar, pbar := make([]float64, len(z)), make([]float64, 2)
 		tb, err := f.Backward(z, zbar, pbar)
 		require.NoError(t, err)
-		for _, e := range zbar[:c.steps*dims[0]*dims[1]] {
+		for _, e := range f.NoiseBlock(zbar, 0) {
 			require.Zero(t, e, "root block")
 		}
 		cache := f.cache
@@ -371,9 +375,20 @@ func TestFlowLinearExact(t *testing.T) {
 	}
 	const tau2 = 0.2
 	want, mean, _ := linearFlowOracle(t, tr, kk, n, d, root, y, tau2)
-	for k, m := range []int{1, 7, 50, 1, 7, 50} {
-		f := &FlowFilter{Steps: m, TimeChange: m == 7, ExactSteps: k >= 3} // any grid
+	for k, m := range []int{1, 7, 50, 1, 7, 50, 0, 0} {
+		f := &FlowFilter{Steps: m, TimeChange: m == 7, ExactSteps: k%2 == 1} // any grid
+		if m == 0 { // steps per edge from a step length
+			f.StepLength = 0.13
+		}
 		require.NoError(t, f.SetData(tr, n, d, root, y))
+		if m == 0 {
+			total := 0
+			for v := 1; v < tr.Len(); v++ {
+				total += max(1, int(math.Ceil(tr.BranchLength(v)/0.13)))
+				require.Len(t, f.NoiseBlock(make([]float64, f.NumNoise()), v), max(1, int(math.Ceil(tr.BranchLength(v)/0.13)))*D)
+			}
+			require.Equal(t, total*D, f.NumNoise())
+		}
 		require.NoError(t, f.Run(fl, tau2))
 		relClose(t, want, f.LogLikelihood(), 1e-10, "log h_root")
 		sum, err := f.Guide(make([]float64, f.NumNoise()))
@@ -575,7 +590,8 @@ func TestFlowUnstable(t *testing.T) {
 	require.True(t, math.IsInf(p.LogDensity(q), -1))
 }
 
-// ExactSteps refuses exact leaf observations and semi-implicit steps with a clear error.
+// ExactSteps refuses exact leaf observations and semi-implicit steps, and SetData a bad
+// StepLength, with a clear error.
 func TestFlowExactStepsErrors(t *testing.T) {
 	rng := rand.New(rand.NewPCG(35, 36))
 	c := newFlowCase(rng, 5, 3, 2, 4)
@@ -584,6 +600,10 @@ func TestFlowExactStepsErrors(t *testing.T) {
 	require.ErrorIs(t, f.Run(KunitaFlow(c.k), 0), ErrObservation)
 	f.SemiImplicit = true
 	require.ErrorContains(t, f.Run(KunitaFlow(c.k), 0.1), "exclude each other")
+	for _, sl := range []float64{-1, math.NaN(), math.Inf(1), 1e-9} {
+		g := &FlowFilter{StepLength: sl}
+		require.ErrorContains(t, g.SetData(c.tr, 3, 2, c.root, c.y), "StepLength", "step length %v", sl)
+	}
 }
 
 // Sweeps split levels between goroutines without changing a single bit of the result.
@@ -598,6 +618,9 @@ func TestFlowWorkersDeterministic(t *testing.T) {
 		f.ExactSteps = exact
 		checkWorkersDeterministic(t, c, f, z)
 	}
+	c.sl, c.ex = 0.2, true // steps per edge from a step length
+	f = c.filter(t)
+	checkWorkersDeterministic(t, c, f, c.noise(rng, f, 1))
 }
 
 func checkWorkersDeterministic(t *testing.T, c flowCase, f *FlowFilter, z []float64) {
