@@ -376,8 +376,9 @@ func TestFlowLinearExact(t *testing.T) {
 	const tau2 = 0.2
 	want, mean, _ := linearFlowOracle(t, tr, kk, n, d, root, y, tau2)
 	for k, m := range []int{1, 7, 50, 1, 7, 50, 0, 0} {
-		f := &FlowFilter{Steps: m, TimeChange: m == 7, ExactSteps: k%2 == 1} // any grid
-		if m == 0 {                                                          // steps per edge from a step length
+		// Any grid; m = 0 takes the steps per edge from a step length.
+		f := &FlowFilter{Steps: m, TimeChange: m == 7, ExactSteps: k%2 == 1}
+		if m == 0 {
 			f.StepLength = 0.13
 		}
 		require.NoError(t, f.SetData(tr, n, d, root, y))
