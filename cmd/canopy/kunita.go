@@ -105,20 +105,23 @@ func loadLandmarks(treeFile, lmFile string, index int) (*dataset, error) {
 // 1²) with ℓ half the median distance between landmarks of the mean shape, and
 // log τ² ~ N(log(v/100), 2²); --noise none observes the tips exactly. The auxiliary's
 // anchors are refined at the prior medians (two rounds of hyperiax's Algorithm 3) and
-// then frozen. Each edge has --steps steps on the time-changed grid t = s(2 − s/T), fine
-// where the guiding term is strongest. The model is the Euler–Maruyama discretisation of
+// then frozen. Each edge has --steps steps (or ⌈T/--step-length⌉) on the time-changed
+// grid t = s(2 − s/T), fine where the guiding term is strongest. The model is the Euler–Maruyama discretisation of
 // the flow on that grid, and each step is guided exactly (bffg.FlowFilter.ExactSteps), so
 // the target is that model's exact posterior at any step count. With --noise none the
 // last step into a tip is degenerate, so the steps are explicit instead; where they would
 // be unstable the density is zero (bffg.ErrUnstable), which keeps samplers out of the
 // region where the left-point log-weights are wrong.
-func newKunitaProblem(ds *dataset, noise string, steps int) (*problem, error) {
+func newKunitaProblem(ds *dataset, noise string, steps int, stepLength float64) (*problem, error) {
 	est, nv, err := noiseFlag(noise)
 	if err != nil {
 		return nil, &exitError{code: 2, err: err}
 	}
 	if steps < 1 || steps > 100000 {
 		return nil, &exitError{code: 2, err: fmt.Errorf("--steps %d: want 1 to 100000", steps)}
+	}
+	if stepLength < 0 || math.IsNaN(stepLength) || math.IsInf(stepLength, 0) {
+		return nil, &exitError{code: 2, err: fmt.Errorf("--step-length %v: want a positive length (or 0 for --steps)", stepLength)}
 	}
 	t, n, dim := ds.tree, ds.landmarks.n, ds.landmarks.dim
 	nd := n * dim
@@ -162,7 +165,7 @@ func newKunitaProblem(ds *dataset, noise string, steps int) (*problem, error) {
 		priors = append(priors, bffg.Normal{Mean: math.Log(v / 100), SD: 2})
 		nv = v / 100
 	}
-	f := &bffg.FlowFilter{Steps: steps, TimeChange: true, ExactSteps: est || nv > 0}
+	f := &bffg.FlowFilter{Steps: steps, StepLength: stepLength, TimeChange: true, ExactSteps: est || nv > 0}
 	if err := f.SetData(t, n, dim, root, ds.y); err != nil {
 		return nil, err
 	}

@@ -128,6 +128,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown command", []string{"frobnicate"}, "unknown command", 2},
 		{"landmarks without kunita", []string{"fit", "--tree", good, "--landmarks", traits}, "--model kunita", 2},
 		{"kunita without landmarks", []string{"fit", "--tree", good, "--model", "kunita"}, "--landmarks", 2},
+		{"kunita negative step length", []string{"fit", "--tree", good, "--model", "kunita", "--landmarks", write("s.tps", "LM=2\n0 0\n1 1\nID=a\nLM=2\n0 1\n1 2\nID=b\nLM=2\n0 2\n1 0\nID=c\n"), "--step-length", "-1"}, "--step-length -1", 2},
 		{"kunita landmark missing everywhere", []string{"fit", "--tree", good, "--model", "kunita", "--landmarks", write("m.tps", "LM=2\n0 0\n-1 -1\nID=a\nLM=2\n0 1\n-1 -1\nID=b\nLM=2\n0 2\n-1 -1\nID=c\n")}, "landmark 2 is missing in every tip", 1},
 		{"only tree", []string{"fit", "--tree", good}, "both --tree and --traits", 1},
 		{"no such file", []string{"ml", "--tree", filepath.Join(dir, "nope.nwk"), "--traits", traits}, "nope.nwk", 1},
@@ -389,10 +390,12 @@ func TestFitKunita(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(b), "engine = nuts") // the default
 	rw := filepath.Join(dir, "rw")
-	stdout, stderr, code = canopy(t, "fit", "--tree", tree, "--landmarks", shapes, "--model", "kunita", "--steps", "10",
+	stdout, stderr, code = canopy(t, "fit", "--tree", tree, "--landmarks", shapes, "--model", "kunita", "--step-length", "0.15",
 		"--sampler", "rwpcn", "--chains", "2", "--warmup", "100", "--draws", "100", "--out", rw, "--quiet")
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, stdout, "tau2") // estimated by default
+	_, stderr, code = canopy(t, "fit", "--resume", rw, "--draws", "150", "--quiet") // keeps the step length
+	require.Equal(t, 0, code, stderr)
 	b, err = os.ReadFile(filepath.Join(rw, "chain-1.csv"))
 	require.NoError(t, err)
 	require.Contains(t, string(b), "pcnrw")

@@ -117,20 +117,21 @@ func writeChains(c fitConfig, pr *problem, cols []mcmc.Chain) error {
 // mcmc.Run needs to continue it (nil for a chain stopped during warmup, which a resumed
 // run repeats from its start; its seed makes that identical).
 type checkpoint struct {
-	Version   int           `json:"version"`
-	TreeFile  string        `json:"tree"`
-	TraitFile string        `json:"traits"`
-	Landmarks string        `json:"landmarks,omitempty"`
-	Steps     int           `json:"steps,omitempty"`
-	TreeIndex int           `json:"tree_index"`
-	Model     string        `json:"model"`
-	Noise     string        `json:"noise"`
-	Sampler   string        `json:"sampler"`
-	Chains    int           `json:"chains"`
-	Warmup    int           `json:"warmup"`
-	Draws     int           `json:"draws"`
-	Seed      uint64        `json:"seed"`
-	State     []*chainState `json:"state"`
+	Version    int           `json:"version"`
+	TreeFile   string        `json:"tree"`
+	TraitFile  string        `json:"traits"`
+	Landmarks  string        `json:"landmarks,omitempty"`
+	Steps      int           `json:"steps,omitempty"`
+	StepLength float64       `json:"step_length,omitempty"`
+	TreeIndex  int           `json:"tree_index"`
+	Model      string        `json:"model"`
+	Noise      string        `json:"noise"`
+	Sampler    string        `json:"sampler"`
+	Chains     int           `json:"chains"`
+	Warmup     int           `json:"warmup"`
+	Draws      int           `json:"draws"`
+	Seed       uint64        `json:"seed"`
+	State      []*chainState `json:"state"`
 }
 
 type chainState struct {
@@ -143,7 +144,7 @@ type chainState struct {
 }
 
 func writeCheckpoint(c fitConfig, chains []mcmc.Chain) error {
-	cp := checkpoint{Version: 1, TreeFile: abs(c.treeFile), TraitFile: abs(c.traitFile), Landmarks: abs(c.landmarkFile), Steps: c.steps, TreeIndex: c.treeIndex,
+	cp := checkpoint{Version: 1, TreeFile: abs(c.treeFile), TraitFile: abs(c.traitFile), Landmarks: abs(c.landmarkFile), Steps: c.steps, StepLength: c.stepLength, TreeIndex: c.treeIndex,
 		Model: c.model, Noise: c.noise, Sampler: c.sampler, Chains: c.chains, Warmup: c.warmup, Draws: c.draws, Seed: c.seed}
 	for _, ch := range chains {
 		k := ch.Checkpoint
