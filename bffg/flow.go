@@ -64,9 +64,10 @@ func (f kunitaFlow) KernelVJPTo(xbar, pbar, x, Kbar []float64) {
 //
 // Every message is kept in square-root form h(x) = exp(κ − ½|U − L'x|²) (the vertex
 // messages, L = chol(H)) or exp(κ_j − ½|V_j − G_j'x|²) (the grid points of an edge,
-// recomputed when needed, so storage is O(nodes·n²), not O(nodes·steps·n²)). Backward
-// differentiates log h_root + Σ log w with respect to z, θ and τ² by a hand-written
-// reverse pass.
+// recomputed as the guided pass reaches them, so the filter stores O(nodes·n²), not
+// O(nodes·steps·n²)). Backward differentiates log h_root + Σ log w with respect to z, θ
+// and τ² by a hand-written reverse pass; Guide keeps each step's quantities for it when
+// they fit in 128 MB, and Backward recomputes them otherwise.
 type FlowFilter struct {
 	Steps int // Euler–Maruyama steps per edge; 0 means 100
 	// TimeChange puts the steps on the grid t = s(2 − s/T) of van der Meulen & Schauer
@@ -92,7 +93,10 @@ type FlowFilter struct {
 	// flow) has no region where the weights go wrong, and the draw is stable for any dt.
 	// It converges to the SDE's posterior as the steps shrink, like the explicit step,
 	// and costs one more n×n Cholesky factor and product per step. It needs leaf noise
-	// τ² > 0 on SDE edges to leaves, and excludes SemiImplicit.
+	// τ² > 0 on SDE edges to leaves, not far below the last step's diffusion: the weight
+	// of that step is a difference of two terms of order 1/τ², so Run refuses
+	// τ² < 1e−9·dt·max K_kk (the same holds for discrete edges to leaves). It excludes
+	// SemiImplicit.
 	ExactSteps bool
 	// StepLength, if positive, gives each SDE edge of length T ⌈T/StepLength⌉ steps
 	// (at least one) instead of Steps, and each discrete edge one, so that short edges
@@ -137,6 +141,7 @@ type FlowFilter struct {
 	path   [][]float64 // per node, (Steps+1)×n×d guided states
 	logw   []float64
 	guided bool
+	mode   [2]bool // ExactSteps and SemiImplicit at the last Guide
 	// cache keeps every step's forward quantities from Guide for Backward when they
 	// fit in flowCacheBytes; otherwise Backward recomputes them.
 	cache []float64
@@ -370,6 +375,9 @@ func (f *FlowFilter) Run(flow Flow, tau2 float64) error {
 		if err := f.edgeEnds(v); err != nil {
 			return err
 		}
+		if err := f.checkLeafNoise(v); err != nil {
+			return err
+		}
 		if err := f.prepareEdge(v, w); err != nil {
 			return err
 		}
@@ -391,6 +399,31 @@ func (f *FlowFilter) Run(flow Flow, tau2 float64) error {
 	dense.Gemm(true, false, -1, f.lv[0], n, n, f.root, n, d, 1, r) // U − L'x
 	f.logH = f.kappa[0] - 0.5*dot(r, r)
 	f.ran = true
+	return nil
+}
+
+// checkLeafNoise refuses a leaf noise variance so small next to the diffusion of a
+// tilted step into leaf v (a discrete edge, or the last exact step) that the step's
+// log-weight, a difference of two terms of order 1/τ², would lose its accuracy.
+func (f *FlowFilter) checkLeafNoise(v int) error {
+	T := f.t.BranchLength(v)
+	if !f.t.IsLeaf(v) || T == 0 || !(f.discrete(v) || f.ExactSteps) {
+		return nil
+	}
+	n, m := f.n, f.ns[v]
+	c, a := T, f.a0[v]
+	if !f.discrete(v) {
+		_, c = f.gridPoint(T, m, m-1)
+		a = f.aT[v]
+	}
+	kmax := 0.0
+	for k := 0; k < n; k++ {
+		kmax = math.Max(kmax, a[k*n+k])
+	}
+	if f.tau2 < 1e-9*c*kmax {
+		return &NodeError{Node: v, Name: f.t.Name(v), What: "leaf noise", Err: fmt.Errorf(
+			"%w: τ² = %g is below 1e−9 of the last step's diffusion %g, where the exact step's weight loses its accuracy; use explicit steps", ErrObservation, f.tau2, c*kmax)}
+	}
 	return nil
 }
 
@@ -683,7 +716,7 @@ func (f *FlowFilter) slot(v, j int) int { return f.zo[v] - f.zo[1] + j }
 // exactLens returns the lengths of a saved pullback and of a saved exact step.
 func (f *FlowFilter) exactLens() (pull, step int) {
 	nn, nd := f.n*f.n, f.n*f.d
-	return 2*nn + nd, 4*nn + 4*nd
+	return 2*nn + nd, 3*nn + 4*nd
 }
 
 // exactSlot returns the offsets in f.cache of the pullback at grid point j of the edge
@@ -785,6 +818,10 @@ func (f *FlowFilter) Guide(z []float64) (float64, error) {
 	if len(z) != f.NumNoise() {
 		return 0, fmt.Errorf("bffg: FlowFilter.Guide: %d noise values, want %d", len(z), f.NumNoise())
 	}
+	if f.ExactSteps && (f.SemiImplicit || f.tau2 == 0) {
+		return 0, errors.New("bffg: FlowFilter.Guide: ExactSteps changed since Run to a setting Run refuses")
+	}
+	f.mode = [2]bool{f.ExactSteps, f.SemiImplicit}
 	t, n, d := f.t, f.n, f.d
 	nd := n * d
 	copy(f.path[0][f.ns[0]*nd:], f.root)

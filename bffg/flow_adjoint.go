@@ -1,6 +1,7 @@
 package bffg
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -25,6 +26,9 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 	}
 	if len(z) != f.NumNoise() || len(zbar) != f.NumNoise() || len(pbar) != f.flow.NumParams() {
 		panic("bffg: FlowFilter.Backward: wrong buffer sizes")
+	}
+	if f.mode != [2]bool{f.ExactSteps, f.SemiImplicit} {
+		return 0, errors.New("bffg: FlowFilter.Backward: ExactSteps or SemiImplicit changed since Guide")
 	}
 	t, n, d := f.t, f.n, f.d
 	nd := n * d
@@ -61,7 +65,7 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 				w.xbn[i] += e
 			}
 		}
-		if f.cache == nil || f.discrete(v) || f.ExactSteps { // P0, PT for pulls recomputed below
+		if f.cache == nil || f.discrete(v) { // P0, PT for the pulls recomputed below
 			if err := f.prepareEdge(v, w); err != nil {
 				return err
 			}
@@ -352,8 +356,8 @@ func (f *FlowFilter) exactEdgeVJP(v int, path, z, zb []float64, w *flowWork) err
 			copy(w.sq, w.vq)
 			dense.Gemm(true, false, -1, w.gq, n, n, x, n, d, 1, w.sq)
 			// Recompute the step's quantities (its value, hence κ, is not needed).
-			if _, _, err := f.tiltedStep(dt, x, zj, w.xn, w.g, w.v, 0, w); err != nil {
-				return &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("guided step %d", j), Err: err}
+			if _, what, err := f.tiltedStep(dt, x, zj, w.xn, w.g, w.v, 0, w); err != nil {
+				return &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("%s at step %d", what, j), Err: err}
 			}
 		}
 		f.tiltedVJP(v, dt, x, zb[j*nd:(j+1)*nd], w.g, w.gb, w.vb, w)

@@ -43,15 +43,16 @@ func (w *flowWork) cached() [10][]float64 {
 }
 
 // savePull copies the pullback buffers (C, G, V) that exact steps keep per grid point
-// into dst, and saveStep those of a step (K, R, M, B, e, g, t and V_j − G_j'x);
+// into dst, and saveStep those of a step that its reverse pass reads (R, M, B, e, g,
+// t and V_j − G_j'x);
 // loadPull and loadStep copy them back.
 func (w *flowWork) savePull(dst []float64) { saveBufs(dst, w.c, w.g, w.v) }
 func (w *flowWork) loadPull(src []float64) { loadBufs(src, w.c, w.g, w.v) }
 func (w *flowWork) saveStep(dst []float64) {
-	saveBufs(dst, w.k, w.lk, w.e, w.dm, w.dr, w.r, w.xs, w.sq)
+	saveBufs(dst, w.lk, w.e, w.dm, w.dr, w.r, w.xs, w.sq)
 }
 func (w *flowWork) loadStep(src []float64) {
-	loadBufs(src, w.k, w.lk, w.e, w.dm, w.dr, w.r, w.xs, w.sq)
+	loadBufs(src, w.lk, w.e, w.dm, w.dr, w.r, w.xs, w.sq)
 }
 
 func saveBufs(dst []float64, bufs ...[]float64) {

@@ -601,6 +601,30 @@ func TestFlowExactStepsErrors(t *testing.T) {
 	require.ErrorIs(t, f.Run(KunitaFlow(c.k), 0), ErrObservation)
 	f.SemiImplicit = true
 	require.ErrorContains(t, f.Run(KunitaFlow(c.k), 0.1), "exclude each other")
+	// Leaf noise far below the last tilted step's diffusion: the weight would cancel
+	// catastrophically (log w = −1.2e4 instead of 0 on a linear flow at τ² = 1e−20).
+	tr, kk, root, y := linearFlowCase(rng)
+	for _, disc := range [][]bool{nil, make([]bool, tr.Len())} {
+		for v := range disc {
+			disc[v] = tr.IsLeaf(v)
+		}
+		g := &FlowFilter{Steps: 9, ExactSteps: disc == nil, Discrete: disc}
+		require.NoError(t, g.SetData(tr, 3, 2, root, y))
+		require.ErrorIs(t, g.Run(constFlow{3, 2, kk}, 1e-20), ErrObservation)
+		require.NoError(t, g.Run(constFlow{3, 2, kk}, 1e-7))
+		sum, err := g.Guide(make([]float64, g.NumNoise()))
+		require.NoError(t, err)
+		require.InDelta(t, 0, sum, 1e-6, "log w at small τ²")
+	}
+	// Changing the kind of step between Guide and Backward is an error, not a misread
+	// cache.
+	g := c.filter(t)
+	z := c.noise(rng, g, 1)
+	_, err := g.Guide(z)
+	require.NoError(t, err)
+	g.ExactSteps = true
+	_, err = g.Backward(z, make([]float64, len(z)), make([]float64, 2))
+	require.ErrorContains(t, err, "changed since Guide")
 	for _, sl := range []float64{-1, math.NaN(), math.Inf(1), 1e-9} {
 		g := &FlowFilter{StepLength: sl}
 		require.ErrorContains(t, g.SetData(c.tr, 3, 2, c.root, c.y), "StepLength", "step length %v", sl)
@@ -665,7 +689,10 @@ func checkLinearFlow(t *testing.T, tr *topology.Topology, kk, root, y, yOracle [
 	t.Helper()
 	const n, d = 3, 2
 	want, mean, _ := linearFlowOracle(t, tr, kk, n, d, root, yOracle, tau2)
-	for _, exact := range []bool{false, tau2 > 0} { // exact steps need τ² > 0
+	for _, exact := range []bool{false, true} {
+		if exact && tau2 == 0 {
+			continue // exact steps need τ² > 0
+		}
 		f := &FlowFilter{Steps: 9, ExactSteps: exact}
 		require.NoError(t, f.SetData(tr, n, d, root, y))
 		require.NoError(t, f.Run(constFlow{n, d, kk}, tau2))

@@ -245,8 +245,8 @@ func dot(a, b []float64) float64 {
 // It suits non-centred targets whose latent coordinates have standard normal priors
 // while a few parameters are far more tightly determined given the latents: with
 // the identity, the first adaptation stage would need tiny steps across every latent
-// coordinate. It returns an error if the density, the gradient or a curvature at q
-// is not finite or is zero.
+// coordinate. It returns an error wrapping ErrNotFinite if the density is not finite
+// near q, or ErrNotPositiveDefinite if a curvature is zero or not finite.
 func CurvatureMetric(t GradDensity, q []float64, idx []int, h float64) (*Metric, error) {
 	n := t.Dim()
 	if len(q) != n {
@@ -264,8 +264,11 @@ func CurvatureMetric(t GradDensity, q []float64, idx []int, h float64) (*Metric,
 		x[i] = q[i] - h
 		lm := t.LogDensityGrad(x, gm)
 		x[i] = q[i]
+		if !finite(lp) || !finite(lm) {
+			return nil, fmt.Errorf("%w: log density %g, %g at coordinate %d ± %g", ErrNotFinite, lp, lm, i, h)
+		}
 		c := math.Abs(gp[i]-gm[i]) / (2 * h)
-		if !finite(lp) || !finite(lm) || !(c > 0) || math.IsInf(c, 0) {
+		if !(c > 0) || math.IsInf(c, 0) {
 			return nil, fmt.Errorf("%w: curvature %g of coordinate %d", ErrNotPositiveDefinite, c, i)
 		}
 		inv[i] = 1 / c

@@ -34,8 +34,9 @@ type fitConfig struct {
 	seed                uint64
 	out                 string
 	quiet               bool
-	landmarkFile        string // --landmarks, for --model kunita
-	steps               int    // kunita: Euler–Maruyama steps per edge
+	landmarkFile        string  // --landmarks, for --model kunita
+	steps               int     // kunita: Euler–Maruyama steps per edge
+	stepLength          float64 // kunita: if positive, steps per edge ⌈T/stepLength⌉
 }
 
 // param describes one reported parameter: its name and how it is computed from the
@@ -197,6 +198,7 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&c.traitFile, "traits", "", "traits CSV (taxon,trait1,...; NA or empty for missing)")
 	fs.StringVar(&c.landmarkFile, "landmarks", "", "landmark file (TPS, or CSV by its .csv extension), for --model kunita")
 	fs.IntVar(&c.steps, "steps", 25, "kunita: Euler–Maruyama steps per edge")
+	fs.Float64Var(&c.stepLength, "step-length", 0, "kunita: if positive, give each edge of length T ⌈T/step-length⌉ steps instead of --steps")
 	fs.IntVar(&c.treeIndex, "tree-index", 0, "which tree of a multi-tree file (0 = first)")
 	fs.StringVar(&c.model, "model", "bm", "edge model: bm, ou or kunita (landmark shapes)")
 	fs.StringVar(&c.noise, "noise", "estimate", "leaf noise variance: estimate, none or a value")
@@ -222,7 +224,7 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fs.Visit(func(f *flag.Flag) { drawsSet = drawsSet || f.Name == "draws" })
 		c = fitConfig{treeFile: prev.TreeFile, traitFile: prev.TraitFile, treeIndex: prev.TreeIndex, model: prev.Model,
 			noise: prev.Noise, sampler: prev.Sampler, chains: prev.Chains, warmup: prev.Warmup, draws: prev.Draws,
-			seed: prev.Seed, out: *resume, quiet: c.quiet, landmarkFile: prev.Landmarks, steps: prev.Steps}
+			seed: prev.Seed, out: *resume, quiet: c.quiet, landmarkFile: prev.Landmarks, steps: prev.Steps, stepLength: prev.StepLength}
 		if drawsSet {
 			c.draws = draws
 		}
@@ -317,7 +319,7 @@ func loadProblem(c fitConfig) (*problem, error) {
 	file := c.traitFile
 	if c.model == "kunita" {
 		load, file = loadLandmarks, c.landmarkFile
-		build = func(ds *dataset) (*problem, error) { return newKunitaProblem(ds, c.noise, c.steps) }
+		build = func(ds *dataset) (*problem, error) { return newKunitaProblem(ds, c.noise, c.steps, c.stepLength) }
 	}
 	ds, err := load(c.treeFile, file, c.treeIndex)
 	if err != nil {
@@ -407,13 +409,15 @@ func sample(ctx context.Context, pr *problem, c fitConfig, from []*mcmc.Checkpoi
 		// Given z the model parameters are far more tightly determined than any z:
 		// start the metric from their curvature, not the identity (where the first
 		// adaptation stage would creep with tiny steps across every z). Where the
-		// curvature is not positive the identity stays.
+		// curvature cannot be computed the identity stays.
 		idx := make([]int, np)
 		for i := range idx {
 			idx[i] = i
 		}
 		if m, err := mcmc.CurvatureMetric(pr.flow.Clone(), init[0], idx, 1e-4); err == nil {
 			params.Metric = m
+		} else if !c.quiet {
+			fmt.Fprintf(stderr, "canopy: NUTS starts from the identity metric (%v)\n", err)
 		}
 	}
 	var observe func(int, int, []float64)

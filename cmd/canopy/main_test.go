@@ -393,7 +393,7 @@ func TestFitKunita(t *testing.T) {
 	stdout, stderr, code = canopy(t, "fit", "--tree", tree, "--landmarks", shapes, "--model", "kunita", "--step-length", "0.15",
 		"--sampler", "rwpcn", "--chains", "2", "--warmup", "100", "--draws", "100", "--out", rw, "--quiet")
 	require.Equal(t, 0, code, stderr)
-	require.Contains(t, stdout, "tau2") // estimated by default
+	require.Contains(t, stdout, "tau2")                                             // estimated by default
 	_, stderr, code = canopy(t, "fit", "--resume", rw, "--draws", "150", "--quiet") // keeps the step length
 	require.Equal(t, 0, code, stderr)
 	b, err = os.ReadFile(filepath.Join(rw, "chain-1.csv"))
