@@ -49,6 +49,29 @@ func NB07Potential(nb NB07) (*bffg.FlowPotential, error) {
 		Priors:  []bffg.Prior{bffg.LogInvGamma{Shape: 2, Rate: 0.5}, bffg.LogInvGamma{Shape: 3, Rate: 2}}}, nil
 }
 
+// nb07Target is NB07Potential with cfg's kind of guided step and, if cfg.Steps is
+// positive, cfg.Steps steps per edge on the time-changed grid (anchors refined as
+// FlowFilter does) instead of the notebook's 100 uniform ones.
+func nb07Target(nb NB07, cfg RunConfig) (*bffg.FlowPotential, error) {
+	p, err := NB07Potential(nb)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Steps > 0 {
+		f := &bffg.FlowFilter{Steps: cfg.Steps, TimeChange: true}
+		if err := f.SetData(nb.Tree, NB07Landmarks, NB07Dim, nb.Root, nb.Y); err != nil {
+			return nil, err
+		}
+		if err := bffg.FlowAnchors(f, nb07Flow(NB07Pilot[0], NB07Pilot[1]), NB07Tau2, NB07LinIters-1); err != nil {
+			return nil, err
+		}
+		p.Filter = f
+	}
+	p.Filter.SemiImplicit = cfg.SemiImplicit
+	p.Filter.ExactSteps = cfg.ExactSteps
+	return p, nil
+}
+
 // Report07 is the outcome of one sampler run on notebook 07's model.
 type Report07 struct {
 	Sampler       string             `json:"sampler"`
@@ -106,12 +129,10 @@ func NB07RWPCN(ctx context.Context, nb NB07, cfg RunConfig) (*Report07, error) {
 		cfg.Chains = 3
 	}
 	cfg = cfg.orDefault(0, 10000)
-	p, err := NB07Potential(nb)
+	p, err := nb07Target(nb, cfg)
 	if err != nil {
 		return nil, err
 	}
-	p.Filter.SemiImplicit = cfg.SemiImplicit
-	p.Filter.ExactSteps = cfg.ExactSteps
 	nz := p.Filter.NumNoise()
 	zIdx := make([]int, nz)
 	for i := range zIdx {
@@ -142,12 +163,10 @@ func NB07NUTS(ctx context.Context, nb NB07, cfg RunConfig) (*Report07, error) {
 		cfg.Chains = 3
 	}
 	cfg = cfg.orDefault(300, 300)
-	p, err := NB07Potential(nb)
+	p, err := nb07Target(nb, cfg)
 	if err != nil {
 		return nil, err
 	}
-	p.Filter.SemiImplicit = cfg.SemiImplicit
-	p.Filter.ExactSteps = cfg.ExactSteps
 	newKernel := func(int) (mcmc.Kernel, error) { return mcmc.NewNUTS(p.Clone()), nil }
 	start := time.Now()
 	// Given z, (log k_α, log k_σ) are determined to about 0.01–0.04, while every z has

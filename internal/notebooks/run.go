@@ -61,6 +61,9 @@ type RunConfig struct {
 	// ExactSteps guides notebook 07's steps exactly as Euler transitions
 	// (bffg.FlowFilter.ExactSteps).
 	ExactSteps bool
+	// Steps, if positive, sets notebook 07's steps per edge (on the time-changed grid)
+	// instead of the notebook's 100 uniform ones.
+	Steps int
 }
 
 func (c RunConfig) orDefault(warmup, draws int) RunConfig {
