@@ -58,6 +58,7 @@ func benchNB07Potential(b *testing.B, grad, exact bool) {
 	q[0], q[1] = math.Log(NB07KAlpha), math.Log(NB07KSigma)
 	copy(q[2:], NB07CheckNoise())
 	g := make([]float64, len(q))
+	p.LogDensityGrad(q, g) // sizes the step cache once
 	b.ReportAllocs()
 	for b.Loop() {
 		if grad {
