@@ -192,6 +192,43 @@ func TestFlowPotentialGradient(t *testing.T) {
 	}
 }
 
+// twoLandmarkProblem is a small nonlinear flow: two landmarks on a line, whose
+// diffusion depends on their distance, observed with noise at the leaves (2, 3, 4) of a
+// five-node tree.
+func twoLandmarkProblem(t *testing.T) (tr *topology.Topology, k sde.Kunita, root, y []float64, tau2 float64) {
+	t.Helper()
+	tr, _, err := topology.FromParents([]int{-1, 0, 0, 1, 1}, []float64{0, 0.4, 1, 0.6, 0.6}, nil)
+	require.NoError(t, err)
+	k = sde.Kunita{N: 2, Dim: 1, KAlpha: 1, KSigma: 0.7}
+	return tr, k, []float64{0, 0.5}, []float64{0.3, 0.2, -0.4, 0.9, 0.6, 1.6}, 0.15
+}
+
+// guidedEvidence returns the Monte Carlo mean of h̃_root·Π_v w_v over num guided passes
+// of f with standard normal noise, and its standard error.
+func guidedEvidence(t *testing.T, f *FlowFilter, rng *rand.Rand, num int) (mean, se float64) {
+	t.Helper()
+	z := make([]float64, f.NumNoise())
+	return mcMean(func() float64 {
+		for i := range z {
+			z[i] = rng.NormFloat64()
+		}
+		sum, err := f.Guide(z)
+		require.NoError(t, err)
+		return math.Exp(sum + f.LogLikelihood())
+	}, num)
+}
+
+// mcMean returns the mean of num draws and its standard error.
+func mcMean(draw func() float64, num int) (mean, se float64) {
+	s, s2 := 0.0, 0.0
+	for i := 0; i < num; i++ {
+		v := draw()
+		s, s2 = s+v, s2+v*v
+	}
+	mean = s / float64(num)
+	return mean, math.Sqrt((s2/float64(num) - mean*mean) / float64(num))
+}
+
 // BFFG's identity E_q[Π_v w_v]·h̃_root(x_root) = p(y), on a small nonlinear flow (two
 // landmarks on a line, whose diffusion depends on their distance) on a five-node tree,
 // with SDE edges only and with two discrete (nonlinear Gaussian) edges mixed in, against
@@ -204,13 +241,8 @@ func TestFlowUnbiased(t *testing.T) {
 	if testing.Short() {
 		t.Skip("Monte Carlo with 10^5 paths")
 	}
-	tr, _, err := topology.FromParents([]int{-1, 0, 0, 1, 1}, []float64{0, 0.4, 1, 0.6, 0.6}, nil)
-	require.NoError(t, err)
+	tr, k, root, y, tau2 := twoLandmarkProblem(t)
 	const n, d, steps = 2, 1, 20
-	k := sde.Kunita{N: n, Dim: d, KAlpha: 1, KSigma: 0.7}
-	root := []float64{0, 0.5}
-	y := []float64{0.3, 0.2, -0.4, 0.9, 0.6, 1.6} // leaves 2, 3, 4 (leaf order of tr)
-	const tau2 = 0.15
 	for mode, disc := range [][]bool{nil, {false, false, true, true, true}, nil, {false, false, true, true, true}} {
 		rng := rand.New(rand.NewPCG(21, 22))
 		f := &FlowFilter{Steps: steps, Discrete: disc, ExactSteps: mode >= 2}
@@ -218,25 +250,7 @@ func TestFlowUnbiased(t *testing.T) {
 		require.NoError(t, FlowAnchors(f, KunitaFlow(k), tau2, 2))
 		require.NoError(t, f.Run(KunitaFlow(k), tau2))
 		logH := f.LogLikelihood()
-		mcMean := func(draw func() float64, num int) (float64, float64) {
-			s, s2 := 0.0, 0.0
-			for i := 0; i < num; i++ {
-				v := draw()
-				s += v
-				s2 += v * v
-			}
-			m := s / float64(num)
-			return m, math.Sqrt((s2/float64(num) - m*m) / float64(num))
-		}
-		z := make([]float64, f.NumNoise())
-		guided, seG := mcMean(func() float64 {
-			for i := range z {
-				z[i] = rng.NormFloat64()
-			}
-			sum, err := f.Guide(z)
-			require.NoError(t, err)
-			return math.Exp(sum + logH)
-		}, 20_000)
+		guided, seG := guidedEvidence(t, f, rng, 20_000)
 
 		sigma := make([]float64, n*n)
 		x := make([][]float64, tr.Len())
@@ -281,34 +295,15 @@ func TestFlowExactStepsAuxiliaryFree(t *testing.T) {
 	if testing.Short() {
 		t.Skip("Monte Carlo")
 	}
-	tr, _, err := topology.FromParents([]int{-1, 0, 0, 1, 1}, []float64{0, 0.4, 1, 0.6, 0.6}, nil)
-	require.NoError(t, err)
-	const n, d, tau2 = 2, 1, 0.15
-	k := sde.Kunita{N: n, Dim: d, KAlpha: 1, KSigma: 0.7}
-	root := []float64{0, 0.5}
-	y := []float64{0.3, 0.2, -0.4, 0.9, 0.6, 1.6}
+	tr, k, root, y, tau2 := twoLandmarkProblem(t)
 	estimate := func(exact, refine bool) (mean, se float64) {
-		rng := rand.New(rand.NewPCG(23, 24))
 		f := &FlowFilter{Steps: 5, ExactSteps: exact}
-		require.NoError(t, f.SetData(tr, n, d, root, y))
+		require.NoError(t, f.SetData(tr, 2, 1, root, y))
 		if refine {
 			require.NoError(t, FlowAnchors(f, KunitaFlow(k), tau2, 2))
 		}
 		require.NoError(t, f.Run(KunitaFlow(k), tau2))
-		z := make([]float64, f.NumNoise())
-		const num = 20_000
-		s, s2 := 0.0, 0.0
-		for i := 0; i < num; i++ {
-			for i := range z {
-				z[i] = rng.NormFloat64()
-			}
-			sum, err := f.Guide(z)
-			require.NoError(t, err)
-			v := math.Exp(sum + f.LogLikelihood())
-			s, s2 = s+v, s2+v*v
-		}
-		mean = s / num
-		return mean, math.Sqrt((s2/num - mean*mean) / num)
+		return guidedEvidence(t, f, rand.New(rand.NewPCG(23, 24)), 20_000)
 	}
 	for _, exact := range []bool{true, false} {
 		a, sa := estimate(exact, false)
