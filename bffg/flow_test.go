@@ -385,16 +385,7 @@ func TestFlowLinearExact(t *testing.T) {
 			}
 			require.Equal(t, total*D, f.NumNoise())
 		}
-		require.NoError(t, f.Run(fl, tau2))
-		relClose(t, want, f.LogLikelihood(), 1e-10, "log h_root")
-		sum, err := f.Guide(make([]float64, f.NumNoise()))
-		require.NoError(t, err)
-		require.InDelta(t, 0, sum, 1e-9)
-		for v := 1; v < tr.Len(); v++ {
-			for i, x := range f.State(v) {
-				require.InDelta(t, mean[v*D+i], x, 1e-10, "node %d, %d steps", v, m)
-			}
-		}
+		checkLinearFilter(t, f, fl, tau2, want, mean, 1e-10)
 	}
 }
 
@@ -474,34 +465,21 @@ func TestFlowDiscreteExact(t *testing.T) {
 	wantM, meanM, _ := linearFlowOracle(t, tr, kk, n, d, root, ym, tau2)
 	want, mean, cov := linearFlowOracle(t, tr, kk, n, d, root, y, tau2)
 	N := tr.Len()
-	// Missing landmarks at discrete leaf edges drop out of their messages.
-	for _, mixed := range []bool{false, true} {
+	// With missing landmarks (ym), they drop out of the discrete leaf edges' messages;
+	// the mixed trees put the discrete edges at the even, then the odd nodes.
+	for k, mixed := range []bool{false, true, false, true} {
+		yk, wantK, meanK := y, want, mean
+		if k >= 2 {
+			yk, wantK, meanK = ym, wantM, meanM
+		}
 		disc := make([]bool, N)
 		for v := range disc {
-			disc[v] = !mixed || v%2 == 1
-		}
-		f := &FlowFilter{Steps: 4, Discrete: disc}
-		require.NoError(t, f.SetData(tr, n, d, root, ym))
-		require.NoError(t, f.Run(fl, tau2))
-		relClose(t, wantM, f.LogLikelihood(), 1e-10, "log h_root, missing landmarks")
-		sum, err := f.Guide(make([]float64, f.NumNoise()))
-		require.NoError(t, err)
-		require.InDelta(t, 0, sum, 1e-10)
-		for v := 1; v < N; v++ {
-			for i, x := range f.State(v) {
-				require.InDelta(t, meanM[v*n+i], x, 1e-10, "node %d (mixed %v, missing landmarks)", v, mixed)
-			}
-		}
-	}
-	for _, mixed := range []bool{false, true} {
-		disc := make([]bool, N)
-		for v := range disc {
-			disc[v] = !mixed || v%2 == 0
+			disc[v] = !mixed || v%2 == k/2
 		}
 		f := &FlowFilter{Steps: 6, Discrete: disc}
-		require.NoError(t, f.SetData(tr, n, d, root, y))
+		require.NoError(t, f.SetData(tr, n, d, root, yk))
 		require.NoError(t, f.Run(fl, tau2))
-		relClose(t, want, f.LogLikelihood(), 1e-10, "log h_root")
+		relClose(t, wantK, f.LogLikelihood(), 1e-10, "log h_root")
 		z := make([]float64, f.NumNoise())
 		sum, err := f.Guide(z)
 		require.NoError(t, err)
@@ -510,10 +488,10 @@ func TestFlowDiscreteExact(t *testing.T) {
 		for v := 1; v < N; v++ {
 			copy(x0[v*n:], f.State(v))
 			for i, x := range f.State(v) {
-				require.InDelta(t, mean[v*n+i], x, 1e-10, "node %d (mixed %v)", v, mixed)
+				require.InDelta(t, meanK[v*n+i], x, 1e-10, "node %d (case %d)", v, k)
 			}
 		}
-		if mixed {
+		if k > 0 {
 			continue
 		}
 		// Columns of J: the response of every state to each used noise coordinate.
@@ -690,15 +668,24 @@ func checkLinearFlow(t *testing.T, tr *topology.Topology, kk, root, y, yOracle [
 		}
 		f := &FlowFilter{Steps: 9, ExactSteps: exact}
 		require.NoError(t, f.SetData(tr, n, d, root, y))
-		require.NoError(t, f.Run(constFlow{n, d, kk}, tau2))
-		relClose(t, want, f.LogLikelihood(), 1e-10, "log h_root")
-		sum, err := f.Guide(make([]float64, f.NumNoise()))
-		require.NoError(t, err)
-		require.InDelta(t, 0, sum, 1e-9)
-		for v := 1; v < tr.Len(); v++ {
-			for i, x := range f.State(v) {
-				require.InDelta(t, mean[v*n*d+i], x, 1e-9, "node %d (τ² %v, exact steps %v)", v, tau2, exact)
-			}
+		checkLinearFilter(t, f, constFlow{n, d, kk}, tau2, want, mean, 1e-9)
+	}
+}
+
+// checkLinearFilter runs f on a linear flow and checks log h_root against the dense
+// closed form want, zero log-weights, and the states at z = 0 against the dense
+// posterior means (to tol).
+func checkLinearFilter(t *testing.T, f *FlowFilter, fl Flow, tau2, want float64, mean []float64, tol float64) {
+	t.Helper()
+	require.NoError(t, f.Run(fl, tau2))
+	relClose(t, want, f.LogLikelihood(), 1e-10, "log h_root")
+	sum, err := f.Guide(make([]float64, f.NumNoise()))
+	require.NoError(t, err)
+	require.InDelta(t, 0, sum, 1e-9)
+	nd := f.n * f.d
+	for v := 1; v < f.t.Len(); v++ {
+		for i, x := range f.State(v) {
+			require.InDelta(t, mean[v*nd+i], x, tol, "node %d (steps %d, step length %v, exact steps %v)", v, f.Steps, f.StepLength, f.ExactSteps)
 		}
 	}
 }
@@ -784,5 +771,7 @@ func TestFlowMissingLandmarks(t *testing.T) {
 		c.disc[v] = true
 	}
 	c.disc[c.tr.Leaf(0)] = true
+	checkFlowGradient(t, rng, c)
+	c.ex = true
 	checkFlowGradient(t, rng, c)
 }
