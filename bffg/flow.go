@@ -141,7 +141,7 @@ type FlowFilter struct {
 	path   [][]float64 // per node, (Steps+1)×n×d guided states
 	logw   []float64
 	guided bool
-	mode   [2]bool // ExactSteps and SemiImplicit at the last Guide
+	mode   [2]bool // ExactSteps and SemiImplicit at the last Run
 	// cache keeps every step's forward quantities from Guide for Backward when they
 	// fit in flowCacheBytes; otherwise Backward recomputes them.
 	cache []float64
@@ -344,6 +344,7 @@ func (f *FlowFilter) Run(flow Flow, tau2 float64) error {
 		return fmt.Errorf("bffg: FlowFilter.Discrete has %d entries for %d nodes", len(f.Discrete), f.t.Len())
 	}
 	f.flow, f.tau2, f.ran, f.guided = flow, tau2, false, false
+	f.mode = [2]bool{f.ExactSteps, f.SemiImplicit}
 	t, n, d := f.t, f.n, f.d
 	nd := n * d
 	tau := math.Sqrt(tau2)
@@ -423,6 +424,15 @@ func (f *FlowFilter) checkLeafNoise(v int) error {
 	if f.tau2 < 1e-9*c*kmax {
 		return &NodeError{Node: v, Name: f.t.Name(v), What: "leaf noise", Err: fmt.Errorf(
 			"%w: τ² = %g is below 1e−9 of the last step's diffusion %g, where the exact step's weight loses its accuracy; use explicit steps", ErrObservation, f.tau2, c*kmax)}
+	}
+	return nil
+}
+
+// checkMode reports whether the kind of guided step changed since the last Run: the
+// messages, the checks of Run and the step cache all depend on it.
+func (f *FlowFilter) checkMode(since string) error {
+	if f.mode != [2]bool{f.ExactSteps, f.SemiImplicit} {
+		return fmt.Errorf("bffg: FlowFilter: ExactSteps or SemiImplicit changed since %s", since)
 	}
 	return nil
 }
@@ -630,8 +640,8 @@ func (f *FlowFilter) pullWeights(v, j int) (q0, qT float64) {
 //	log ∫N(y; x, Q)h_v(y)dy = κ − dΣlog B_kk − ½|e|² + ½|g|²,
 //
 // (the push-through identity (I + M'M)⁻¹ = I − M'(I + MM')⁻¹M), from which the
-// auxiliary's pulled message log h̃ = κ₀ − ½|V₀ − G₀'x| is subtracted. It leaves R, M,
-// B, e, g and t = B⁻ᵀ(g + z) in the work space.
+// auxiliary's pulled message log h̃ = κ₀ − ½|V₀ − G₀'x|, kept by Run, is subtracted. It
+// leaves s = V₀ − G₀'x and R, M, B, e, g and t = B⁻ᵀ(g + z) in the work space.
 func (f *FlowFilter) discreteStep(v int, x, z, xv []float64, w *flowWork) (float64, error) {
 	n, d := f.n, f.d
 	T := f.t.BranchLength(v)
@@ -642,13 +652,9 @@ func (f *FlowFilter) discreteStep(v int, x, z, xv []float64, w *flowWork) (float
 	fail := func(what string, err error) error {
 		return &NodeError{Node: v, Name: f.t.Name(v), What: what, Err: err}
 	}
-	k0, err := f.pull(v, 0, w) // the auxiliary's message: G₀, V₀ in w.g, w.v
-	if err != nil {
-		return 0, err
-	}
-	copy(w.s, w.v)
-	dense.Gemm(true, false, -1, w.g, n, n, x, n, d, 1, w.s) // V₀ − G₀'x
-	logAux := k0 - 0.5*dot(w.s, w.s)
+	copy(w.s, f.v0[v])
+	dense.Gemm(true, false, -1, f.g0[v], n, n, x, n, d, 1, w.s) // V₀ − G₀'x
+	logAux := f.kq[v] + 0.5*dot(f.v0[v], f.v0[v]) - 0.5*dot(w.s, w.s)
 	logTrue, what, err := f.tiltedStep(T, x, z, xv, f.lv[v], f.uv[v], f.kappa[v], w)
 	if err != nil {
 		return 0, fail(what, err)
@@ -818,10 +824,9 @@ func (f *FlowFilter) Guide(z []float64) (float64, error) {
 	if len(z) != f.NumNoise() {
 		return 0, fmt.Errorf("bffg: FlowFilter.Guide: %d noise values, want %d", len(z), f.NumNoise())
 	}
-	if f.ExactSteps && (f.SemiImplicit || f.tau2 == 0) {
-		return 0, errors.New("bffg: FlowFilter.Guide: ExactSteps changed since Run to a setting Run refuses")
+	if err := f.checkMode("Run"); err != nil {
+		return 0, err
 	}
-	f.mode = [2]bool{f.ExactSteps, f.SemiImplicit}
 	t, n, d := f.t, f.n, f.d
 	nd := n * d
 	copy(f.path[0][f.ns[0]*nd:], f.root)

@@ -1,7 +1,6 @@
 package bffg
 
 import (
-	"errors"
 	"fmt"
 	"math"
 
@@ -27,8 +26,8 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 	if len(z) != f.NumNoise() || len(zbar) != f.NumNoise() || len(pbar) != f.flow.NumParams() {
 		panic("bffg: FlowFilter.Backward: wrong buffer sizes")
 	}
-	if f.mode != [2]bool{f.ExactSteps, f.SemiImplicit} {
-		return 0, errors.New("bffg: FlowFilter.Backward: ExactSteps or SemiImplicit changed since Guide")
+	if err := f.checkMode("Guide"); err != nil {
+		return 0, err
 	}
 	t, n, d := f.t, f.n, f.d
 	nd := n * d
@@ -55,9 +54,8 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 		if v == 0 {
 			return nil
 		}
-		path, m := f.path[v], f.ns[v]
+		path := f.path[v]
 		zv, zbv := f.NoiseBlock(z, v), f.NoiseBlock(zbar, v)
-		T := t.BranchLength(v)
 		clear(w.xbn)
 		lo, hi := t.Children(v)
 		for c := lo; c < hi; c++ {
@@ -74,82 +72,18 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 		clear(w.pTb)
 		clear(w.a0b)
 		clear(w.aTb)
-		if f.discrete(v) {
+		var err error
+		switch {
+		case f.discrete(v):
 			clear(zbv[nd:]) // the block's unused entries
-			if err := f.discreteVJP(v, path[:nd], zv[:nd], zbv[:nd], w); err != nil {
-				return err
-			}
+			err = f.discreteVJP(v, path[:nd], zv[:nd], zbv[:nd], w)
+		case f.ExactSteps:
+			err = f.exactEdgeVJP(v, path, zv, zbv, w)
+		default:
+			err = f.explicitEdgeVJP(v, path, zv, zbv, w)
 		}
-		if f.ExactSteps && !f.discrete(v) {
-			if err := f.exactEdgeVJP(v, path, zv, zbv, w); err != nil {
-				return err
-			}
-		}
-		for j := m - 1; j >= 0 && !f.discrete(v) && !f.ExactSteps; j-- {
-			x := path[j*nd : (j+1)*nd]
-			if f.cache != nil {
-				w.load(f.cache, f.slot(v, j))
-			} else {
-				if _, err := f.pull(v, j, w); err != nil {
-					return err
-				}
-				if _, err := f.stepForward(v, j, x, w); err != nil {
-					return err
-				}
-			}
-			tj, dt := f.gridPoint(T, m, j)
-			sq := math.Sqrt(dt)
-			wt, _, _ := edgeWeights(T, tj)
-			xb := w.xbn // x̄_{j+1}; becomes x̄_j below
-			zj := zv[j*nd : (j+1)*nd]
-			// x_{j+1} = x + b (explicit), or x + Δ with (I + dt·KGG')Δ = b (semi-implicit);
-			// b = dt·K r + √dt·L_K z. bb is b̄.
-			bb := xb
-			if f.SemiImplicit {
-				if err := f.semiImplicitVJP(dt, zj, xb, w); err != nil {
-					return err
-				}
-				bb = w.bb
-			}
-			dense.Gemm(false, true, dt, bb, n, d, w.r, n, d, 0, w.kb)  // K̄ = dt b̄ r'
-			dense.Gemm(false, false, dt, w.k, n, n, bb, n, d, 0, w.rb) // r̄ = dt K b̄
-			dense.Gemm(false, true, sq, bb, n, d, zj, n, d, 0, w.lkb)  // L̄_K = √dt b̄ z'
-			dense.Gemm(true, false, sq, w.lk, n, n, bb, n, d, 0, zbv[j*nd:(j+1)*nd])
-			// log-weight dt·[−½d·tr(DGG') + ½tr(r'Dr)], D = K − ã(t_j).
-			dense.Gemm(false, true, -0.5*dt*float64(d), w.g, n, n, w.g, n, n, 0, w.db)
-			dense.Gemm(false, true, 0.5*dt, w.r, n, d, w.r, n, d, 1, w.db)
-			for i, e := range w.e {
-				w.gb[i] = -dt * float64(d) * e
-			}
-			if f.SemiImplicit {
-				for i := range w.gb {
-					w.gb[i] += w.gs[i]
-					w.kb[i] += w.ks[i]
-				}
-			}
-			for i, e := range w.dr {
-				w.rb[i] += dt * e
-			}
-			for i, e := range w.db {
-				w.kb[i] += e
-				w.a0b[i] -= (1 - wt) * e
-				w.aTb[i] -= wt * e
-			}
-			// r = Gs, s = V − G'x.
-			dense.Gemm(false, true, 1, w.rb, n, d, w.s, n, d, 1, w.gb)    // Ḡ += r̄ s'
-			dense.Gemm(true, false, 1, w.g, n, n, w.rb, n, d, 0, w.vb)    // s̄ = G'r̄ = V̄
-			dense.Gemm(false, true, -1, x, n, d, w.vb, n, d, 1, w.gb)     // Ḡ −= x s̄'
-			dense.Gemm(false, false, -1, w.g, n, n, w.vb, n, d, 1, w.xbn) // x̄ −= G s̄ (x̄ = x̄_{j+1} + …)
-			// K = K(x), L_K = chol(K).
-			sde.CholeskyVJPTo(w.sb, w.lk, w.lkb, n)
-			for i, e := range w.sb {
-				w.kb[i] += e
-			}
-			f.flow.KernelVJPTo(w.xq, f.pb[v], x, w.kb)
-			for i, e := range w.xq {
-				w.xbn[i] += e
-			}
-			f.pullVJP(v, j, 0, w)
+		if err != nil {
+			return err
 		}
 		copy(f.xb0[v], w.xbn)
 		f.edgeVJP(v, w)
@@ -202,6 +136,83 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 	return tb, nil
 }
 
+// explicitEdgeVJP is the reverse of the explicit (or semi-implicit) guided pass along the
+// SDE edge above v, from its path and noise z: given x̄ of the edge's end state in w.xbn,
+// it leaves x̄ of its start state there, writes z̄ into zb and takes every grid point's
+// message back through pullVJP.
+func (f *FlowFilter) explicitEdgeVJP(v int, path, zv, zbv []float64, w *flowWork) error {
+	n, d, m := f.n, f.d, f.ns[v]
+	nd := n * d
+	T := f.t.BranchLength(v)
+	for j := m - 1; j >= 0; j-- {
+		x := path[j*nd : (j+1)*nd]
+		if f.cache != nil {
+			w.load(f.cache, f.slot(v, j))
+		} else {
+			if _, err := f.pull(v, j, w); err != nil {
+				return err
+			}
+			if _, err := f.stepForward(v, j, x, w); err != nil {
+				return err
+			}
+		}
+		tj, dt := f.gridPoint(T, m, j)
+		sq := math.Sqrt(dt)
+		wt, _, _ := edgeWeights(T, tj)
+		xb := w.xbn // x̄_{j+1}; becomes x̄_j below
+		zj := zv[j*nd : (j+1)*nd]
+		// x_{j+1} = x + b (explicit), or x + Δ with (I + dt·KGG')Δ = b (semi-implicit);
+		// b = dt·K r + √dt·L_K z. bb is b̄.
+		bb := xb
+		if f.SemiImplicit {
+			if err := f.semiImplicitVJP(dt, zj, xb, w); err != nil {
+				return err
+			}
+			bb = w.bb
+		}
+		dense.Gemm(false, true, dt, bb, n, d, w.r, n, d, 0, w.kb)  // K̄ = dt b̄ r'
+		dense.Gemm(false, false, dt, w.k, n, n, bb, n, d, 0, w.rb) // r̄ = dt K b̄
+		dense.Gemm(false, true, sq, bb, n, d, zj, n, d, 0, w.lkb)  // L̄_K = √dt b̄ z'
+		dense.Gemm(true, false, sq, w.lk, n, n, bb, n, d, 0, zbv[j*nd:(j+1)*nd])
+		// log-weight dt·[−½d·tr(DGG') + ½tr(r'Dr)], D = K − ã(t_j).
+		dense.Gemm(false, true, -0.5*dt*float64(d), w.g, n, n, w.g, n, n, 0, w.db)
+		dense.Gemm(false, true, 0.5*dt, w.r, n, d, w.r, n, d, 1, w.db)
+		for i, e := range w.e {
+			w.gb[i] = -dt * float64(d) * e
+		}
+		if f.SemiImplicit {
+			for i := range w.gb {
+				w.gb[i] += w.gs[i]
+				w.kb[i] += w.ks[i]
+			}
+		}
+		for i, e := range w.dr {
+			w.rb[i] += dt * e
+		}
+		for i, e := range w.db {
+			w.kb[i] += e
+			w.a0b[i] -= (1 - wt) * e
+			w.aTb[i] -= wt * e
+		}
+		// r = Gs, s = V − G'x.
+		dense.Gemm(false, true, 1, w.rb, n, d, w.s, n, d, 1, w.gb)    // Ḡ += r̄ s'
+		dense.Gemm(true, false, 1, w.g, n, n, w.rb, n, d, 0, w.vb)    // s̄ = G'r̄ = V̄
+		dense.Gemm(false, true, -1, x, n, d, w.vb, n, d, 1, w.gb)     // Ḡ −= x s̄'
+		dense.Gemm(false, false, -1, w.g, n, n, w.vb, n, d, 1, w.xbn) // x̄ −= G s̄ (x̄ = x̄_{j+1} + …)
+		// K = K(x), L_K = chol(K).
+		sde.CholeskyVJPTo(w.sb, w.lk, w.lkb, n)
+		for i, e := range w.sb {
+			w.kb[i] += e
+		}
+		f.flow.KernelVJPTo(w.xq, f.pb[v], x, w.kb)
+		for i, e := range w.xq {
+			w.xbn[i] += e
+		}
+		f.pullVJP(v, j, 0, w)
+	}
+	return nil
+}
+
 // semiImplicitVJP is the reverse of semiImplicit given Δ̄ (xb): it writes b̄ into w.bb
 // and the solve's contributions to Ḡ and K̄ into w.gs and w.ks. With a = G'b,
 // c = W⁻¹a, e = Gc and Δ = b − dt·Ke:
@@ -251,6 +262,9 @@ func (f *FlowFilter) discreteVJP(v int, x, z, zb []float64, w *flowWork) error {
 	if T == 0 { // x_v = x: x̄ passes through, z is unused
 		clear(zb)
 		return nil
+	}
+	if _, err := f.pull(v, 0, w); err != nil { // C, G₀, V₀ for pullVJP below
+		return err
 	}
 	if _, err := f.discreteStep(v, x, z, w.xn, w); err != nil {
 		return err
