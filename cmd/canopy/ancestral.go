@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/csv"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -97,13 +98,10 @@ func writeAncestral(c fitConfig, pr *problem, chains []mcmc.Chain) error {
 			}
 		}
 	}
-	fh, err := os.Create(filepath.Join(c.out, "ancestral.csv"))
+	w, err := createAncestral(c.out)
 	if err != nil {
 		return err
 	}
-	defer fh.Close()
-	w := csv.NewWriter(fh)
-	_ = w.Write([]string{"node", "trait", "mean", "sd", "q2.5", "q97.5", "interval"})
 	names := nodeNames(t)
 	for a, v := range internal {
 		for j := 0; j < d; j++ {
@@ -118,15 +116,41 @@ func writeAncestral(c fitConfig, pr *problem, chains []mcmc.Chain) error {
 				lo, hi, kind = mu-1.959963984540054*sd, mu+1.959963984540054*sd, "normal"
 			}
 			mu, lo, hi = mu+pr.centre[j], lo+pr.centre[j], hi+pr.centre[j]
-			row := []string{names[v], pr.ds.traits[j]}
-			for _, x := range []float64{mu, sd, lo, hi} {
-				row = append(row, strconv.FormatFloat(x, 'g', 10, 64))
-			}
-			_ = w.Write(append(row, kind))
+			w.row(names[v], pr.ds.traits[j], mu, sd, lo, hi, kind)
 		}
 	}
-	w.Flush()
-	return w.Error()
+	return w.close()
+}
+
+// ancestralWriter writes the rows of ancestral.csv: node, trait, mean, sd, the 95%
+// interval and how it was found.
+type ancestralWriter struct {
+	f *os.File
+	w *csv.Writer
+}
+
+func createAncestral(dir string) (*ancestralWriter, error) {
+	f, err := os.Create(filepath.Join(dir, "ancestral.csv"))
+	if err != nil {
+		return nil, err
+	}
+	w := &ancestralWriter{f: f, w: csv.NewWriter(f)}
+	_ = w.w.Write([]string{"node", "trait", "mean", "sd", "q2.5", "q97.5", "interval"})
+	return w, nil
+}
+
+func (w *ancestralWriter) row(node, trait string, mean, sd, lo, hi float64, interval string) {
+	row := []string{node, trait}
+	for _, x := range []float64{mean, sd, lo, hi} {
+		row = append(row, strconv.FormatFloat(x, 'g', 10, 64))
+	}
+	_ = w.w.Write(append(row, interval))
+}
+
+// close flushes the rows and closes the file, reporting the first error.
+func (w *ancestralWriter) close() error {
+	w.w.Flush()
+	return errors.Join(w.w.Error(), w.f.Close())
 }
 
 // mixture returns the mean, sd and 2.5% and 97.5% quantiles of an equal-weight mixture

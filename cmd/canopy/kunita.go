@@ -1,14 +1,12 @@
 package main
 
 import (
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/canopy-bffg/canopy/bffg"
@@ -257,13 +255,10 @@ func writeShapeAncestral(c fitConfig, pr *problem) error {
 	if total < 2 {
 		return nil
 	}
-	f, err := os.Create(filepath.Join(c.out, "ancestral.csv"))
+	w, err := createAncestral(c.out)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	w := csv.NewWriter(f)
-	_ = w.Write([]string{"node", "trait", "mean", "sd", "q2.5", "q97.5", "interval"})
 	t := pr.ds.tree
 	names := nodeNames(t)
 	nd := len(pr.ds.traits)
@@ -274,13 +269,8 @@ func writeShapeAncestral(c fitConfig, pr *problem) error {
 		for j, coord := range pr.ds.traits {
 			mu := mean[v*nd+j]
 			sd := math.Sqrt(m2[v*nd+j] / (total - 1))
-			row := []string{names[v], coord}
-			for _, x := range []float64{mu, sd, mu - 1.959963984540054*sd, mu + 1.959963984540054*sd} {
-				row = append(row, strconv.FormatFloat(x, 'g', 10, 64))
-			}
-			_ = w.Write(append(row, "normal"))
+			w.row(names[v], coord, mu, sd, mu-1.959963984540054*sd, mu+1.959963984540054*sd, "normal")
 		}
 	}
-	w.Flush()
-	return w.Error()
+	return w.close()
 }
