@@ -135,16 +135,9 @@ func TestFlowFilterGradient(t *testing.T) {
 				c.disc[v] = true
 			}
 		}
-		checkFlowGradient(t, rng, c)
+		f, z, zbar, pbar, tb := checkFlowGradient(t, rng, c)
 		// The root's block of z is unused, and without the step cache the reverse pass
 		// recomputes the same numbers.
-		f := c.filter(t)
-		z := c.noise(rng, f, 1)
-		_, err := f.Guide(z)
-		require.NoError(t, err)
-		zbar, pbar := make([]float64, len(z)), make([]float64, 2)
-		tb, err := f.Backward(z, zbar, pbar)
-		require.NoError(t, err)
 		for _, e := range f.NoiseBlock(zbar, 0) {
 			require.Zero(t, e, "root block")
 		}
@@ -691,16 +684,17 @@ func checkLinearFilter(t *testing.T, f *FlowFilter, fl Flow, tau2, want float64,
 }
 
 // checkFlowGradient compares the reverse pass of c with finite differences in k_α, k_σ,
-// τ² (one-sided at τ² = 0) and a dozen noise coordinates.
-func checkFlowGradient(t *testing.T, rng *rand.Rand, c flowCase) {
+// τ² (one-sided at τ² = 0) and a dozen noise coordinates, and returns the filter after
+// Backward, the noise and the gradient (z̄, θ̄, τ̄²).
+func checkFlowGradient(t *testing.T, rng *rand.Rand, c flowCase) (f *FlowFilter, z, zbar, pbar []float64, tb float64) {
 	t.Helper()
-	f := c.filter(t)
+	f = c.filter(t)
 	anchors := f.Anchors()
-	z := c.noise(rng, f, 1)
+	z = c.noise(rng, f, 1)
 	_, err := f.Guide(z)
 	require.NoError(t, err)
-	zbar, pbar := make([]float64, len(z)), make([]float64, 2)
-	tb, err := f.Backward(z, zbar, pbar)
+	zbar, pbar = make([]float64, len(z)), make([]float64, 2)
+	tb, err = f.Backward(z, zbar, pbar)
 	require.NoError(t, err)
 	p := []float64{c.k.KAlpha, c.k.KSigma, c.tau2}
 	grad := []float64{pbar[0], pbar[1], tb}
@@ -728,6 +722,7 @@ func checkFlowGradient(t *testing.T, rng *rand.Rand, c flowCase) {
 		fd := (obj(p, zp) - obj(p, zm)) / 2e-6
 		require.InDelta(t, fd, zbar[i], 1e-5*(1+math.Abs(fd)), "z[%d]", i)
 	}
+	return f, z, zbar, pbar, tb
 }
 
 // Exactly observed leaves (τ² = 0) on SDE edges: with a linear flow, log h_root is the
