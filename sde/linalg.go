@@ -2,7 +2,6 @@ package sde
 
 import (
 	"fmt"
-	"math"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -40,28 +39,11 @@ func CholeskyTo(dst, a []float64, n int) error {
 			copy(dst[i*n:i*n+i+1], a[i*n:i*n+i+1])
 		}
 	}
-	for j := 0; j < n; j++ {
-		rj := dst[j*n : j*n+n]
-		s := rj[j]
-		for k := 0; k < j; k++ {
-			s -= rj[k] * rj[k]
-		}
-		if !(s > 0) || math.IsInf(s, 0) {
-			return &PivotError{Index: j, Pivot: s}
-		}
-		ljj := math.Sqrt(s)
-		rj[j] = ljj
-		for i := j + 1; i < n; i++ {
-			ri := dst[i*n : i*n+n]
-			t := ri[j]
-			for k := 0; k < j; k++ {
-				t -= ri[k] * rj[k]
-			}
-			ri[j] = t / ljj
-		}
-		for k := j + 1; k < n; k++ {
-			rj[k] = 0
-		}
+	if row, pivot := dense.Cholesky(dst, n); row >= 0 {
+		return &PivotError{Index: row, Pivot: pivot}
+	}
+	for i := 0; i < n; i++ {
+		clear(dst[i*n+i+1 : i*n+n])
 	}
 	return nil
 }
@@ -97,9 +79,8 @@ func CholeskyVJPTo(dst, L, Lbar []float64, n int) {
 		dst[i*n+i] *= 0.5
 	}
 	// Ψ = L⁻ᵀPL⁻¹ by two triangular solves, then S̄ = ½(Ψ + Ψ').
-	lt := blas64.Triangular{Uplo: blas.Lower, Diag: blas.NonUnit, N: n, Stride: n, Data: L}
-	blas64.Trsm(blas.Left, blas.Trans, 1, lt, dense.General(dst, n, n))
-	blas64.Trsm(blas.Right, blas.NoTrans, 1, lt, dense.General(dst, n, n))
+	dense.Trsm(true, L, n, dst, n)
+	dense.TrsmRight(false, L, n, dst, n)
 	symmetrize(dst, n)
 }
 
@@ -119,7 +100,7 @@ func gemv(ta bool, alpha float64, a []float64, r, c int, x []float64, beta float
 	if ta {
 		t = blas.Trans
 	}
-	blas64.Gemv(t, alpha, dense.General(a, r, c), blas64.Vector{N: len(x), Inc: 1, Data: x}, beta, blas64.Vector{N: len(y), Inc: 1, Data: y})
+	blas64.Gemv(t, alpha, blas64.General{Rows: r, Cols: c, Stride: c, Data: a}, blas64.Vector{N: len(x), Inc: 1, Data: x}, beta, blas64.Vector{N: len(y), Inc: 1, Data: y})
 }
 
 // dot returns x'y.

@@ -1,0 +1,39 @@
+//go:build !openblas || !cgo
+
+package dense
+
+import (
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
+)
+
+// impl is gonum's pure-Go BLAS; it keeps no state.
+var impl gonum.Implementation
+
+func op(t bool) blas.Transpose {
+	if t {
+		return blas.Trans
+	}
+	return blas.NoTrans
+}
+
+// gemm is row-major dgemm: c (m×n, stride ldc) = alpha·op(a)·op(b) + beta·c, with
+// op(a) m×k and op(b) k×n.
+func gemm(ta, tb bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+	impl.Dgemm(op(ta), op(tb), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// trsm is row-major dtrsm with a lower-triangular, non-unit l and alpha = 1: b (m×n)
+// becomes op(l)⁻¹b when left, else b·op(l)⁻¹.
+func trsm(left, trans bool, m, n int, l []float64, ldl int, b []float64, ldb int) {
+	side := blas.Right
+	if left {
+		side = blas.Left
+	}
+	impl.Dtrsm(side, blas.Lower, op(trans), blas.NonUnit, m, n, 1, l, ldl, b, ldb)
+}
+
+// syrk is row-major dsyrk on the lower triangle: c (n×n) = alpha·aa' + beta·c, a n×k.
+func syrk(n, k int, alpha float64, a []float64, lda int, beta float64, c []float64, ldc int) {
+	impl.Dsyrk(blas.Lower, blas.NoTrans, n, k, alpha, a, lda, beta, c, ldc)
+}
