@@ -677,8 +677,9 @@ func (f *FlowFilter) tiltedStep(c float64, x, z, xv, G, V []float64, kappa float
 	if err := sde.CholeskyTo(w.lk, w.lk, n); err != nil { // R
 		return 0, "transition covariance", err
 	}
-	dense.Gemm(true, false, 1, w.lk, n, n, G, n, n, 0, w.e) // M = R'G
-	dense.Gemm(false, true, 1, w.e, n, n, w.e, n, n, 0, w.dm)
+	copy(w.e, G)
+	dense.Trmm(true, w.lk, n, w.e, n) // M = R'G
+	dense.Syrk(1, w.e, n, n, 0, w.dm) // MM', lower triangle: all chol reads
 	for k := 0; k < n; k++ {
 		w.dm[k*n+k]++
 	}

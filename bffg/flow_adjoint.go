@@ -318,7 +318,11 @@ func (f *FlowFilter) tiltedVJP(v int, c float64, x, zb, G, gb, vb []float64, w *
 	sde.CholeskyVJPTo(w.sb, w.dm, w.cb, n)
 	dense.Gemm(false, false, 2, w.sb, n, n, w.e, n, n, 1, w.kb) // M̄ += 2S̄M
 	dense.Gemm(false, true, 1, G, n, n, w.kb, n, n, 1, w.lkb)   // R̄ += GM̄'
-	dense.Gemm(false, false, 1, w.lk, n, n, w.kb, n, n, 1, gb)  // Ḡ += RM̄
+	copy(w.sb, w.kb)
+	dense.Trmm(false, w.lk, n, w.sb, n) // Ḡ += RM̄
+	for i, e := range w.sb {
+		gb[i] += e
+	}
 	sde.CholeskyVJPTo(w.sb, w.lk, w.lkb, n)
 	for i := range w.sb {
 		w.sb[i] *= c

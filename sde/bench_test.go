@@ -67,3 +67,17 @@ func BenchmarkPathTo(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkKunitaKernel times K(q) alone: n(n−1)/2 Matérn evaluations.
+func BenchmarkKunitaKernel(b *testing.B) {
+	for _, n := range []int{16, 118} {
+		k := Kunita{N: n, Dim: 2, KAlpha: 0.1, KSigma: 0.25}
+		q := circle(n)
+		K := make([]float64, n*n)
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				k.KernelTo(K, q)
+			}
+		})
+	}
+}

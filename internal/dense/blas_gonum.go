@@ -37,3 +37,9 @@ func trsm(left, trans bool, m, n int, l []float64, ldl int, b []float64, ldb int
 func syrk(n, k int, alpha float64, a []float64, lda int, beta float64, c []float64, ldc int) {
 	impl.Dsyrk(blas.Lower, blas.NoTrans, n, k, alpha, a, lda, beta, c, ldc)
 }
+
+// trmm is row-major dtrmm on the left with a lower-triangular, non-unit l and
+// alpha = 1: b (m×n) becomes op(l)·b.
+func trmm(trans bool, m, n int, l []float64, ldl int, b []float64, ldb int) {
+	impl.Dtrmm(blas.Left, blas.Lower, op(trans), blas.NonUnit, m, n, 1, l, ldl, b, ldb)
+}

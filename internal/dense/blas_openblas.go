@@ -64,3 +64,13 @@ func syrk(n, k int, alpha float64, a []float64, lda int, beta float64, c []float
 	C.cblas_dsyrk(C.CblasRowMajor, C.CblasLower, C.CblasNoTrans, C.blasint(n), C.blasint(k),
 		C.double(alpha), ptr(a), ld(lda), C.double(beta), ptr(c), ld(ldc))
 }
+
+// trmm is row-major dtrmm on the left with a lower-triangular, non-unit l and
+// alpha = 1: b (m×n) becomes op(l)·b.
+func trmm(trans bool, m, n int, l []float64, ldl int, b []float64, ldb int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	C.cblas_dtrmm(C.CblasRowMajor, C.CblasLeft, C.CblasLower, tr(trans), C.CblasNonUnit,
+		C.blasint(m), C.blasint(n), 1, ptr(l), ld(ldl), ptr(b), ld(ldb))
+}

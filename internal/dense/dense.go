@@ -34,6 +34,12 @@ func TrsmRight(trans bool, l []float64, n int, b []float64, r int) {
 	trsm(false, trans, r, n, l, n, b, n)
 }
 
+// Trmm overwrites the n×k matrix b with Lb, or L'b when trans, for the n×n
+// lower-triangular l: half the work of a general product.
+func Trmm(trans bool, l []float64, n int, b []float64, k int) {
+	trmm(trans, n, k, l, n, b, k)
+}
+
 // Syrk computes the lower triangle of c = alpha·aa' + beta·c for the row-major r×k
 // matrix a and r×r matrix c, whose strict upper triangle it leaves alone: it costs half
 // a general product. c must not alias a.

@@ -53,7 +53,7 @@ func spd(rng *rand.Rand, n int) []float64 {
 	return a
 }
 
-func TestGemmTrsmSyrk(t *testing.T) {
+func TestLevel3(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, size := range [][3]int{{1, 1, 1}, {3, 5, 2}, {17, 9, 40}, {40, 33, 16}} {
 		m, n, k := size[0], size[1], size[2]
@@ -108,6 +108,11 @@ func TestGemmTrsmSyrk(t *testing.T) {
 			Trsm(trans, l, m, x, n)
 			if d := maxDiff(naiveMul(trans, false, l, m, x, n, m, n, m), b); d > 1e-10 {
 				t.Errorf("Trsm(%v) %v: max error %g", trans, size, d)
+			}
+			x = append([]float64(nil), b...)
+			Trmm(trans, l, m, x, n)
+			if d := maxDiff(x, naiveMul(trans, false, l, m, b, n, m, n, m)); d > 1e-10 {
+				t.Errorf("Trmm(%v) %v: max error %g", trans, size, d)
 			}
 			b = randMat(rng, n, m)
 			x = append([]float64(nil), b...)
