@@ -2,6 +2,7 @@ package sde
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -176,9 +177,16 @@ func fdCheck(t *testing.T, name string, x []float64, grad []float64, f func() fl
 	}
 }
 
+// TestCholeskyVJP checks Murray's rule by finite differences, on a small matrix and on
+// one above the order where both the factor and the rule switch to level-3 BLAS.
 func TestCholeskyVJP(t *testing.T) {
-	rng := rand.New(rand.NewPCG(71, 72))
-	n := 6
+	for _, n := range []int{6, 40} {
+		t.Run(fmt.Sprintf("n=%d", n), func(t *testing.T) { checkCholeskyVJP(t, n) })
+	}
+}
+
+func checkCholeskyVJP(t *testing.T, n int) {
+	rng := rand.New(rand.NewPCG(71, uint64(n)))
 	S := randSPD(rng, n, 0.3)
 	W := randVec(rng, n*n)
 	L := make([]float64, n*n)

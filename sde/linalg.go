@@ -60,7 +60,31 @@ func CholeskyVJPTo(dst, L, Lbar []float64, n int) {
 	if len(L) != n*n || len(Lbar) != n*n || len(dst) != n*n {
 		panic("sde: dimension mismatch")
 	}
-	// P_ij = Σ_{k≥i} L_ki L̄_kj for j ≤ i (both lower triangular), accumulated row-wise.
+	// P_ij = Σ_{k≥i} L_ki L̄_kj for j ≤ i (both lower triangular): the lower triangle of
+	// L'·tril(L̄), by Trmm on large matrices and accumulated row-wise on small ones.
+	if n > 32 {
+		for i := 0; i < n; i++ {
+			copy(dst[i*n:i*n+i+1], Lbar[i*n:i*n+i+1])
+			clear(dst[i*n+i+1 : i*n+n])
+		}
+		dense.Trmm(true, L, n, dst, n)
+		for i := 0; i < n; i++ {
+			clear(dst[i*n+i+1 : i*n+n])
+		}
+	} else {
+		cholPSmall(dst, L, Lbar, n)
+	}
+	for i := 0; i < n; i++ {
+		dst[i*n+i] *= 0.5
+	}
+	// Ψ = L⁻ᵀPL⁻¹ by two triangular solves, then S̄ = ½(Ψ + Ψ').
+	dense.Trsm(true, L, n, dst, n)
+	dense.TrsmRight(false, L, n, dst, n)
+	symmetrize(dst, n)
+}
+
+// cholPSmall writes the lower triangle of L'·tril(L̄) into dst, zeroing the rest.
+func cholPSmall(dst, L, Lbar []float64, n int) {
 	clear(dst)
 	for k := 0; k < n; k++ {
 		lk, lbk := L[k*n:k*n+n], Lbar[k*n:k*n+n]
@@ -75,13 +99,6 @@ func CholeskyVJPTo(dst, L, Lbar []float64, n int) {
 			}
 		}
 	}
-	for i := 0; i < n; i++ {
-		dst[i*n+i] *= 0.5
-	}
-	// Ψ = L⁻ᵀPL⁻¹ by two triangular solves, then S̄ = ½(Ψ + Ψ').
-	dense.Trsm(true, L, n, dst, n)
-	dense.TrsmRight(false, L, n, dst, n)
-	symmetrize(dst, n)
 }
 
 // symmetrize overwrites a with ½(a + a').
