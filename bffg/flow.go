@@ -92,11 +92,13 @@ type FlowFilter struct {
 	// for that model at any step size, so the target (the posterior of the discretised
 	// flow) has no region where the weights go wrong, and the draw is stable for any dt.
 	// It converges to the SDE's posterior as the steps shrink, like the explicit step,
-	// and costs one more n×n Cholesky factor and product per step. It needs leaf noise
-	// τ² > 0 on SDE edges to leaves, not far below the last step's diffusion: the weight
-	// of that step is a difference of two terms of order 1/τ², so Run refuses
-	// τ² < 1e−9·dt·max K_kk (the same holds for discrete edges to leaves). It excludes
-	// SemiImplicit.
+	// and costs one more n×n Cholesky factor and product per step. With exact leaf
+	// observations (τ² = 0) the last step into a leaf is the transition conditioned on
+	// the observed landmarks, whose weight is log N(y_O; x_O, dt·K_OO(x) ⊗ I_d) −
+	// log h̃(x) (conditionStep). A small τ² > 0 is refused where it is far below the
+	// last step's diffusion, τ² < 1e−9·dt·max K_kk: the tilted step's weight is a
+	// difference of two terms of order 1/τ² there (the same holds for discrete edges
+	// to leaves, which need τ² > 0). It excludes SemiImplicit.
 	ExactSteps bool
 	// StepLength, if positive, gives each SDE edge of length T ⌈T/StepLength⌉ steps
 	// (at least one) instead of Steps, and each discrete edge one, so that short edges
@@ -337,9 +339,6 @@ func (f *FlowFilter) Run(flow Flow, tau2 float64) error {
 	if f.ExactSteps && f.SemiImplicit {
 		return errors.New("bffg: FlowFilter: ExactSteps and SemiImplicit exclude each other")
 	}
-	if f.ExactSteps && tau2 == 0 {
-		return fmt.Errorf("%w: exact steps need leaf noise variance τ² > 0 (the last step into an exactly observed leaf is degenerate)", ErrObservation)
-	}
 	if f.Discrete != nil && len(f.Discrete) != f.t.Len() {
 		return fmt.Errorf("bffg: FlowFilter.Discrete has %d entries for %d nodes", len(f.Discrete), f.t.Len())
 	}
@@ -408,7 +407,7 @@ func (f *FlowFilter) Run(flow Flow, tau2 float64) error {
 // log-weight, a difference of two terms of order 1/τ², would lose its accuracy.
 func (f *FlowFilter) checkLeafNoise(v int) error {
 	T := f.t.BranchLength(v)
-	if !f.t.IsLeaf(v) || T == 0 || !(f.discrete(v) || f.ExactSteps) {
+	if !f.t.IsLeaf(v) || T == 0 || !(f.discrete(v) || f.ExactSteps) || f.conditioned(v) {
 		return nil
 	}
 	n, m := f.n, f.ns[v]
@@ -423,7 +422,7 @@ func (f *FlowFilter) checkLeafNoise(v int) error {
 	}
 	if f.tau2 < 1e-9*c*kmax {
 		return &NodeError{Node: v, Name: f.t.Name(v), What: "leaf noise", Err: fmt.Errorf(
-			"%w: τ² = %g is below 1e−9 of the last step's diffusion %g, where the exact step's weight loses its accuracy; use explicit steps", ErrObservation, f.tau2, c*kmax)}
+			"%w: τ² = %g is below 1e−9 of the last step's diffusion %g, where the exact step's weight loses its accuracy; use τ² = 0 (exact observations) or explicit steps", ErrObservation, f.tau2, c*kmax)}
 	}
 	return nil
 }
@@ -761,6 +760,15 @@ func (f *FlowFilter) exactEdge(v int, path, z []float64, w *flowWork) (float64, 
 		_, dt := f.gridPoint(T, m, j)
 		x, next := path[j*nd:(j+1)*nd], path[(j+1)*nd:(j+2)*nd]
 		w.swapPull()
+		if j == m-1 && f.conditioned(v) {
+			copy(w.sq, w.vq)
+			dense.Gemm(true, false, -1, w.gq, n, n, x, n, d, 1, w.sq)
+			logE, what, err := f.conditionStep(dt, f.t.LeafIndex(v), x, z[j*nd:(j+1)*nd], next, w)
+			if err != nil {
+				return 0, &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("%s at step %d", what, j), Err: err}
+			}
+			return lw + logE - (kj - 0.5*dot(w.sq, w.sq)), nil
+		}
 		kn, err := f.pull(v, j+1, w)
 		if err != nil {
 			return 0, err
@@ -781,6 +789,100 @@ func (f *FlowFilter) exactEdge(v int, path, z []float64, w *flowWork) (float64, 
 		}
 	}
 	return lw, nil
+}
+
+// conditioned reports whether the last step of the edge above v is a conditioning step
+// (conditionStep): an SDE edge with exact steps into a leaf observed without noise.
+func (f *FlowFilter) conditioned(v int) bool {
+	return f.ExactSteps && f.tau2 == 0 && f.obsLeaf(v) >= 0
+}
+
+// conditionStep takes the last exact step of the SDE edge to leaf i when τ² = 0: with
+// O the observed landmarks and Q = c·K(x), it draws x_v from the step's transition
+// N(x, Q ⊗ I_d) conditioned on x_v[O] = y_O, by Matheron's rule
+//
+//	x_v = x' + Q[:, O]Σ⁻¹(y_O − x'_O),  x' = x + chol(Q)z,  Σ = Q[O, O],
+//
+// (x_v[O] is then set to y_O exactly), and returns log ∫N(y; x, Q)δ(y_O − ·)dy =
+// log N(y_O; x_O, Σ ⊗ I_d). The tilted step's formula would subtract two terms of order
+// 1/τ² there. With every landmark observed, x_v = y and z is not used. It leaves
+// S = chol(Σ) in w.dm.
+func (f *FlowFilter) conditionStep(c float64, i int, x, z, xv []float64, w *flowWork) (float64, string, error) {
+	n, d := f.n, f.d
+	O := f.seen[i]
+	no := len(O)
+	y := f.y[i*n*d : (i+1)*n*d]
+	if err := f.flow.KernelTo(w.k, x); err != nil {
+		return 0, "transition covariance", err
+	}
+	if no < n { // x' = x + chol(Q)z for the missing landmarks
+		for k, e := range w.k {
+			w.lk[k] = c * e
+		}
+		if err := sde.CholeskyTo(w.lk, w.lk, n); err != nil {
+			return 0, "transition covariance", err
+		}
+		copy(xv, x)
+		dense.Gemm(false, false, 1, w.lk, n, n, z, n, d, 1, xv)
+	}
+	if no == 0 {
+		if err := checkFinite(xv); err != nil {
+			return 0, "conditioned transition", err
+		}
+		return 0, "", nil
+	}
+	S := w.dm[:no*no]
+	for a, ka := range O {
+		for b, kb := range O {
+			S[a*no+b] = c * w.k[ka*n+kb]
+		}
+	}
+	if err := sde.CholeskyTo(S, S, no); err != nil {
+		return 0, "transition covariance of the observed landmarks", err
+	}
+	if no < n {
+		u := w.r[:no*d] // Σ⁻¹(y_O − x'_O)
+		for a, ka := range O {
+			for l := 0; l < d; l++ {
+				u[a*d+l] = y[ka*d+l] - xv[ka*d+l]
+			}
+		}
+		dense.Trsm(false, S, no, u, d)
+		dense.Trsm(true, S, no, u, d)
+		for k := 0; k < n; k++ {
+			xk := xv[k*d : (k+1)*d]
+			for a, ka := range O {
+				q := c * w.k[k*n+ka]
+				for l := range xk {
+					xk[l] += q * u[a*d+l]
+				}
+			}
+		}
+	}
+	for _, ka := range O {
+		copy(xv[ka*d:(ka+1)*d], y[ka*d:(ka+1)*d])
+	}
+	b := w.dr[:no*d] // S⁻¹(y_O − x_O)
+	for a, ka := range O {
+		for l := 0; l < d; l++ {
+			b[a*d+l] = y[ka*d+l] - x[ka*d+l]
+		}
+	}
+	dense.Trsm(false, S, no, b, d)
+	if err := checkFinite(xv); err != nil {
+		return 0, "conditioned transition", err
+	}
+	return -0.5*float64(no*d)*log2Pi - float64(d)*logDiag(S, no) - 0.5*dot(b, b), "", nil
+}
+
+// checkFinite returns sde.ErrNonFinite if x has a NaN or infinite entry.
+func checkFinite(x []float64) error {
+	for _, e := range x {
+		if math.IsNaN(e) || math.IsInf(e, 0) {
+			return sde.ErrNonFinite
+		}
+	}
+	return nil
 }
 
 // Refine sets every non-root anchor to H⁻¹F = L⁻ᵀU of its vertex message, as

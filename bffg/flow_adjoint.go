@@ -347,16 +347,40 @@ func (f *FlowFilter) exactEdgeVJP(v int, path, z, zb []float64, w *flowWork) err
 		return nil
 	}
 	cached := f.cache != nil
-	if cached {
-		p, _ := f.exactSlot(v, m)
-		w.loadPull(f.cache[p:])
-	} else if _, err := f.pull(v, m, w); err != nil {
-		return err
-	}
-	clear(w.gb)
-	clear(w.vb)
+	last := m // the loop below takes steps last−1, …, 0 back
 	kn := 0.0
-	for j := m - 1; j >= 0; j-- {
+	if f.conditioned(v) {
+		// The conditioning step: grid point m−1's message goes into the first slot
+		// with the adjoints of its auxiliary term, as the loop leaves them.
+		last = m - 1
+		if cached {
+			p, _ := f.exactSlot(v, last)
+			w.loadPull(f.cache[p:])
+		} else if _, err := f.pull(v, last, w); err != nil {
+			return err
+		}
+		x := path[last*nd : m*nd]
+		_, dt := f.gridPoint(T, m, last)
+		clear(zb[last*nd:])
+		if err := f.conditionVJP(v, f.t.LeafIndex(v), dt, x, w); err != nil {
+			return err
+		}
+		copy(w.vb, w.v)
+		dense.Gemm(true, false, -1, w.g, n, n, x, n, d, 1, w.vb) // V̄ = s = V − G'x
+		dense.Gemm(false, true, -1, x, n, d, w.vb, n, d, 0, w.gb)
+		dense.Gemm(false, false, -1, w.g, n, n, w.vb, n, d, 1, w.xbn)
+		kn = -1
+	} else {
+		if cached {
+			p, _ := f.exactSlot(v, m)
+			w.loadPull(f.cache[p:])
+		} else if _, err := f.pull(v, m, w); err != nil {
+			return err
+		}
+		clear(w.gb)
+		clear(w.vb)
+	}
+	for j := last - 1; j >= 0; j-- {
 		_, dt := f.gridPoint(T, m, j)
 		x := path[j*nd : (j+1)*nd]
 		zj := z[j*nd : (j+1)*nd]
@@ -390,6 +414,63 @@ func (f *FlowFilter) exactEdgeVJP(v int, path, z, zb []float64, w *flowWork) err
 		kn = -1
 	}
 	f.pullVJP(v, 0, kn, w)
+	return nil
+}
+
+// conditionVJP adds to x̄ (w.xbn), θ̄ and τ̄² of the edge above leaf v (leaf index i) the
+// adjoints of the conditioning step's log N(y_O; x_O, Σ ⊗ I_d), Σ = c·K_OO(x). Its draw
+// is not differentiated: the state of a leaf feeds nothing, so x̄ of it is zero (and
+// z̄ of the step too). With β = Σ⁻¹(y_O − x_O): Σ̄ = ½ββ' − ½dΣ⁻¹, x̄_O += β,
+// K̄_OO = cΣ̄, and τ̄² += tr Σ̄, the derivative as τ² grows from 0.
+func (f *FlowFilter) conditionVJP(v, i int, c float64, x []float64, w *flowWork) error {
+	n, d := f.n, f.d
+	O := f.seen[i]
+	no := len(O)
+	if no == 0 {
+		return nil
+	}
+	y := f.y[i*n*d : (i+1)*n*d]
+	fail := func(what string, err error) error {
+		return &NodeError{Node: v, Name: f.t.Name(v), What: what, Err: err}
+	}
+	if err := f.flow.KernelTo(w.k, x); err != nil {
+		return fail("transition covariance", err)
+	}
+	S, beta, sb := w.dm[:no*no], w.dr[:no*d], w.db[:no*no]
+	for a, ka := range O {
+		for b, kb := range O {
+			S[a*no+b] = c * w.k[ka*n+kb]
+		}
+		for l := 0; l < d; l++ {
+			beta[a*d+l] = y[ka*d+l] - x[ka*d+l]
+		}
+	}
+	if err := sde.CholeskyTo(S, S, no); err != nil {
+		return fail("transition covariance of the observed landmarks", err)
+	}
+	dense.Trsm(false, S, no, beta, d)
+	dense.Trsm(true, S, no, beta, d)
+	setIdentity(sb, no) // Σ⁻¹ = S⁻ᵀS⁻¹
+	dense.Trsm(false, S, no, sb, no)
+	dense.Trsm(true, S, no, sb, no)
+	for k := range sb {
+		sb[k] *= -0.5 * float64(d)
+	}
+	dense.Gemm(false, true, 0.5, beta, no, d, beta, no, d, 1, sb)
+	clear(w.kb)
+	for a, ka := range O {
+		for b, kb := range O {
+			w.kb[ka*n+kb] = c * sb[a*no+b]
+		}
+		f.tb[v] += sb[a*no+a]
+		for l := 0; l < d; l++ {
+			w.xbn[ka*d+l] += beta[a*d+l]
+		}
+	}
+	f.flow.KernelVJPTo(w.xq, f.pb[v], x, w.kb)
+	for k, e := range w.xq {
+		w.xbn[k] += e
+	}
 	return nil
 }
 

@@ -107,9 +107,7 @@ func loadLandmarks(treeFile, lmFile string, index int) (*dataset, error) {
 // grid t = s(2 − s/T), fine where the guiding term is strongest. The model is the Euler–Maruyama discretisation of
 // the flow on that grid, and each step is guided exactly (bffg.FlowFilter.ExactSteps), so
 // the target is that model's exact posterior at any step count. With --noise none the
-// last step into a tip is degenerate, so the steps are explicit instead; where they would
-// be unstable the density is zero (bffg.ErrUnstable), which keeps samplers out of the
-// region where the left-point log-weights are wrong.
+// last step into a tip is the transition conditioned on the tip's observed landmarks.
 func newKunitaProblem(ds *dataset, noise string, steps int, stepLength float64) (*problem, error) {
 	est, nv, err := noiseFlag(noise)
 	if err != nil {
@@ -163,7 +161,7 @@ func newKunitaProblem(ds *dataset, noise string, steps int, stepLength float64) 
 		priors = append(priors, bffg.Normal{Mean: math.Log(v / 100), SD: 2})
 		nv = v / 100
 	}
-	f := &bffg.FlowFilter{Steps: steps, StepLength: stepLength, TimeChange: true, ExactSteps: est || nv > 0}
+	f := &bffg.FlowFilter{Steps: steps, StepLength: stepLength, TimeChange: true, ExactSteps: true}
 	if err := f.SetData(t, n, dim, root, ds.y); err != nil {
 		return nil, err
 	}
