@@ -539,10 +539,10 @@ func (f *FlowFilter) prepareEdge(v int, w *flowWork) error {
 		return nil // pull uses ã₀ and ã_T directly
 	}
 	L := f.lv[v]
-	dense.Gemm(false, false, 1, f.a0[v], n, n, L, n, n, 0, w.t1)
-	dense.Gemm(true, false, 1, L, n, n, w.t1, n, n, 0, w.p0)
-	dense.Gemm(false, false, 1, f.aT[v], n, n, L, n, n, 0, w.t1)
-	dense.Gemm(true, false, 1, L, n, n, w.t1, n, n, 0, w.pT)
+	dense.Gemm(false, false, 1, f.a0[v], n, n, L, n, n, 0, w.p0)
+	dense.Trmm(true, L, n, w.p0, n)
+	dense.Gemm(false, false, 1, f.aT[v], n, n, L, n, n, 0, w.pT)
+	dense.Trmm(true, L, n, w.pT, n)
 	symmetrize(w.p0, n)
 	symmetrize(w.pT, n)
 	return nil
