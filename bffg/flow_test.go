@@ -8,6 +8,7 @@ import (
 	"github.com/canopy-bffg/canopy/sde"
 	"github.com/canopy-bffg/canopy/topology"
 	"github.com/stretchr/testify/require"
+	"gonum.org/v1/gonum/floats"
 )
 
 // kunitaAux is the two-anchor auxiliary of the Kunita model for SDEFilter.
@@ -190,6 +191,38 @@ func TestFlowPotentialGradient(t *testing.T) {
 		qm[i] -= 1e-6
 		fd := (p.LogDensity(qp) - p.LogDensity(qm)) / 2e-6
 		require.InDelta(t, fd, grad[i], 1e-5*(1+math.Abs(fd)), "coordinate %d", i)
+	}
+
+	// With CosineNoise, q holds each edge's cosine coefficients ζ: U(ζ) is U of the
+	// noise z = Cζ, ∇_ζ U = C'∇_z U, and a change of ζ_0 alone moves every step of an
+	// edge alike.
+	pc := p.Clone()
+	pc.CosineNoise = true
+	gc := make([]float64, len(q))
+	vc := pc.LogDensityGrad(q, gc)
+	zq := append([]float64(nil), q...)
+	pc.rotate(zq[3:], q[3:], false)
+	relClose(t, p.LogDensity(zq), vc, 1e-12, "U(ζ) = U(Cζ)")
+	gz := make([]float64, len(q))
+	p.LogDensityGrad(zq, gz)
+	gq := append([]float64(nil), gz...)
+	pc.rotate(gq[3:], gz[3:], true)
+	for i := range gq {
+		require.InDelta(t, gq[i], gc[i], 1e-9*(1+math.Abs(gq[i])), "coordinate %d", i)
+	}
+	for _, i := range []int{1, 3 + c.steps*6, len(q) - 1, len(q) / 2} {
+		qp, qm := append([]float64(nil), q...), append([]float64(nil), q...)
+		qp[i] += 1e-6
+		qm[i] -= 1e-6
+		fd := (pc.LogDensity(qp) - pc.LogDensity(qm)) / 2e-6
+		require.InDelta(t, fd, gc[i], 1e-5*(1+math.Abs(fd)), "cosine coordinate %d", i)
+	}
+	v0 := 3 + c.steps*6 // the first coefficient of node 1's edge, first coordinate
+	dz := make([]float64, len(q))
+	dz[v0] = 1
+	pc.rotate(dz[3:], append([]float64(nil), dz[3:]...), false)
+	for j := 0; j < c.steps; j++ {
+		require.InDelta(t, 1/math.Sqrt(float64(c.steps)), dz[v0+j*6], 1e-15, "step %d", j)
 	}
 }
 
@@ -769,7 +802,7 @@ func TestFlowExactLeaves(t *testing.T) {
 // Missing landmarks (NaN) drop out of the leaf's observation-space messages: with a
 // linear flow, log h_root and the states at z = 0 equal the dense Gaussian answers with
 // those coordinates unobserved; with the Kunita flow the reverse pass equals finite
-// differences, τ² included.
+// differences, τ² included, also into exact leaves (τ² = 0) with exact steps.
 func TestFlowMissingLandmarks(t *testing.T) {
 	rng := rand.New(rand.NewPCG(91, 92))
 	tr, kk, root, y := linearFlowCase(rng)
@@ -797,12 +830,33 @@ func TestFlowMissingLandmarks(t *testing.T) {
 	checkFlowGradient(t, rng, c)
 	c.ex = true
 	checkFlowGradient(t, rng, c)
+
+	// Exact leaves (τ² = 0) with exact steps: the conditioning step with landmarks
+	// missing (leaf 0: landmarks 0 and 1; leaf 1: landmark 1, so that the observed
+	// ones are not the first ones) and with none observed (leaf 2), on 5 steps and on
+	// 1, with and without the time change.
+	c = newFlowCase(rng, 7, 3, 2, 5)
+	c.tau2, c.ex = 0, true
+	for _, i := range []int{0, 1, 2, 3, 8, 9} {
+		c.y[i] = math.NaN()
+	}
+	for i := 12; i < 18; i++ {
+		c.y[i] = math.NaN()
+	}
+	for _, steps := range []int{5, 1} {
+		for _, tc := range []bool{false, true} {
+			c.steps, c.tc = steps, tc
+			f, z, zbar, pbar, tb := checkFlowGradient(t, rng, c)
+			checkCacheFree(t, f, z, zbar, pbar, tb)
+		}
+	}
 }
 
 // The conditioning step draws a leaf's missing landmarks from their exact conditional:
 // on a linear flow with τ² = 0 (proxy = truth, so every weight is 0 and the guided
 // draws are posterior draws), their sample mean and variance match the dense posterior
-// within 4 Monte Carlo standard errors.
+// within 4 Monte Carlo standard errors, and their covariance given the rest of the
+// path is the Gaussian conditional's.
 func TestFlowConditionedDraw(t *testing.T) {
 	rng := rand.New(rand.NewPCG(93, 94))
 	tr, kk, root, y := linearFlowCase(rng)
@@ -840,6 +894,37 @@ func TestFlowConditionedDraw(t *testing.T) {
 		require.Greater(t, want, 1e-3, "the oracle's variance")
 		require.InDelta(t, mean[k], m, 4*math.Sqrt(want/draws), "mean of coordinate %d", c)
 		require.InDelta(t, want, s2, 4*want*math.Sqrt(2.0/draws), "variance of coordinate %d", c)
+	}
+
+	// Deterministically: the missing landmark is affine in the last step's noise, with
+	// Jacobian A, and AA' must be that step's conditional covariance
+	// dt·(K₁₁ − K₁ₒK_OO⁻¹Kₒ₁) ⊗ I₂, O = {0, 2}.
+	k00, k02, k22, k10, k12 := kk[0], kk[2], kk[8], kk[3], kk[5]
+	schur := kk[4] - (k10*(k22*k10-k02*k12)+k12*(k00*k12-k02*k10))/(k00*k22-k02*k02)
+	dt := tr.BranchLength(v) / 4
+	block := f.NoiseBlock(z, v)[3*n*d:]
+	clear(z)
+	_, err := f.Guide(z)
+	require.NoError(t, err)
+	x0 := append([]float64(nil), f.State(v)[2:4]...)
+	var A [2][n * d]float64
+	for j := range block {
+		block[j] = 1
+		_, err := f.Guide(z)
+		require.NoError(t, err)
+		block[j] = 0
+		for c := range 2 {
+			A[c][j] = f.State(v)[2+c] - x0[c]
+		}
+	}
+	for a := range 2 {
+		for b := range 2 {
+			want := 0.0
+			if a == b {
+				want = dt * schur
+			}
+			require.InDelta(t, want, floats.Dot(A[a][:], A[b][:]), 1e-12, "AA'[%d][%d]", a, b)
+		}
 	}
 }
 

@@ -3,7 +3,7 @@
 package dense
 
 /*
-#cgo LDFLAGS: -lopenblas
+#cgo pkg-config: openblas
 #include <cblas.h>
 
 void openblas_set_num_threads(int);

@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 func randMat(rng *rand.Rand, r, c int) []float64 {
@@ -122,6 +124,28 @@ func TestLevel3(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Empty operands are no work, not an error, in both backends: a product over k = 0
+// terms scales c by beta, and empty matrices are left alone.
+func TestEmpty(t *testing.T) {
+	c := []float64{1, 2, 3, 4}
+	Gemm(false, false, 1, nil, 2, 0, nil, 0, 2, 0.5, c)
+	require.Equal(t, []float64{0.5, 1, 1.5, 2}, c)
+	Syrk(1, nil, 2, 0, 2, c)
+	require.Equal(t, []float64{1, 1, 3, 4}, c, "the lower triangle scaled, the upper kept")
+	Gemm(true, false, 1, nil, 0, 2, nil, 0, 2, 0, c)
+	require.Equal(t, []float64{0, 0, 0, 0}, c, "beta = 0 clears c")
+	Gemm(false, false, 1, nil, 0, 3, nil, 3, 0, 1, nil)
+	Syrk(1, nil, 0, 3, 1, nil)
+	l := []float64{2}
+	Trsm(false, nil, 0, nil, 3)
+	Trsm(true, l, 1, nil, 0)
+	TrsmRight(false, nil, 0, nil, 4)
+	Trmm(true, nil, 0, nil, 2)
+	Trmm(false, l, 1, nil, 0)
+	row, _ := Cholesky(nil, 0)
+	require.Equal(t, -1, row)
 }
 
 func TestCholesky(t *testing.T) {
