@@ -431,4 +431,13 @@ func TestFitKunita(t *testing.T) {
 	}
 	_, stderr, code = canopy(t, "fit", "--resume", out, "--draws", "150", "--quiet")
 	require.Equal(t, 0, code, stderr)
+	// Exact tips: the last step into each tip is conditioned on it.
+	exact := filepath.Join(dir, "exact")
+	stdout, stderr, code = canopy(t, "fit", "--tree", tree, "--landmarks", shapes, "--model", "kunita", "--steps", "5",
+		"--noise", "none", "--chains", "1", "--warmup", "30", "--draws", "20", "--out", exact, "--quiet")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, "k_sigma")
+	require.NotContains(t, stdout, "tau2")
+	_, err = os.Stat(filepath.Join(exact, "ancestral.csv"))
+	require.NoError(t, err)
 }
