@@ -92,7 +92,7 @@ func ExampleFlowFilter_exactSteps() {
 		panic(err)
 	}
 	root := []float64{0, 0.5}                     // two landmarks on a line
-	y := []float64{0.3, 0.2, -0.4, 0.9, 0.6, 1.6} // leaves c, d, e
+	y := []float64{0.3, 0.2, -0.4, 0.9, 0.6, 1.6} // leaves e, c, d (breadth-first order)
 	flow := bffg.KunitaFlow(sde.Kunita{N: 2, Dim: 1, KAlpha: 1, KSigma: 0.7})
 	const tau2 = 0.15
 	for _, exact := range []bool{true, false} {
@@ -131,4 +131,44 @@ func ExampleFlowFilter_exactSteps() {
 	// exact steps true  refined anchors true : p(y) ≈ 0.00225
 	// exact steps false refined anchors false: p(y) ≈ 0.00231
 	// exact steps false refined anchors true : p(y) ≈ 0.00237
+}
+
+// ExampleFlowFilter_exactLeaves observes the leaves without noise (τ² = 0): with exact
+// steps, the last step into each leaf is the Euler transition conditioned on the
+// observed landmarks, so a guided pass ends exactly on them and draws the missing ones
+// (here leaf c's second landmark) from their conditional.
+func ExampleFlowFilter_exactLeaves() {
+	t, err := topology.ParseNewick("((c:0.6,d:0.6):0.4,e:1);")
+	if err != nil {
+		panic(err)
+	}
+	root := []float64{0, 0.5}                            // two landmarks on a line
+	y := []float64{0.1, 0.6, -0.2, math.NaN(), 0.2, 0.8} // leaves e, c, d (breadth-first order)
+	flow := bffg.KunitaFlow(sde.Kunita{N: 2, Dim: 1, KAlpha: 1, KSigma: 0.7})
+	f := bffg.FlowFilter{Steps: 5, ExactSteps: true}
+	if err := f.SetData(t, 2, 1, root, y); err != nil {
+		panic(err)
+	}
+	if err := f.Run(flow, 0); err != nil {
+		panic(err)
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	z := make([]float64, f.NumNoise())
+	for i := range z {
+		z[i] = r.NormFloat64()
+	}
+	sum, err := f.Guide(z)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("Σ log w = %.4f\n", sum)
+	for i := range t.NumLeaves() {
+		v := t.Leaf(i)
+		fmt.Printf("%s: %.4f\n", t.Name(v), f.State(v))
+	}
+	// Output:
+	// Σ log w = 0.0818
+	// e: [0.1000 0.6000]
+	// c: [-0.2000 0.1978]
+	// d: [0.2000 0.8000]
 }
