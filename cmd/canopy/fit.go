@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/canopy-bffg/canopy/bffg"
+	"github.com/canopy-bffg/canopy/internal/dense"
 	"github.com/canopy-bffg/canopy/mcmc"
 	"github.com/canopy-bffg/canopy/mcmc/diag"
 )
@@ -419,6 +420,9 @@ func sample(ctx context.Context, pr *problem, c fitConfig, from []*mcmc.Checkpoi
 		} else if !c.quiet {
 			fmt.Fprintf(stderr, "canopy: NUTS starts from the identity metric (%v)\n", err)
 		}
+	}
+	if pr.flow != nil && dense.Backend == "gonum" && pr.ds.landmarks.n >= 32 && !c.quiet {
+		fmt.Fprintf(stderr, "canopy: %d landmarks on gonum's pure-Go BLAS; a build with -tags openblas runs the shape model several times faster (README, Speed)\n", pr.ds.landmarks.n)
 	}
 	var observe func(int, int, []float64)
 	if pr.flow != nil {

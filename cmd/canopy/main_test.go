@@ -20,6 +20,7 @@ import (
 
 	"github.com/canopy-bffg/canopy/format/cmdstan"
 	"github.com/canopy-bffg/canopy/format/tps"
+	"github.com/canopy-bffg/canopy/internal/dense"
 	"github.com/canopy-bffg/canopy/internal/notebooks"
 	"github.com/canopy-bffg/canopy/ml"
 	"github.com/canopy-bffg/canopy/sde"
@@ -389,6 +390,7 @@ func TestFitKunita(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(out, "chain-1.csv"))
 	require.NoError(t, err)
 	require.Contains(t, string(b), "engine = nuts") // the default
+	require.Contains(t, string(b), "canopy_blas = "+dense.Backend)
 	rw := filepath.Join(dir, "rw")
 	stdout, stderr, code = canopy(t, "fit", "--tree", tree, "--landmarks", shapes, "--model", "kunita", "--step-length", "0.15",
 		"--sampler", "rwpcn", "--chains", "2", "--warmup", "100", "--draws", "100", "--out", rw, "--quiet")

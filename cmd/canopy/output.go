@@ -11,6 +11,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/canopy-bffg/canopy/format/cmdstan"
+	"github.com/canopy-bffg/canopy/internal/dense"
 	"github.com/canopy-bffg/canopy/mcmc"
 )
 
@@ -92,6 +93,9 @@ func writeChains(c fitConfig, pr *problem, cols []mcmc.Chain) error {
 		cfg := cmdstan.DefaultConfig("canopy_" + c.model)
 		cfg.NumSamples, cfg.NumWarmup, cfg.Seed, cfg.ID = c.draws, c.warmup, c.seed, i+1
 		cfg.Metric = cmdstan.DiagMetric
+		if pr.flow != nil { // the backends' results differ by rounding
+			cfg.Extra = append(cfg.Extra, cmdstan.Setting{Path: "canopy_blas", Value: dense.Backend})
+		}
 		if c.sampler == "rwpcn" {
 			cfg.Metric = cmdstan.UnitMetric
 			cfg.Adapt.Engaged = false

@@ -7,6 +7,9 @@ import (
 	"gonum.org/v1/gonum/blas/gonum"
 )
 
+// Backend names the BLAS the level-3 routines run on: "gonum" or "openblas".
+const Backend = "gonum"
+
 // impl is gonum's pure-Go BLAS; it keeps no state.
 var impl gonum.Implementation
 

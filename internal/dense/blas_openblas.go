@@ -10,6 +10,9 @@ void openblas_set_num_threads(int);
 */
 import "C"
 
+// Backend names the BLAS the level-3 routines run on: "gonum" or "openblas".
+const Backend = "openblas"
+
 // The tree sweeps already keep every core busy, one node per goroutine; OpenBLAS's own
 // threads would only contend with them.
 func init() { C.openblas_set_num_threads(1) }
