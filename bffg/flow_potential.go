@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-
-	"github.com/canopy-bffg/canopy/internal/dense"
 )
 
 // Prior is a prior density on an unconstrained parameter u, including any Jacobian of
@@ -51,18 +49,8 @@ type FlowPotential struct {
 	// Tau2 is the leaf noise variance when EstimateNoise is false.
 	Tau2          float64
 	EstimateNoise bool
-	// CosineNoise makes q hold, for every edge, the coefficients ζ of its noise block
-	// in the orthonormal cosine (DCT-II) basis along the edge's steps instead of the
-	// noise z itself: z_j = Σ_k C_jk ζ_k with C_jk = √(2/m)·cos(π(j + ½)k/m)
-	// (√(1/m) for k = 0) on an edge of m steps. C is orthogonal, so ζ ~ N(0, I) a
-	// priori as z is, and U only rotates; but a direction that moves every step of an
-	// edge alike (k = 0), or slowly along it, is now one coordinate, which a diagonal
-	// metric can scale.
-	CosineNoise bool
 
-	theta, pbar, zbar []float64
-	zq                []float64         // z from the coefficients (CosineNoise)
-	basis             map[int][]float64 // C (m×m) per steps per edge m
+	theta, pbar []float64
 }
 
 // NumParams returns the number of unconstrained parameters before z.
@@ -81,7 +69,7 @@ func (p *FlowPotential) Dim() int { return p.NumParams() + p.Filter.NumNoise() }
 func (p *FlowPotential) Clone() *FlowPotential {
 	c := *p
 	c.Filter = p.Filter.Clone()
-	c.theta, c.pbar, c.zbar, c.zq, c.basis = nil, nil, nil, nil, nil
+	c.theta, c.pbar = nil, nil
 	return &c
 }
 
@@ -152,14 +140,8 @@ func (p *FlowPotential) eval(q, grad []float64) (float64, error) {
 	if err := f.Run(flow, tau2); err != nil {
 		return fail, err
 	}
-	z := q[np:] // ½|z|² = ½|ζ|² with CosineNoise
-	zg := z     // the noise of the guided pass
-	if p.CosineNoise {
-		p.zq = growZero(p.zq, len(z))
-		p.rotate(p.zq, z, false)
-		zg = p.zq
-	}
-	sum, err := f.Guide(zg)
+	z := q[np:]
+	sum, err := f.Guide(z)
 	if err != nil {
 		return fail, err
 	}
@@ -172,17 +154,9 @@ func (p *FlowPotential) eval(q, grad []float64) (float64, error) {
 		return v, nil
 	}
 	p.pbar = growZero(p.pbar, nf)
-	zbar := grad[np:]
-	if p.CosineNoise {
-		p.zbar = growZero(p.zbar, len(z))
-		zbar = p.zbar
-	}
-	tb, err := f.Backward(zg, zbar, p.pbar)
+	tb, err := f.Backward(z, grad[np:], p.pbar)
 	if err != nil {
 		return fail, err
-	}
-	if p.CosineNoise {
-		p.rotate(grad[np:], zbar, true) // ζ̄ = C'z̄
 	}
 	for i := 0; i < nf; i++ {
 		grad[i] += p.pbar[i] * p.theta[i] // dθ/du = θ
@@ -194,46 +168,6 @@ func (p *FlowPotential) eval(q, grad []float64) (float64, error) {
 		grad[np+i] -= e
 	}
 	return v, nil
-}
-
-// rotate writes into dst, edge by edge, C·src (the noise from its cosine coefficients)
-// or, when trans, C'·src.
-func (p *FlowPotential) rotate(dst, src []float64, trans bool) {
-	f := p.Filter
-	nd := f.n * f.d
-	if p.basis == nil {
-		p.basis = make(map[int][]float64)
-	}
-	copy(f.NoiseBlock(dst, 0), f.NoiseBlock(src, 0))
-	for v := 1; v < f.t.Len(); v++ {
-		if f.discrete(v) { // one Gaussian step: its block stays as it is
-			copy(f.NoiseBlock(dst, v), f.NoiseBlock(src, v))
-			continue
-		}
-		m := len(f.NoiseBlock(src, v)) / nd
-		c := p.basis[m]
-		if c == nil {
-			c = cosineBasis(m)
-			p.basis[m] = c
-		}
-		dense.Gemm(trans, false, 1, c, m, m, f.NoiseBlock(src, v), m, nd, 0, f.NoiseBlock(dst, v))
-	}
-}
-
-// cosineBasis returns the orthonormal DCT-II basis of R^m as the columns of an m×m
-// row-major matrix.
-func cosineBasis(m int) []float64 {
-	c := make([]float64, m*m)
-	for j := 0; j < m; j++ {
-		for k := 0; k < m; k++ {
-			s := math.Sqrt(2 / float64(m))
-			if k == 0 {
-				s = math.Sqrt(1 / float64(m))
-			}
-			c[j*m+k] = s * math.Cos(math.Pi*(float64(j)+0.5)*float64(k)/float64(m))
-		}
-	}
-	return c
 }
 
 // States writes the node states of the guided pass at q (Len×n×d, node-major; the

@@ -192,38 +192,6 @@ func TestFlowPotentialGradient(t *testing.T) {
 		fd := (p.LogDensity(qp) - p.LogDensity(qm)) / 2e-6
 		require.InDelta(t, fd, grad[i], 1e-5*(1+math.Abs(fd)), "coordinate %d", i)
 	}
-
-	// With CosineNoise, q holds each edge's cosine coefficients ζ: U(ζ) is U of the
-	// noise z = Cζ, ∇_ζ U = C'∇_z U, and a change of ζ_0 alone moves every step of an
-	// edge alike.
-	pc := p.Clone()
-	pc.CosineNoise = true
-	gc := make([]float64, len(q))
-	vc := pc.LogDensityGrad(q, gc)
-	zq := append([]float64(nil), q...)
-	pc.rotate(zq[3:], q[3:], false)
-	relClose(t, p.LogDensity(zq), vc, 1e-12, "U(ζ) = U(Cζ)")
-	gz := make([]float64, len(q))
-	p.LogDensityGrad(zq, gz)
-	gq := append([]float64(nil), gz...)
-	pc.rotate(gq[3:], gz[3:], true)
-	for i := range gq {
-		require.InDelta(t, gq[i], gc[i], 1e-9*(1+math.Abs(gq[i])), "coordinate %d", i)
-	}
-	for _, i := range []int{1, 3 + c.steps*6, len(q) - 1, len(q) / 2} {
-		qp, qm := append([]float64(nil), q...), append([]float64(nil), q...)
-		qp[i] += 1e-6
-		qm[i] -= 1e-6
-		fd := (pc.LogDensity(qp) - pc.LogDensity(qm)) / 2e-6
-		require.InDelta(t, fd, gc[i], 1e-5*(1+math.Abs(fd)), "cosine coordinate %d", i)
-	}
-	v0 := 3 + c.steps*6 // the first coefficient of node 1's edge, first coordinate
-	dz := make([]float64, len(q))
-	dz[v0] = 1
-	pc.rotate(dz[3:], append([]float64(nil), dz[3:]...), false)
-	for j := 0; j < c.steps; j++ {
-		require.InDelta(t, 1/math.Sqrt(float64(c.steps)), dz[v0+j*6], 1e-15, "step %d", j)
-	}
 }
 
 // twoLandmarkProblem is a small nonlinear flow: two landmarks on a line, whose

@@ -45,10 +45,9 @@ func main() {
 	semi := flag.Bool("semi-implicit", false, "semi-implicit guided steps (stable at any step size; the notebook's are explicit)")
 	exactSteps := flag.Bool("exact-steps", false, "guide each Euler step exactly, with exact weights for the discretised flow (the notebook's steps are explicit)")
 	steps := flag.Int("steps", 0, "steps per edge on the time-changed grid for both samplers (0: the notebook's 100 uniform steps)")
-	cosine := flag.Bool("cosine-noise", false, "sample each edge's noise in its cosine basis (a rotation of z)")
 	flag.Parse()
 	cfg := config{steps: *steps, sampler: *sampler, chains: *chains, rwWarmup: *rwWarmup, rwDraws: *rwDraws,
-		nutsWarmup: *nutsWarmup, nutsDraws: *nutsDraws, seed: *seed, semi: *semi, exact: *exactSteps, cosine: *cosine}
+		nutsWarmup: *nutsWarmup, nutsDraws: *nutsDraws, seed: *seed, semi: *semi, exact: *exactSteps}
 	if err := run(os.Stdout, *asJSON, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "notebook07:", err)
 		os.Exit(1)
@@ -59,7 +58,7 @@ type config struct {
 	sampler                                          string
 	chains, rwWarmup, rwDraws, nutsWarmup, nutsDraws int
 	seed                                             uint64
-	semi, exact, cosine                              bool
+	semi, exact                                      bool
 	steps                                            int
 }
 
@@ -123,7 +122,7 @@ func run(w io.Writer, asJSON bool, cfg config) error {
 	ctx := context.Background()
 	if cfg.sampler == "both" || cfg.sampler == "rwpcn" {
 		r.RWPCN, err = notebooks.NB07RWPCN(ctx, nb, notebooks.RunConfig{Chains: cfg.chains, Warmup: cfg.rwWarmup, Draws: cfg.rwDraws, Seed: cfg.seed,
-			SemiImplicit: cfg.semi, ExactSteps: cfg.exact, Steps: cfg.steps, CosineNoise: cfg.cosine, Progress: progress("rw/pcn", cfg.rwWarmup+cfg.rwDraws)})
+			SemiImplicit: cfg.semi, ExactSteps: cfg.exact, Steps: cfg.steps, Progress: progress("rw/pcn", cfg.rwWarmup+cfg.rwDraws)})
 		if err != nil {
 			return err
 		}
@@ -133,7 +132,7 @@ func run(w io.Writer, asJSON bool, cfg config) error {
 	}
 	if cfg.sampler == "both" || cfg.sampler == "nuts" {
 		r.NUTS, err = notebooks.NB07NUTS(ctx, nb, notebooks.RunConfig{Chains: cfg.chains, Warmup: cfg.nutsWarmup, Draws: cfg.nutsDraws, Seed: cfg.seed,
-			SemiImplicit: cfg.semi, ExactSteps: cfg.exact, Steps: cfg.steps, CosineNoise: cfg.cosine, Progress: progress("nuts", cfg.nutsWarmup+cfg.nutsDraws)})
+			SemiImplicit: cfg.semi, ExactSteps: cfg.exact, Steps: cfg.steps, Progress: progress("nuts", cfg.nutsWarmup+cfg.nutsDraws)})
 		if err != nil {
 			return err
 		}

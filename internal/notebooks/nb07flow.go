@@ -69,7 +69,6 @@ func nb07Target(nb NB07, cfg RunConfig) (*bffg.FlowPotential, error) {
 	}
 	p.Filter.SemiImplicit = cfg.SemiImplicit
 	p.Filter.ExactSteps = cfg.ExactSteps
-	p.CosineNoise = cfg.CosineNoise
 	return p, nil
 }
 

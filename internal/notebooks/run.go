@@ -64,9 +64,6 @@ type RunConfig struct {
 	// Steps, if positive, sets notebook 07's steps per edge (on the time-changed grid)
 	// instead of the notebook's 100 uniform ones.
 	Steps int
-	// CosineNoise samples notebook 07's noise in each edge's cosine basis
-	// (bffg.FlowPotential.CosineNoise).
-	CosineNoise bool
 }
 
 func (c RunConfig) orDefault(warmup, draws int) RunConfig {
