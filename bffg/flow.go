@@ -98,7 +98,7 @@ type FlowFilter struct {
 	// log h̃(x) (conditionStep). A small τ² > 0 is refused where it is far below the
 	// last step's diffusion, τ² < 1e−9·dt·max K_kk: the tilted step's weight is a
 	// difference of two terms of order 1/τ² there (the same holds for discrete edges
-	// to leaves, which need τ² > 0). It excludes SemiImplicit.
+	// to leaves). It excludes SemiImplicit.
 	ExactSteps bool
 	// StepLength, if positive, gives each SDE edge of length T ⌈T/StepLength⌉ steps
 	// (at least one) instead of Steps, and each discrete edge one, so that short edges
@@ -114,8 +114,9 @@ type FlowFilter struct {
 	// discrete edge's auxiliary is N(X_pa, T·K(anchor_pa) ⊗ I_d); its guided step draws
 	// X_v exactly from the true transition tilted by h_v, with the exact weight
 	// log w = log ∫N(x; X_pa, T·K(X_pa))h_v(x)dx − log h̃(X_pa). It uses the first n·d
-	// entries of its block of z. A discrete edge to a leaf needs τ² > 0; missing
-	// landmarks drop out of the leaf's message.
+	// entries of its block of z. Into an exactly observed leaf (τ² = 0) the draw is the
+	// transition conditioned on the observed landmarks, as the last exact step's is
+	// (conditionStep); missing landmarks drop out of the leaf's message.
 	Discrete []bool
 
 	t    *topology.Topology
@@ -351,10 +352,7 @@ func (f *FlowFilter) Run(flow Flow, tau2 float64) error {
 		if f.obsLeaf(v) >= 0 {
 			// Pulled in observation space (pull); no vertex message is needed.
 		} else if i := t.LeafIndex(v); i >= 0 {
-			if tau2 == 0 {
-				return &NodeError{Node: v, Name: t.Name(v), What: "discrete edge", Err: fmt.Errorf("%w: a discrete edge to a leaf needs leaf noise τ² > 0", ErrObservation)}
-			}
-			// h(x) = N(y_O; x_O, τ²I) = exp(κ − ½|U − L'x|²) over the observed
+			// A discrete edge to a noisy leaf (τ² > 0): h(x) = N(y_O; x_O, τ²I) = exp(κ − ½|U − L'x|²) over the observed
 			// landmarks O: L = P'/τ (a square-root factor of H with zero rows for the
 			// missing landmarks, never inverted) and U = P'y_O/τ.
 			clear(f.lv[v])
@@ -574,10 +572,11 @@ func (f *FlowFilter) pull(v, j int, w *flowWork) (float64, error) {
 
 func (f *FlowFilter) discrete(v int) bool { return f.Discrete != nil && f.Discrete[v] }
 
-// obsLeaf returns v's leaf index when the edge above v is an SDE edge to a leaf, whose
-// messages are pulled in observation space (pullLeaf), else −1.
+// obsLeaf returns v's leaf index when the edge above v is an SDE edge to a leaf, or a
+// discrete edge to an exactly observed leaf (τ² = 0), whose messages are pulled in
+// observation space (pullLeaf), else −1.
 func (f *FlowFilter) obsLeaf(v int) int {
-	if f.discrete(v) {
+	if f.discrete(v) && f.tau2 > 0 {
 		return -1
 	}
 	return f.t.LeafIndex(v)
@@ -654,7 +653,14 @@ func (f *FlowFilter) discreteStep(v int, x, z, xv []float64, w *flowWork) (float
 	copy(w.s, f.v0[v])
 	dense.Gemm(true, false, -1, f.g0[v], n, n, x, n, d, 1, w.s) // V₀ − G₀'x
 	logAux := f.kq[v] + 0.5*dot(f.v0[v], f.v0[v]) - 0.5*dot(w.s, w.s)
-	logTrue, what, err := f.tiltedStep(T, x, z, xv, f.lv[v], f.uv[v], f.kappa[v], w)
+	var logTrue float64
+	var what string
+	var err error
+	if f.conditioned(v) {
+		logTrue, what, err = f.conditionStep(T, f.t.LeafIndex(v), x, z, xv, w)
+	} else {
+		logTrue, what, err = f.tiltedStep(T, x, z, xv, f.lv[v], f.uv[v], f.kappa[v], w)
+	}
 	if err != nil {
 		return 0, fail(what, err)
 	}
@@ -792,9 +798,10 @@ func (f *FlowFilter) exactEdge(v int, path, z []float64, w *flowWork) (float64, 
 }
 
 // conditioned reports whether the last step of the edge above v is a conditioning step
-// (conditionStep): an SDE edge with exact steps into a leaf observed without noise.
+// (conditionStep): an SDE edge with exact steps, or a discrete edge, into a leaf
+// observed without noise.
 func (f *FlowFilter) conditioned(v int) bool {
-	return f.ExactSteps && f.tau2 == 0 && f.obsLeaf(v) >= 0
+	return f.tau2 == 0 && f.obsLeaf(v) >= 0 && (f.ExactSteps || f.discrete(v))
 }
 
 // conditionStep takes the last exact step of the SDE edge to leaf i when τ² = 0: with

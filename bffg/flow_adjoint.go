@@ -266,12 +266,21 @@ func (f *FlowFilter) discreteVJP(v int, x, z, zb []float64, w *flowWork) error {
 	if _, err := f.pull(v, 0, w); err != nil { // C, G₀, V₀ for pullVJP below
 		return err
 	}
-	if _, err := f.discreteStep(v, x, z, w.xn, w); err != nil {
-		return err
-	}
 	xb := w.xbn
-	f.tiltedVJP(v, T, x, zb, f.lv[v], f.lb[v], f.ub[v], w)
-	f.kb[v]++
+	if f.conditioned(v) {
+		copy(w.s, w.v)
+		dense.Gemm(true, false, -1, w.g, n, n, x, n, d, 1, w.s)
+		clear(zb)
+		if err := f.conditionVJP(v, f.t.LeafIndex(v), T, x, w); err != nil {
+			return err
+		}
+	} else {
+		if _, err := f.discreteStep(v, x, z, w.xn, w); err != nil {
+			return err
+		}
+		f.tiltedVJP(v, T, x, zb, f.lv[v], f.lb[v], f.ub[v], w)
+		f.kb[v]++
+	}
 	// The auxiliary's −log h̃ = −κ₀ + ½|s|², s = V₀ − G₀'x.
 	copy(w.vb, w.s)                                           // V̄₀ = s
 	dense.Gemm(false, false, -1, w.g, n, n, w.s, n, d, 1, xb) // x̄ −= G₀s

@@ -464,7 +464,8 @@ func TestFlowConvergenceOrder(t *testing.T) {
 // tree of discrete edges, or of discrete and continuous edges mixed, log h_root is the
 // dense closed form, every log-weight is 0 and the states at z = 0 are the posterior
 // means; with discrete edges only, the guided map x(z) = mean + Jz has JJ' equal to the
-// dense posterior covariance.
+// dense posterior covariance. All of it with noisy leaves and with exact ones (τ² = 0,
+// where the edges into leaves are conditioned on the observations).
 func TestFlowDiscreteExact(t *testing.T) {
 	rng := rand.New(rand.NewPCG(41, 42))
 	tr := randomTree(rng, 8, true)
@@ -476,9 +477,17 @@ func TestFlowDiscreteExact(t *testing.T) {
 	for i := range y {
 		y[i] = rng.NormFloat64()
 	}
-	const tau2 = 0.2
 	ym := append([]float64(nil), y...)
 	ym[1], ym[3], ym[4], ym[5] = math.NaN(), math.NaN(), math.NaN(), math.NaN() // a leaf with none observed
+	for _, tau2 := range []float64{0.2, 0} {                                    // noisy leaves, and exact ones (conditioned)
+		checkDiscreteLinear(t, tr, fl, root, y, ym, tau2)
+	}
+}
+
+// checkDiscreteLinear is TestFlowDiscreteExact at one leaf noise τ².
+func checkDiscreteLinear(t *testing.T, tr *topology.Topology, fl constFlow, root, y, ym []float64, tau2 float64) {
+	t.Helper()
+	n, d, kk := fl.n, fl.d, fl.k
 	wantM, meanM, _ := linearFlowOracle(t, tr, kk, n, d, root, ym, tau2)
 	want, mean, cov := linearFlowOracle(t, tr, kk, n, d, root, y, tau2)
 	N := tr.Len()
@@ -505,7 +514,7 @@ func TestFlowDiscreteExact(t *testing.T) {
 		for v := 1; v < N; v++ {
 			copy(x0[v*n:], f.State(v))
 			for i, x := range f.State(v) {
-				require.InDelta(t, meanK[v*n+i], x, 1e-10, "node %d (case %d)", v, k)
+				require.InDelta(t, meanK[v*n+i], x, 1e-10, "node %d (case %d, τ² %v)", v, k, tau2)
 			}
 		}
 		if k > 0 {
@@ -535,7 +544,7 @@ func TestFlowDiscreteExact(t *testing.T) {
 				for _, col := range J {
 					s += col[i] * col[j]
 				}
-				require.InDelta(t, cov[i*N*n+j], s, 1e-10, "cov[%d, %d]", i, j)
+				require.InDelta(t, cov[i*N*n+j], s, 1e-10, "cov[%d, %d] (τ² %v)", i, j, tau2)
 			}
 		}
 	}
@@ -818,6 +827,17 @@ func TestFlowMissingLandmarks(t *testing.T) {
 			checkCacheFree(t, f, z, zbar, pbar, tb)
 		}
 	}
+	// The same data on discrete edges (every other one, and the three leaves'), which
+	// are conditioned on the exact leaves too.
+	c.disc = make([]bool, c.tr.Len())
+	for v := 1; v < c.tr.Len(); v += 2 {
+		c.disc[v] = true
+	}
+	for i := range 3 {
+		c.disc[c.tr.Leaf(i)] = true
+	}
+	f, z, zbar, pbar, tb := checkFlowGradient(t, rng, c)
+	checkCacheFree(t, f, z, zbar, pbar, tb)
 }
 
 // The conditioning step draws a leaf's missing landmarks from their exact conditional:
