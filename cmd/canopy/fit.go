@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -354,6 +355,20 @@ func (pr *problem) check() error {
 	return nil
 }
 
+// stepLengthHint returns the number of steps of a tree with these branch lengths at
+// steps per edge, the step length of its longest edge, and the number of steps with
+// that step length on every edge (⌈T/ℓ⌉).
+func stepLengthHint(bl []float64, steps int) (uniform int, ell float64, fewer int) {
+	ell = slices.Max(bl) / float64(steps)
+	for _, T := range bl[1:] { // the root has no edge
+		if T > 0 {
+			uniform += steps
+			fewer += max(1, int(math.Ceil(T/ell)))
+		}
+	}
+	return uniform, ell, fewer
+}
+
 // numParams returns the number of sampled model parameters (before the noise z).
 func (pr *problem) numParams() int {
 	if pr.flow != nil {
@@ -421,8 +436,15 @@ func sample(ctx context.Context, pr *problem, c fitConfig, from []*mcmc.Checkpoi
 			fmt.Fprintf(stderr, "canopy: NUTS starts from the identity metric (%v)\n", err)
 		}
 	}
-	if pr.flow != nil && dense.Backend == "gonum" && pr.ds.landmarks.n >= 32 && !c.quiet {
-		fmt.Fprintf(stderr, "canopy: %d landmarks on gonum's pure-Go BLAS; a build with -tags openblas runs the shape model several times faster (README, Speed)\n", pr.ds.landmarks.n)
+	if pr.flow != nil && !c.quiet {
+		if dense.Backend == "gonum" && pr.ds.landmarks.n >= 32 {
+			fmt.Fprintf(stderr, "canopy: %d landmarks on gonum's pure-Go BLAS; a build with -tags openblas runs the shape model several times faster (README, Speed)\n", pr.ds.landmarks.n)
+		}
+		if c.stepLength == 0 {
+			if uniform, ell, fewer := stepLengthHint(pr.ds.tree.BranchLengths(), c.steps); fewer < uniform/2 {
+				fmt.Fprintf(stderr, "canopy: %d steps in all; --step-length %.3g would resolve every edge at least as finely with %d\n", uniform, ell, fewer)
+			}
+		}
 	}
 	var observe func(int, int, []float64)
 	if pr.flow != nil {

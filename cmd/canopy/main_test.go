@@ -443,3 +443,12 @@ func TestFitKunita(t *testing.T) {
 	_, err = os.Stat(filepath.Join(exact, "ancestral.csv"))
 	require.NoError(t, err)
 }
+
+// stepLengthHint counts the steps of both grids: zero-length edges have none, and every
+// other edge at least one.
+func TestStepLengthHint(t *testing.T) {
+	uniform, ell, fewer := stepLengthHint([]float64{0, 1, 0.5, 0.01, 0, 0.25}, 10)
+	require.Equal(t, 40, uniform)
+	require.InDelta(t, 0.1, ell, 1e-15)
+	require.Equal(t, 10+5+1+3, fewer)
+}
