@@ -804,7 +804,8 @@ func (f *FlowFilter) conditioned(v int) bool {
 	return f.tau2 == 0 && f.obsLeaf(v) >= 0 && (f.ExactSteps || f.discrete(v))
 }
 
-// conditionStep takes the last exact step of the SDE edge to leaf i when τ² = 0: with
+// conditionStep takes the last exact step of the SDE edge to leaf i, or the discrete
+// edge to it, when τ² = 0: with
 // O the observed landmarks and Q = c·K(x), it draws x_v from the step's transition
 // N(x, Q ⊗ I_d) conditioned on x_v[O] = y_O, by Matheron's rule
 //

@@ -356,10 +356,13 @@ func (pr *problem) check() error {
 }
 
 // stepLengthHint returns the number of steps of a tree with these branch lengths at
-// steps per edge, the step length of its longest edge, and the number of steps with
-// that step length on every edge (⌈T/ℓ⌉).
+// steps per edge, the step length ℓ of its longest edge (rounded down to three
+// significant digits, as the hint prints it), and the number of steps with that step
+// length on every edge (⌈T/ℓ⌉).
 func stepLengthHint(bl []float64, steps int) (uniform int, ell float64, fewer int) {
 	ell = slices.Max(bl) / float64(steps)
+	unit := math.Pow(10, math.Floor(math.Log10(ell))-2)
+	ell = math.Floor(ell/unit) * unit
 	for _, T := range bl[1:] { // the root has no edge
 		if T > 0 {
 			uniform += steps
@@ -440,7 +443,7 @@ func sample(ctx context.Context, pr *problem, c fitConfig, from []*mcmc.Checkpoi
 		if dense.Backend == "gonum" && pr.ds.landmarks.n >= 32 {
 			fmt.Fprintf(stderr, "canopy: %d landmarks on gonum's pure-Go BLAS; a build with -tags openblas runs the shape model several times faster (README, Speed)\n", pr.ds.landmarks.n)
 		}
-		if c.stepLength == 0 {
+		if c.stepLength == 0 && from == nil { // a resumed run keeps its grid
 			if uniform, ell, fewer := stepLengthHint(pr.ds.tree.BranchLengths(), c.steps); fewer < uniform/2 {
 				fmt.Fprintf(stderr, "canopy: %d steps in all; --step-length %.3g would resolve every edge at least as finely with %d\n", uniform, ell, fewer)
 			}

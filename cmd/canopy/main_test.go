@@ -451,4 +451,8 @@ func TestStepLengthHint(t *testing.T) {
 	require.Equal(t, 40, uniform)
 	require.InDelta(t, 0.1, ell, 1e-15)
 	require.Equal(t, 10+5+1+3, fewer)
+	// ℓ = 0.7/3 = 0.2333… is printed, and used, as 0.233.
+	_, ell, fewer = stepLengthHint([]float64{0, 0.7, 0.3}, 3)
+	require.InDelta(t, 0.233, ell, 1e-12)
+	require.Equal(t, 4+2, fewer)
 }
