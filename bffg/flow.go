@@ -364,7 +364,7 @@ func (f *FlowFilter) Run(flow Flow, tau2 float64) error {
 				}
 			}
 			f.kappa[v] = -0.5 * float64(len(f.seen[i])*d) * math.Log(2*math.Pi*tau2)
-		} else if err := f.fuse(v); err != nil {
+		} else if err := f.fuse(v, w); err != nil {
 			return err
 		}
 		if v == 0 {
@@ -493,7 +493,10 @@ func (f *FlowFilter) sweep(up bool, fn func(w *flowWork, v int) error) error {
 }
 
 // fuse turns the accumulated H, F, κ of internal node v into its square-root message.
-func (f *FlowFilter) fuse(v int) error {
+// A landmark that no leaf below v observes has an exactly zero row and column in H (and
+// row in F): every pulled G has a zero row there. Those landmarks are left out of the
+// factorisation, and L and U get zero rows for them, as a leaf's message does.
+func (f *FlowFilter) fuse(v int, w *flowWork) error {
 	n, d := f.n, f.d
 	// H = ΣGG', F = ΣGV, κ = Σ(κ₀ − ½|V₀|²) + ½|U|² over the children's j = 0 messages.
 	clear(f.hAcc[v])
@@ -505,11 +508,33 @@ func (f *FlowFilter) fuse(v int) error {
 		dense.Gemm(false, false, 1, f.g0[c], n, n, f.v0[c], n, d, 1, f.fAcc[v])
 		f.kAcc[v] += f.kq[c]
 	}
-	if err := sde.CholeskyTo(f.lv[v], f.hAcc[v], n); err != nil {
+	fail := func(err error) error {
 		return &NodeError{Node: v, Name: f.t.Name(v), What: "message precision", Err: err}
 	}
-	copy(f.uv[v], f.fAcc[v])
-	dense.Trsm(false, f.lv[v], n, f.uv[v], d) // U = L⁻¹F
+	w.act = activeSet(w.act, f.hAcc[v], n)
+	if A := w.act; len(A) < n {
+		if err := checkInactive(f.hAcc[v], f.fAcc[v], n, d, A); err != nil {
+			return fail(err)
+		}
+		m := len(A)
+		L, U := w.c[:m*m], w.v[:m*d]
+		gather(L, f.hAcc[v], n, A, A)
+		gather(U, f.fAcc[v], d, A, nil)
+		if err := sde.CholeskyTo(L, L, m); err != nil {
+			return fail(err)
+		}
+		dense.Trsm(false, L, m, U, d)
+		clear(f.lv[v])
+		clear(f.uv[v])
+		scatter(f.lv[v], L, n, A, A)
+		scatter(f.uv[v], U, d, A, nil)
+	} else {
+		if err := sde.CholeskyTo(f.lv[v], f.hAcc[v], n); err != nil {
+			return fail(err)
+		}
+		copy(f.uv[v], f.fAcc[v])
+		dense.Trsm(false, f.lv[v], n, f.uv[v], d) // U = L⁻¹F
+	}
 	f.kappa[v] = f.kAcc[v] + 0.5*dot(f.uv[v], f.uv[v])
 	return nil
 }
@@ -901,8 +926,16 @@ func (f *FlowFilter) Refine() {
 		if f.t.IsLeaf(v) {
 			continue // the anchor stays at the observation
 		}
-		copy(f.anc[v], f.uv[v])
-		dense.Trsm(true, f.lv[v], f.n, f.anc[v], f.d)
+		// Landmarks that no leaf below v observes keep their anchors.
+		w := &f.ws[0]
+		n, d := f.n, f.d
+		w.act = activeSet(w.act, f.lv[v], n)
+		A, m := w.act, len(w.act)
+		L, x := w.c[:m*m], w.v[:m*d]
+		gather(L, f.lv[v], n, A, A)
+		gather(x, f.uv[v], d, A, nil)
+		dense.Trsm(true, L, m, x, d)
+		scatter(f.anc[v], x, d, A, nil)
 	}
 	f.ran = false
 }

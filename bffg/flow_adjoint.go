@@ -586,10 +586,27 @@ func (f *FlowFilter) fuseVJP(v int, w *flowWork) error {
 		ub[i] += kb * e
 	}
 	fb := ub // F̄ = L⁻ᵀŪ, in place: Ū is not needed afterwards
-	dense.Trsm(true, L, n, fb, d)
-	dense.Gemm(false, true, -1, fb, n, d, U, n, d, 1, f.lb[v])
 	hb := f.hAcc[v]
-	sde.CholeskyVJPTo(hb, L, f.lb[v], n)
+	if w.act = activeSet(w.act, L, n); len(w.act) < n {
+		// Over the landmarks that some leaf below observes (fuse); the others' rows
+		// of F̄ and H̄ are zero.
+		A, m := w.act, len(w.act)
+		Lr, fr, lbr, sr := w.c[:m*m], w.v[:m*d], w.p0[:m*m], w.pT[:m*m]
+		gather(Lr, L, n, A, A)
+		gather(fr, fb, d, A, nil)
+		dense.Trsm(true, Lr, m, fr, d)
+		clear(fb)
+		scatter(fb, fr, d, A, nil)
+		dense.Gemm(false, true, -1, fb, n, d, U, n, d, 1, f.lb[v])
+		gather(lbr, f.lb[v], n, A, A)
+		sde.CholeskyVJPTo(sr, Lr, lbr, m)
+		clear(hb)
+		scatter(hb, sr, n, A, A)
+	} else {
+		dense.Trsm(true, L, n, fb, d)
+		dense.Gemm(false, true, -1, fb, n, d, U, n, d, 1, f.lb[v])
+		sde.CholeskyVJPTo(hb, L, f.lb[v], n)
+	}
 	lo, hi := f.t.Children(v)
 	for c := lo; c < hi; c++ {
 		if err := f.prepareEdge(c, w); err != nil {

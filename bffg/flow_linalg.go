@@ -1,5 +1,7 @@
 package bffg
 
+import "fmt"
+
 // flowWork is the scratch space of a FlowFilter: n×n and n×d matrices reused by every
 // step, so that the sweeps do not allocate.
 type flowWork struct {
@@ -16,6 +18,7 @@ type flowWork struct {
 	// V_j − G_j'x, the adjoints of grid point j's G and V, and a scratch state
 	cq, gq, gqb     []float64 // n×n
 	vq, sq, vqb, xn []float64 // n×d
+	act             []int     // the landmarks a message is informative about (activeSet)
 }
 
 // swapPull exchanges the two pullback slots (c, g, v) and (cq, gq, vq).
@@ -111,5 +114,73 @@ func (w *flowWork) init(n, d int) {
 	}
 	for _, p := range []*[]float64{&w.v, &w.s, &w.r, &w.dr, &w.xs, &w.vb, &w.rb, &w.yb, &w.xbn, &w.xq} {
 		*p = make([]float64, nd)
+	}
+}
+
+// activeSet returns, in dst[:0], the k with a_kk ≠ 0 for the n×n matrix a: for a fused
+// precision H or its factor L, the landmarks that some leaf below observes.
+func activeSet(dst []int, a []float64, n int) []int {
+	dst = dst[:0]
+	for k := 0; k < n; k++ {
+		if a[k*n+k] != 0 {
+			dst = append(dst, k)
+		}
+	}
+	return dst
+}
+
+// checkInactive reports an error unless the rows of the n×n H and the n×d F outside the
+// active set A (ascending) are zero, as they are when H is positive semidefinite with
+// those diagonal entries zero.
+func checkInactive(H, F []float64, n, d int, A []int) error {
+	a := 0
+	for k := 0; k < n; k++ {
+		if a < len(A) && A[a] == k {
+			a++
+			continue
+		}
+		for _, e := range H[k*n : (k+1)*n] {
+			if e != 0 {
+				return fmt.Errorf("landmark %d: zero precision with nonzero coupling %g", k+1, e)
+			}
+		}
+		for _, e := range F[k*d : (k+1)*d] {
+			if e != 0 {
+				return fmt.Errorf("landmark %d: zero precision with nonzero information %g", k+1, e)
+			}
+		}
+	}
+	return nil
+}
+
+// gather writes the rows R and columns C (all c of them when C is nil) of the
+// row-major matrix a with c columns into dst, densely.
+func gather(dst, a []float64, c int, R, C []int) {
+	i := 0
+	for _, r := range R {
+		if C == nil {
+			i += copy(dst[i:], a[r*c:(r+1)*c])
+			continue
+		}
+		for _, k := range C {
+			dst[i] = a[r*c+k]
+			i++
+		}
+	}
+}
+
+// scatter is the inverse of gather: it writes the dense src into the rows R and columns
+// C (all when nil) of a, which has c columns, leaving the other entries alone.
+func scatter(a, src []float64, c int, R, C []int) {
+	i := 0
+	for _, r := range R {
+		if C == nil {
+			i += copy(a[r*c:(r+1)*c], src[i:i+c])
+			continue
+		}
+		for _, k := range C {
+			a[r*c+k] = src[i]
+			i++
+		}
 	}
 }

@@ -776,6 +776,32 @@ func TestFlowExactLeaves(t *testing.T) {
 	}
 }
 
+// cladeRoot returns the first internal node other than the root.
+func cladeRoot(tr *topology.Topology) int {
+	for v := 1; v < tr.Len(); v++ {
+		if !tr.IsLeaf(v) {
+			return v
+		}
+	}
+	panic("no clade")
+}
+
+// missingInClade returns a copy of the leaf data y (n landmarks in R^d per leaf) with
+// landmark k missing at every leaf below node v.
+func missingInClade(tr *topology.Topology, y []float64, n, d, v, k int) []float64 {
+	y = append([]float64(nil), y...)
+	for i := range tr.NumLeaves() {
+		for u := tr.Leaf(i); u > 0; u = tr.Parent(u) {
+			if u == v {
+				for c := range d {
+					y[i*n*d+k*d+c] = math.NaN()
+				}
+			}
+		}
+	}
+	return y
+}
+
 // Missing landmarks (NaN) drop out of the leaf's observation-space messages: with a
 // linear flow, log h_root and the states at z = 0 equal the dense Gaussian answers with
 // those coordinates unobserved; with the Kunita flow the reverse pass equals finite
@@ -827,6 +853,34 @@ func TestFlowMissingLandmarks(t *testing.T) {
 			checkCacheFree(t, f, z, zbar, pbar, tb)
 		}
 	}
+	// A landmark that no leaf of a clade observes: the fused messages there leave it
+	// out (fuse); the same checks, with noisy and exact leaves.
+	tr, kk, root, y = linearFlowCase(rng)
+	v := cladeRoot(tr)
+	yc := missingInClade(tr, y, 3, 2, v, 1)
+	for _, tau2 := range []float64{0.3, 0} {
+		checkLinearFlow(t, tr, kk, root, yc, yc, tau2)
+	}
+	cc := newFlowCase(rng, 7, 3, 2, 4)
+	cc.y = missingInClade(cc.tr, cc.y, 3, 2, cladeRoot(cc.tr), 0)
+	for mode := range 4 { // explicit, semi-implicit, exact, exact with discrete edges
+		if mode == 3 {
+			cc.disc = make([]bool, cc.tr.Len())
+			for v := 1; v < cc.tr.Len(); v += 2 {
+				cc.disc[v] = true
+			}
+		}
+		for _, tau2 := range []float64{0.01, 0} {
+			cc.si, cc.ex, cc.tau2 = mode == 1, mode >= 2, tau2
+			checkFlowGradient(t, rng, cc)
+		}
+	}
+	f := cc.filter(t)
+	require.NoError(t, FlowAnchors(f, KunitaFlow(cc.k), 0.01, 2))
+	for _, a := range f.Anchors() {
+		require.False(t, math.IsNaN(a), "refined anchors")
+	}
+
 	// The same data on discrete edges (every other one, and the three leaves'), which
 	// are conditioned on the exact leaves too.
 	c.disc = make([]bool, c.tr.Len())
