@@ -919,7 +919,8 @@ func checkFinite(x []float64) error {
 }
 
 // Refine sets every non-root anchor to H⁻¹F = L⁻ᵀU of its vertex message, as
-// hyperiax's Algorithm 3 does between backward filters. Call Run again to use them.
+// hyperiax's Algorithm 3 does between backward filters; landmarks that no leaf below a
+// node observes keep their anchors there. Call Run again to use them.
 func (f *FlowFilter) Refine() {
 	f.mustRun()
 	for v := 1; v < f.t.Len(); v++ {

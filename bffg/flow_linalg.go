@@ -115,6 +115,7 @@ func (w *flowWork) init(n, d int) {
 	for _, p := range []*[]float64{&w.v, &w.s, &w.r, &w.dr, &w.xs, &w.vb, &w.rb, &w.yb, &w.xbn, &w.xq} {
 		*p = make([]float64, nd)
 	}
+	w.act = make([]int, 0, n)
 }
 
 // activeSet returns, in dst[:0], the k with a_kk ≠ 0 for the n×n matrix a: for a fused

@@ -776,6 +776,16 @@ func TestFlowExactLeaves(t *testing.T) {
 	}
 }
 
+// inClade reports whether node u lies in the clade of v (v itself included).
+func inClade(tr *topology.Topology, u, v int) bool {
+	for ; u > 0; u = tr.Parent(u) {
+		if u == v {
+			return true
+		}
+	}
+	return v == 0
+}
+
 // cladeRoot returns the first internal node other than the root.
 func cladeRoot(tr *topology.Topology) int {
 	for v := 1; v < tr.Len(); v++ {
@@ -787,15 +797,19 @@ func cladeRoot(tr *topology.Topology) int {
 }
 
 // missingInClade returns a copy of the leaf data y (n landmarks in R^d per leaf) with
-// landmark k missing at every leaf below node v.
+// landmark k missing at every leaf below node v (v = 0: at every leaf).
 func missingInClade(tr *topology.Topology, y []float64, n, d, v, k int) []float64 {
 	y = append([]float64(nil), y...)
 	for i := range tr.NumLeaves() {
-		for u := tr.Leaf(i); u > 0; u = tr.Parent(u) {
+		for u := tr.Leaf(i); ; u = tr.Parent(u) {
 			if u == v {
 				for c := range d {
 					y[i*n*d+k*d+c] = math.NaN()
 				}
+				break
+			}
+			if u == 0 {
+				break
 			}
 		}
 	}
@@ -860,6 +874,11 @@ func TestFlowMissingLandmarks(t *testing.T) {
 	yc := missingInClade(tr, y, 3, 2, v, 1)
 	for _, tau2 := range []float64{0.3, 0} {
 		checkLinearFlow(t, tr, kk, root, yc, yc, tau2)
+		// A landmark that no leaf observes at all, and a clade that observes nothing.
+		ya := missingInClade(tr, y, 3, 2, 0, 2)
+		checkLinearFlow(t, tr, kk, root, ya, ya, tau2)
+		yn := missingInClade(tr, missingInClade(tr, yc, 3, 2, v, 0), 3, 2, v, 2)
+		checkLinearFlow(t, tr, kk, root, yn, yn, tau2)
 	}
 	cc := newFlowCase(rng, 7, 3, 2, 4)
 	cc.y = missingInClade(cc.tr, cc.y, 3, 2, cladeRoot(cc.tr), 0)
@@ -876,9 +895,17 @@ func TestFlowMissingLandmarks(t *testing.T) {
 		}
 	}
 	f := cc.filter(t)
+	before := f.Anchors()
 	require.NoError(t, FlowAnchors(f, KunitaFlow(cc.k), 0.01, 2))
-	for _, a := range f.Anchors() {
-		require.False(t, math.IsNaN(a), "refined anchors")
+	after := f.Anchors()
+	for i, a := range after {
+		require.False(t, math.IsNaN(a) || math.IsInf(a, 0), "refined anchors")
+		v, k := i/6, i%6/2
+		if k == 0 && v != 0 && !cc.tr.IsLeaf(v) && inClade(cc.tr, v, cladeRoot(cc.tr)) {
+			require.Equal(t, before[i], a, "node %d keeps its anchor for the unobserved landmark", v)
+		} else if !cc.tr.IsLeaf(v) && v != 0 {
+			require.NotEqual(t, before[i], a, "node %d, coordinate %d is refined", v, i%6)
+		}
 	}
 
 	// The same data on discrete edges (every other one, and the three leaves'), which
