@@ -512,29 +512,21 @@ func (f *FlowFilter) fuse(v int, w *flowWork) error {
 		return &NodeError{Node: v, Name: f.t.Name(v), What: "message precision", Err: err}
 	}
 	w.act = activeSet(w.act, f.hAcc[v], n)
-	if A := w.act; len(A) < n {
-		if err := checkInactive(f.hAcc[v], f.fAcc[v], n, d, A); err != nil {
-			return fail(err)
-		}
-		m := len(A)
-		L, U := w.c[:m*m], w.v[:m*d]
-		gather(L, f.hAcc[v], n, A, A)
-		gather(U, f.fAcc[v], d, A, nil)
-		if err := sde.CholeskyTo(L, L, m); err != nil {
-			return fail(err)
-		}
-		dense.Trsm(false, L, m, U, d)
-		clear(f.lv[v])
-		clear(f.uv[v])
-		scatter(f.lv[v], L, n, A, A)
-		scatter(f.uv[v], U, d, A, nil)
-	} else {
-		if err := sde.CholeskyTo(f.lv[v], f.hAcc[v], n); err != nil {
-			return fail(err)
-		}
-		copy(f.uv[v], f.fAcc[v])
-		dense.Trsm(false, f.lv[v], n, f.uv[v], d) // U = L⁻¹F
+	A, m := w.act, len(w.act)
+	if err := checkInactive(f.hAcc[v], f.fAcc[v], n, d, A); err != nil {
+		return fail(err)
 	}
+	L, U := w.c[:m*m], w.v[:m*d]
+	gather(L, f.hAcc[v], n, A, A)
+	gather(U, f.fAcc[v], d, A, nil)
+	if err := sde.CholeskyTo(L, L, m); err != nil {
+		return fail(err)
+	}
+	dense.Trsm(false, L, m, U, d) // U = L⁻¹F
+	clear(f.lv[v])
+	clear(f.uv[v])
+	scatter(f.lv[v], L, n, A, A)
+	scatter(f.uv[v], U, d, A, nil)
 	f.kappa[v] = f.kAcc[v] + 0.5*dot(f.uv[v], f.uv[v])
 	return nil
 }
@@ -666,7 +658,6 @@ func (f *FlowFilter) pullWeights(v, j int) (q0, qT float64) {
 // auxiliary's pulled message log h̃ = κ₀ − ½|V₀ − G₀'x|, kept by Run, is subtracted. It
 // leaves s = V₀ − G₀'x and R, M, B, e, g and t = B⁻ᵀ(g + z) in the work space.
 func (f *FlowFilter) discreteStep(v int, x, z, xv []float64, w *flowWork) (float64, error) {
-	n, d := f.n, f.d
 	T := f.t.BranchLength(v)
 	if T == 0 { // x_v = x, and the true and auxiliary messages agree
 		copy(xv, x)
@@ -675,8 +666,7 @@ func (f *FlowFilter) discreteStep(v int, x, z, xv []float64, w *flowWork) (float
 	fail := func(what string, err error) error {
 		return &NodeError{Node: v, Name: f.t.Name(v), What: what, Err: err}
 	}
-	copy(w.s, f.v0[v])
-	dense.Gemm(true, false, -1, f.g0[v], n, n, x, n, d, 1, w.s) // V₀ − G₀'x
+	f.residual(w.s, f.v0[v], f.g0[v], x)
 	logAux := f.kq[v] + 0.5*dot(f.v0[v], f.v0[v]) - 0.5*dot(w.s, w.s)
 	var logTrue float64
 	var what string
@@ -791,9 +781,8 @@ func (f *FlowFilter) exactEdge(v int, path, z []float64, w *flowWork) (float64, 
 		_, dt := f.gridPoint(T, m, j)
 		x, next := path[j*nd:(j+1)*nd], path[(j+1)*nd:(j+2)*nd]
 		w.swapPull()
+		f.residual(w.sq, w.vq, w.gq, x) // V_j − G_j'x
 		if j == m-1 && f.conditioned(v) {
-			copy(w.sq, w.vq)
-			dense.Gemm(true, false, -1, w.gq, n, n, x, n, d, 1, w.sq)
 			logE, what, err := f.conditionStep(dt, f.t.LeafIndex(v), x, z[j*nd:(j+1)*nd], next, w)
 			if err != nil {
 				return 0, &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("%s at step %d", what, j), Err: err}
@@ -804,8 +793,6 @@ func (f *FlowFilter) exactEdge(v int, path, z []float64, w *flowWork) (float64, 
 		if err != nil {
 			return 0, err
 		}
-		copy(w.sq, w.vq)
-		dense.Gemm(true, false, -1, w.gq, n, n, x, n, d, 1, w.sq) // V_j − G_j'x
 		logE, what, err := f.tiltedStep(dt, x, z[j*nd:(j+1)*nd], next, w.g, w.v, kn, w)
 		if err != nil {
 			return 0, &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("%s at step %d", what, j), Err: err}
@@ -845,8 +832,9 @@ func (f *FlowFilter) conditionStep(c float64, i int, x, z, xv []float64, w *flow
 	O := f.seen[i]
 	no := len(O)
 	y := f.y[i*n*d : (i+1)*n*d]
-	if err := f.flow.KernelTo(w.k, x); err != nil {
-		return 0, "transition covariance", err
+	S, b, what, err := f.observedFactor(c, i, x, w)
+	if err != nil {
+		return 0, what, err
 	}
 	if no < n { // x' = x + chol(Q)z for the missing landmarks
 		for k, e := range w.k {
@@ -863,15 +851,6 @@ func (f *FlowFilter) conditionStep(c float64, i int, x, z, xv []float64, w *flow
 			return 0, "conditioned transition", err
 		}
 		return 0, "", nil
-	}
-	S := w.dm[:no*no]
-	for a, ka := range O {
-		for b, kb := range O {
-			S[a*no+b] = c * w.k[ka*n+kb]
-		}
-	}
-	if err := sde.CholeskyTo(S, S, no); err != nil {
-		return 0, "transition covariance of the observed landmarks", err
 	}
 	if no < n {
 		u := w.r[:no*d] // Σ⁻¹(y_O − x'_O)
@@ -895,17 +874,42 @@ func (f *FlowFilter) conditionStep(c float64, i int, x, z, xv []float64, w *flow
 	for _, ka := range O {
 		copy(xv[ka*d:(ka+1)*d], y[ka*d:(ka+1)*d])
 	}
-	b := w.dr[:no*d] // S⁻¹(y_O − x_O)
-	for a, ka := range O {
-		for l := 0; l < d; l++ {
-			b[a*d+l] = y[ka*d+l] - x[ka*d+l]
-		}
-	}
-	dense.Trsm(false, S, no, b, d)
+	dense.Trsm(false, S, no, b, d) // S⁻¹(y_O − x_O)
 	if err := checkFinite(xv); err != nil {
 		return 0, "conditioned transition", err
 	}
 	return -0.5*float64(no*d)*log2Pi - float64(d)*logDiag(S, no) - 0.5*dot(b, b), "", nil
+}
+
+// observedFactor writes K(x) into w.k and returns, for the observed landmarks O of leaf
+// i, S = chol(c·K_OO(x)) (in w.dm) and y_O − x_O (in w.dr), or what failed.
+func (f *FlowFilter) observedFactor(c float64, i int, x []float64, w *flowWork) (S, e []float64, what string, err error) {
+	n, d := f.n, f.d
+	O := f.seen[i]
+	no := len(O)
+	y := f.y[i*n*d : (i+1)*n*d]
+	if err := f.flow.KernelTo(w.k, x); err != nil {
+		return nil, nil, "transition covariance", err
+	}
+	S, e = w.dm[:no*no], w.dr[:no*d]
+	for a, ka := range O {
+		for b, kb := range O {
+			S[a*no+b] = c * w.k[ka*n+kb]
+		}
+		for l := 0; l < d; l++ {
+			e[a*d+l] = y[ka*d+l] - x[ka*d+l]
+		}
+	}
+	if err := sde.CholeskyTo(S, S, no); err != nil {
+		return nil, nil, "transition covariance of the observed landmarks", err
+	}
+	return S, e, "", nil
+}
+
+// residual writes s = V − G'x (n×d) for the message exp(κ − ½|V − G'x|²).
+func (f *FlowFilter) residual(s, V, G, x []float64) {
+	copy(s, V)
+	dense.Gemm(true, false, -1, G, f.n, f.n, x, f.n, f.d, 1, s)
 }
 
 // checkFinite returns sde.ErrNonFinite if x has a NaN or infinite entry.
@@ -923,13 +927,12 @@ func checkFinite(x []float64) error {
 // node observes keep their anchors there. Call Run again to use them.
 func (f *FlowFilter) Refine() {
 	f.mustRun()
+	w, n, d := &f.ws[0], f.n, f.d
 	for v := 1; v < f.t.Len(); v++ {
 		if f.t.IsLeaf(v) {
 			continue // the anchor stays at the observation
 		}
 		// Landmarks that no leaf below v observes keep their anchors.
-		w := &f.ws[0]
-		n, d := f.n, f.d
 		w.act = activeSet(w.act, f.lv[v], n)
 		A, m := w.act, len(w.act)
 		L, x := w.c[:m*m], w.v[:m*d]

@@ -257,7 +257,6 @@ func (f *FlowFilter) semiImplicitVJP(dt float64, z, xb []float64, w *flowWork) e
 // of the parent state in w.xbn, writes z̄ into zb, adds to the adjoints of v's vertex
 // message and to pbar, and takes the auxiliary's message back through pullVJP.
 func (f *FlowFilter) discreteVJP(v int, x, z, zb []float64, w *flowWork) error {
-	n, d := f.n, f.d
 	T := f.t.BranchLength(v)
 	if T == 0 { // x_v = x: x̄ passes through, z is unused
 		clear(zb)
@@ -268,8 +267,7 @@ func (f *FlowFilter) discreteVJP(v int, x, z, zb []float64, w *flowWork) error {
 	}
 	xb := w.xbn
 	if f.conditioned(v) {
-		copy(w.s, w.v)
-		dense.Gemm(true, false, -1, w.g, n, n, x, n, d, 1, w.s)
+		f.residual(w.s, w.v, w.g, x)
 		clear(zb)
 		if err := f.conditionVJP(v, f.t.LeafIndex(v), T, x, w); err != nil {
 			return err
@@ -281,10 +279,7 @@ func (f *FlowFilter) discreteVJP(v int, x, z, zb []float64, w *flowWork) error {
 		f.tiltedVJP(v, T, x, zb, f.lv[v], f.lb[v], f.ub[v], w)
 		f.kb[v]++
 	}
-	// The auxiliary's −log h̃ = −κ₀ + ½|s|², s = V₀ − G₀'x.
-	copy(w.vb, w.s)                                           // V̄₀ = s
-	dense.Gemm(false, false, -1, w.g, n, n, w.s, n, d, 1, xb) // x̄ −= G₀s
-	dense.Gemm(false, true, -1, x, n, d, w.s, n, d, 0, w.gb)  // Ḡ₀ = −xs'
+	f.auxVJP(x, w.g, w.s, w.gb, w.vb, xb)
 	f.pullVJP(v, 0, -1, w)
 	return nil
 }
@@ -374,10 +369,8 @@ func (f *FlowFilter) exactEdgeVJP(v int, path, z, zb []float64, w *flowWork) err
 		if err := f.conditionVJP(v, f.t.LeafIndex(v), dt, x, w); err != nil {
 			return err
 		}
-		copy(w.vb, w.v)
-		dense.Gemm(true, false, -1, w.g, n, n, x, n, d, 1, w.vb) // V̄ = s = V − G'x
-		dense.Gemm(false, true, -1, x, n, d, w.vb, n, d, 0, w.gb)
-		dense.Gemm(false, false, -1, w.g, n, n, w.vb, n, d, 1, w.xbn)
+		f.residual(w.sq, w.v, w.g, x)
+		f.auxVJP(x, w.g, w.sq, w.gb, w.vb, w.xbn)
 		kn = -1
 	} else {
 		if cached {
@@ -404,8 +397,7 @@ func (f *FlowFilter) exactEdgeVJP(v int, path, z, zb []float64, w *flowWork) err
 				return err
 			}
 			w.swapPull()
-			copy(w.sq, w.vq)
-			dense.Gemm(true, false, -1, w.gq, n, n, x, n, d, 1, w.sq)
+			f.residual(w.sq, w.vq, w.gq, x)
 			// Recompute the step's quantities (its value, hence κ, is not needed).
 			if _, what, err := f.tiltedStep(dt, x, zj, w.xn, w.g, w.v, 0, w); err != nil {
 				return &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("%s at step %d", what, j), Err: err}
@@ -413,10 +405,7 @@ func (f *FlowFilter) exactEdgeVJP(v int, path, z, zb []float64, w *flowWork) err
 		}
 		f.tiltedVJP(v, dt, x, zb[j*nd:(j+1)*nd], w.g, w.gb, w.vb, w)
 		kn++
-		// −log h̃_j(x) = −κ_j + ½|s|², s = V_j − G_j'x.
-		copy(w.vqb, w.sq)
-		dense.Gemm(false, true, -1, x, n, d, w.sq, n, d, 0, w.gqb)
-		dense.Gemm(false, false, -1, w.gq, n, n, w.sq, n, d, 1, w.xbn)
+		f.auxVJP(x, w.gq, w.sq, w.gqb, w.vqb, w.xbn)
 		f.pullVJP(v, j+1, kn, w)
 		w.swapPull()
 		w.swapAdjoints()
@@ -424,6 +413,16 @@ func (f *FlowFilter) exactEdgeVJP(v int, path, z, zb []float64, w *flowWork) err
 	}
 	f.pullVJP(v, 0, kn, w)
 	return nil
+}
+
+// auxVJP writes the adjoints of the auxiliary term −log h̃(x) = −κ + ½|s|² of a step,
+// s = V − G'x (in s): V̄ = s and Ḡ = −xs' into vb and gb, and x̄ −= Gs into xb. The
+// caller adds κ̄ = −1.
+func (f *FlowFilter) auxVJP(x, G, s, gb, vb, xb []float64) {
+	n, d := f.n, f.d
+	copy(vb, s)
+	dense.Gemm(false, true, -1, x, n, d, s, n, d, 0, gb)
+	dense.Gemm(false, false, -1, G, n, n, s, n, d, 1, xb)
 }
 
 // conditionVJP adds to x̄ (w.xbn), θ̄ and τ̄² of the edge above leaf v (leaf index i) the
@@ -438,25 +437,11 @@ func (f *FlowFilter) conditionVJP(v, i int, c float64, x []float64, w *flowWork)
 	if no == 0 {
 		return nil
 	}
-	y := f.y[i*n*d : (i+1)*n*d]
-	fail := func(what string, err error) error {
+	S, beta, what, err := f.observedFactor(c, i, x, w)
+	if err != nil {
 		return &NodeError{Node: v, Name: f.t.Name(v), What: what, Err: err}
 	}
-	if err := f.flow.KernelTo(w.k, x); err != nil {
-		return fail("transition covariance", err)
-	}
-	S, beta, sb := w.dm[:no*no], w.dr[:no*d], w.db[:no*no]
-	for a, ka := range O {
-		for b, kb := range O {
-			S[a*no+b] = c * w.k[ka*n+kb]
-		}
-		for l := 0; l < d; l++ {
-			beta[a*d+l] = y[ka*d+l] - x[ka*d+l]
-		}
-	}
-	if err := sde.CholeskyTo(S, S, no); err != nil {
-		return fail("transition covariance of the observed landmarks", err)
-	}
+	sb := w.db[:no*no]
 	dense.Trsm(false, S, no, beta, d)
 	dense.Trsm(true, S, no, beta, d)
 	setIdentity(sb, no) // Σ⁻¹ = S⁻ᵀS⁻¹
@@ -587,26 +572,21 @@ func (f *FlowFilter) fuseVJP(v int, w *flowWork) error {
 	}
 	fb := ub // F̄ = L⁻ᵀŪ, in place: Ū is not needed afterwards
 	hb := f.hAcc[v]
-	if w.act = activeSet(w.act, L, n); len(w.act) < n {
-		// Over the landmarks that some leaf below observes (fuse); the others' rows
-		// of F̄ and H̄ are zero.
-		A, m := w.act, len(w.act)
-		Lr, fr, lbr, sr := w.c[:m*m], w.v[:m*d], w.p0[:m*m], w.pT[:m*m]
-		gather(Lr, L, n, A, A)
-		gather(fr, fb, d, A, nil)
-		dense.Trsm(true, Lr, m, fr, d)
-		clear(fb)
-		scatter(fb, fr, d, A, nil)
-		dense.Gemm(false, true, -1, fb, n, d, U, n, d, 1, f.lb[v])
-		gather(lbr, f.lb[v], n, A, A)
-		sde.CholeskyVJPTo(sr, Lr, lbr, m)
-		clear(hb)
-		scatter(hb, sr, n, A, A)
-	} else {
-		dense.Trsm(true, L, n, fb, d)
-		dense.Gemm(false, true, -1, fb, n, d, U, n, d, 1, f.lb[v])
-		sde.CholeskyVJPTo(hb, L, f.lb[v], n)
-	}
+	// Over the landmarks that some leaf below observes (fuse); the others' rows of F̄
+	// and H̄ are zero.
+	w.act = activeSet(w.act, L, n)
+	A, m := w.act, len(w.act)
+	Lr, fr, lbr, sr := w.c[:m*m], w.v[:m*d], w.p0[:m*m], w.pT[:m*m]
+	gather(Lr, L, n, A, A)
+	gather(fr, fb, d, A, nil)
+	dense.Trsm(true, Lr, m, fr, d)
+	clear(fb)
+	scatter(fb, fr, d, A, nil)
+	dense.Gemm(false, true, -1, fb, n, d, U, n, d, 1, f.lb[v])
+	gather(lbr, f.lb[v], n, A, A)
+	sde.CholeskyVJPTo(sr, Lr, lbr, m)
+	clear(hb)
+	scatter(hb, sr, n, A, A)
 	lo, hi := f.t.Children(v)
 	for c := lo; c < hi; c++ {
 		if err := f.prepareEdge(c, w); err != nil {
