@@ -152,12 +152,8 @@ func BenchmarkFlowButterfly(b *testing.B) {
 			b.Fatal(err)
 		}
 		p := &FlowPotential{Filter: f, NumFlowParams: 2, EstimateNoise: true,
-			NewFlow: func(th []float64) (Flow, error) {
-				k := k
-				k.KAlpha, k.KSigma = th[0], th[1]
-				return KunitaFlow(k), nil
-			},
-			Priors: []Prior{LogInvGamma{2, 0.5}, LogInvGamma{3, 2}, Normal{-7, 2}}}
+			NewFlow: kunitaAt(k),
+			Priors:  []Prior{LogInvGamma{2, 0.5}, LogInvGamma{3, 2}, Normal{-7, 2}}}
 		q := make([]float64, p.Dim())
 		q[0], q[1], q[2] = math.Log(k.KAlpha), math.Log(k.KSigma), math.Log(1.25e-3)
 		g := make([]float64, len(q))

@@ -168,14 +168,9 @@ func TestFlowPotentialGradient(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	c := newFlowCase(rng, 7, 3, 2, 5)
 	f := c.filter(t)
-	base := c.k
 	p := &FlowPotential{Filter: f, NumFlowParams: 2, EstimateNoise: true,
-		NewFlow: func(th []float64) (Flow, error) {
-			k := base
-			k.KAlpha, k.KSigma = th[0], th[1]
-			return KunitaFlow(k), nil
-		},
-		Priors: []Prior{LogInvGamma{2, 0.5}, LogInvGamma{3, 2}, Normal{-4, 2}}}
+		NewFlow: kunitaAt(c.k),
+		Priors:  []Prior{LogInvGamma{2, 0.5}, LogInvGamma{3, 2}, Normal{-4, 2}}}
 	q := make([]float64, p.Dim())
 	q[0], q[1], q[2] = math.Log(0.1), math.Log(0.5), math.Log(0.02)
 	for i := 3; i < len(q); i++ {
@@ -191,6 +186,15 @@ func TestFlowPotentialGradient(t *testing.T) {
 		qm[i] -= 1e-6
 		fd := (p.LogDensity(qp) - p.LogDensity(qm)) / 2e-6
 		require.InDelta(t, fd, grad[i], 1e-5*(1+math.Abs(fd)), "coordinate %d", i)
+	}
+}
+
+// kunitaAt returns a FlowPotential.NewFlow: the Kunita model k with θ = (k_α, k_σ).
+func kunitaAt(k sde.Kunita) func(theta []float64) (Flow, error) {
+	return func(th []float64) (Flow, error) {
+		k := k
+		k.KAlpha, k.KSigma = th[0], th[1]
+		return KunitaFlow(k), nil
 	}
 }
 
@@ -579,12 +583,8 @@ func TestFlowUnstable(t *testing.T) {
 		}
 	}
 	p := &FlowPotential{Filter: f, NumFlowParams: 2, Tau2: c.tau2,
-		NewFlow: func(th []float64) (Flow, error) {
-			k := c.k
-			k.KAlpha, k.KSigma = th[0], th[1]
-			return KunitaFlow(k), nil
-		},
-		Priors: []Prior{Normal{0, 10}, Normal{0, 10}}}
+		NewFlow: kunitaAt(c.k),
+		Priors:  []Prior{Normal{0, 10}, Normal{0, 10}}}
 	q := make([]float64, p.Dim())
 	q[0], q[1] = math.Log(c.k.KAlpha), math.Log(c.k.KSigma)
 	require.True(t, math.IsInf(p.LogDensity(q), -1))
