@@ -17,6 +17,7 @@
 //   - RandomWalk: Gaussian random-walk Metropolis on a block of coordinates.
 //   - PCN: preconditioned Crank–Nicolson on a block of coordinates with a N(0, I)
 //     prior inside the density; the prior term is removed from the acceptance ratio.
+//     Its step β is Params.Beta (0: the β it was built with).
 //   - PCNRW: pCN on the latent block then a random walk on the parameters, the
 //     Metropolis-within-Gibbs kernel of hyperiax notebook 05.
 //
@@ -29,6 +30,9 @@
 // of BuildSchedule (75 / 25 doubling / 50; 15% / 75% / 10% for short warmups) as
 // (c/(c+5))·Σ̂ + 1e-3·(5/(c+5))·I from the c draws of the window, after which the
 // step size is re-initialised. Sampling uses the final averaged step size exp(x̄).
+// MetropolisAdaptation tunes the Metropolis kernels instead: Robbins–Monro on the
+// log of the random-walk multiplier (Params.StepSize) and of the pCN β
+// (Params.Beta), towards acceptance 0.234 (0.44 for a one-coordinate random walk).
 //
 // # Chains
 //

@@ -56,6 +56,8 @@ type Params struct {
 	// Metric is the inverse metric (inverse mass matrix) of NUTS; nil means the
 	// identity.
 	Metric *Metric
+	// Beta is the step β ∈ (0, 1] of PCN blocks; 0 means the β they were built with.
+	Beta float64
 }
 
 // Info describes one transition. It is returned by value, never fed back into the

@@ -111,17 +111,24 @@ func (k *PCN) Beta() float64 { return k.beta }
 // Init evaluates the density at a copy of q.
 func (k *PCN) Init(q []float64) (State, error) { return initMetropolis(k.target, q) }
 
-// Step proposes a pCN move of the block and accepts or rejects it. It reads no
-// Params: β is fixed at construction, since a pCN block is tuned by choosing β,
-// not adapted during warmup. Info.StepSize reports β.
-func (k *PCN) Step(r *rand.Rand, dst, src *State, _ Params) Info {
+// Step proposes a pCN move of the block and accepts or rejects it. It reads
+// p.Beta, and uses the β of NewPCN where that is 0; Info.StepSize reports the β
+// used. It panics if p.Beta is outside [0, 1].
+func (k *PCN) Step(r *rand.Rand, dst, src *State, p Params) Info {
 	checkStates("PCN.Step", dst, src, k.target.Dim(), false)
+	beta, rho := k.beta, k.rho
+	if p.Beta != 0 {
+		if !(p.Beta > 0 && p.Beta <= 1) {
+			panic(fmt.Sprintf("mcmc: PCN.Step β = %g is not in (0, 1]", p.Beta))
+		}
+		beta, rho = p.Beta, math.Sqrt(1-p.Beta*p.Beta)
+	}
 	dst.copyFrom(src)
 	var halfSq, halfSqNew float64
 	for i, j := range k.index {
 		z := src.Q[j]
 		k.moved[i] = z
-		zNew := k.rho*z + k.beta*r.NormFloat64()
+		zNew := rho*z + beta*r.NormFloat64()
 		dst.Q[j] = zNew
 		halfSq += 0.5 * z * z
 		halfSqNew += 0.5 * zNew * zNew
@@ -129,7 +136,7 @@ func (k *PCN) Step(r *rand.Rand, dst, src *State, _ Params) Info {
 	lp := k.target.LogDensity(dst.Q)
 	logAlpha := (lp - src.LogDensity) + (halfSqNew - halfSq)
 	acc, prob := metropolis(r, dst, src, lp, logAlpha, k.index, k.moved)
-	return Info{AcceptStat: prob, StepSize: k.beta, Accepted: [2]bool{acc}}
+	return Info{AcceptStat: prob, StepSize: beta, Accepted: [2]bool{acc}}
 }
 
 // PCNRW is the Metropolis-within-Gibbs kernel of hyperiax notebook 05: a PCN update
@@ -159,8 +166,8 @@ func (k *PCNRW) Dim() int { return k.pcn.Dim() }
 // Init evaluates the density at a copy of q.
 func (k *PCNRW) Init(q []float64) (State, error) { return initMetropolis(k.rw.target, q) }
 
-// Step applies the pCN block, then the random-walk block. p is passed to the
-// random-walk block (p.StepSize multiplies its scales).
+// Step applies the pCN block, then the random-walk block. p is passed to both
+// (p.Beta is the pCN block's β, p.StepSize multiplies the random walk's scales).
 func (k *PCNRW) Step(r *rand.Rand, dst, src *State, p Params) Info {
 	a := k.pcn.Step(r, &k.mid, src, p)
 	b := k.rw.Step(r, dst, &k.mid, p)

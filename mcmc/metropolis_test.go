@@ -107,6 +107,62 @@ func TestPCNRWMoments(t *testing.T) {
 		essMean, essVar, n, accPCN/n, accRW/n)
 }
 
+// Warmup tunes β and the random-walk multiplier from far-off starting values (β 0.001,
+// scale 30 where the posterior sd is about 0.3) until the sampling phase accepts at
+// the target rates, and the draws keep the exact posterior moments. Without
+// adaptation the same start barely moves.
+func TestMetropolisAdaptation(t *testing.T) {
+	m := latentModel{y: []float64{1.2, 0.3, 2.1, 1.6, 0.7}, s: 0.8, sigma: 0.5}
+	mean, cov := m.posterior()
+	variance := make([]float64, m.Dim())
+	for i := range variance {
+		variance[i] = cov.At(i, i)
+	}
+	cfg := mcmc.Config{Chains: 4, Warmup: 2000, Draws: 5000, Seed: seed(8)}
+	chains, err := mcmc.Run(context.Background(), pcnrwFactory(m, 0.001, 30), cfg)
+	require.NoError(t, err)
+	checkMoments(t, chains, mean, variance, kMCSE)
+
+	ad, ok := mcmc.NewMetropolisAdaptation(mcmc.NewPCNRW(mcmc.NewPCN(m, []int{1}, 0.5), mcmc.NewRandomWalk(m, []int{0}, nil)))
+	require.True(t, ok)
+	rwTarget, pcnTarget := ad.Targets()
+	require.Equal(t, 0.44, rwTarget) // a one-coordinate block
+	require.Equal(t, 0.234, pcnTarget)
+	for c, ch := range chains {
+		var accPCN, accRW float64
+		for _, info := range ch.Sample.Info {
+			if info.Accepted[0] {
+				accPCN++
+			}
+			if info.Accepted[1] {
+				accRW++
+			}
+		}
+		n := float64(len(ch.Sample.Info))
+		t.Logf("chain %d: β %.3f, scale multiplier %.4f, acceptance pCN %.3f, RW %.3f", c, ch.Params.Beta, ch.Params.StepSize, accPCN/n, accRW/n)
+		// Acceptance over 5000 correlated decisions has a standard error near 0.01;
+		// the tolerance also covers the averaged scale's distance from the exact root.
+		require.InDelta(t, pcnTarget, accPCN/n, 0.05)
+		require.InDelta(t, rwTarget, accRW/n, 0.05)
+	}
+
+	cfg.NoAdapt = true
+	chains, err = mcmc.Run(context.Background(), pcnrwFactory(m, 0.001, 30), cfg)
+	require.NoError(t, err)
+	var accRW float64
+	for _, info := range chains[0].Sample.Info {
+		if info.Accepted[1] {
+			accRW++
+		}
+	}
+	require.Less(t, accRW/float64(cfg.Draws), 0.05)
+	require.Equal(t, 1.0, chains[0].Params.StepSize)
+	require.Zero(t, chains[0].Params.Beta)
+
+	_, ok = mcmc.NewMetropolisAdaptation(mcmc.NewNUTS(stdNormal{2}))
+	require.False(t, ok)
+}
+
 // With a likelihood free of z, pCN proposals leave the density ratio equal to the
 // prior ratio, which the acceptance ratio removes: every pCN move is accepted, for
 // notebook 05's β = 0.2 as for any other. The z block is then an exact N(0, I)
@@ -120,7 +176,7 @@ func TestPCNAcceptsAllWhenLikelihoodIgnoresZ(t *testing.T) {
 		variance[i] = cov.At(i, i)
 	}
 	for _, beta := range []float64{0.2, 0.5} {
-		cfg := mcmc.Config{Chains: 2, Warmup: 100, Draws: 5000, Seed: seed(6)}
+		cfg := mcmc.Config{Chains: 2, Warmup: 100, Draws: 5000, Seed: seed(6), NoAdapt: true}
 		chains, err := mcmc.Run(context.Background(), pcnrwFactory(m, beta, 0.6), cfg)
 		require.NoError(t, err)
 		var rw int

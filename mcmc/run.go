@@ -32,9 +32,11 @@ type Config struct {
 	// InitRadius is the radius of uniform initialisation; 0 means Stan's 2.
 	InitRadius float64
 
-	// Params are the initial tunables: StepSize 0 means 1, and a nil Metric means the
-	// identity. Each chain gets its own copy of the Metric. They are used unchanged
-	// if the kernel is not Adaptable or NoAdapt is set.
+	// Params are the initial tunables: StepSize 0 means 1, a nil Metric means the
+	// identity, and Beta 0 the β of the kernel's PCN block. Each chain gets its own
+	// copy of the Metric. Warmup adapts them (WindowAdaptation for Adaptable kernels,
+	// MetropolisAdaptation for RandomWalk, PCN and PCNRW); they are used unchanged
+	// for other kernels, or if NoAdapt is set.
 	Params Params
 	// Adapt configures the warmup of Adaptable kernels; nil means
 	// DefaultAdaptation().
@@ -235,6 +237,13 @@ func runChain(ctx context.Context, c int, k Kernel, cfg *Config, out *Chain) err
 	if _, ok := k.(Adaptable); ok && p.Metric == nil {
 		p.Metric = IdentityMetric(k.Dim(), false)
 	}
+	var ma *MetropolisAdaptation
+	if wa == nil && !cfg.NoAdapt && cfg.Warmup > 0 {
+		if m, ok := NewMetropolisAdaptation(k); ok {
+			ma = m
+			ma.Init(&p)
+		}
+	}
 
 	n := k.Dim()
 	if cfg.SaveDims > 0 && cfg.SaveDims < n {
@@ -267,12 +276,18 @@ func runChain(ctx context.Context, c int, k Kernel, cfg *Config, out *Chain) err
 				return err
 			}
 		}
+		if ma != nil {
+			ma.Update(info, &p)
+		}
 		if cfg.Progress != nil {
 			cfg.Progress(c, i, info)
 		}
 	}
 	if wa != nil {
 		wa.Final(&p)
+	}
+	if ma != nil {
+		ma.Final(&p)
 	}
 	out.Params = p
 	out.WarmupSeconds = time.Since(start).Seconds()

@@ -405,6 +405,12 @@ func TestFitKunita(t *testing.T) {
 	b, err = os.ReadFile(filepath.Join(rw, "chain-1.csv"))
 	require.NoError(t, err)
 	require.Contains(t, string(b), "pcnrw")
+	// Warmup tuned β (from hyperiax's 0.1) and the resumed run kept it.
+	require.Regexp(t, `canopy_pcn_beta = (0\.\d+|1)\n`, string(b))
+	require.NotContains(t, string(b), "canopy_pcn_beta = 0.1\n")
+	cp, err := os.ReadFile(filepath.Join(rw, "checkpoint.json"))
+	require.NoError(t, err)
+	require.Contains(t, string(cp), `"beta":`)
 	checkCladeMeans(t, filepath.Join(out, "ancestral.csv"), shapes)
 	_, stderr, code = canopy(t, "fit", "--resume", out, "--draws", "150", "--quiet")
 	require.Equal(t, 0, code, stderr)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/gonum/mat"
@@ -34,7 +35,7 @@ func (pr *problem) toColumns(ch *mcmc.Chain) mcmc.Chain {
 	np := pr.numParams()
 	cols := pr.columns()
 	out := mcmc.Chain{Index: ch.Index, WarmupSeconds: ch.WarmupSeconds, SampleSeconds: ch.SampleSeconds,
-		Params: mcmc.Params{StepSize: ch.Params.StepSize}}
+		Params: mcmc.Params{StepSize: ch.Params.StepSize, Beta: ch.Params.Beta}}
 	if m := ch.Params.Metric; m != nil {
 		out.Params.Metric = subMetric(m, np)
 	}
@@ -100,7 +101,11 @@ func writeChains(c fitConfig, pr *problem, cols []mcmc.Chain) error {
 			cfg.Metric = cmdstan.UnitMetric
 			cfg.Adapt.Engaged = false
 			cols[i].Params.Metric = nil
-			cfg.Extra = append(cfg.Extra, cmdstan.Setting{Path: "canopy_kernel", Value: "pcnrw"})
+			// The warmup tuned the pCN β and the random walk's multiplier (the step
+			// size of the adaptation block) by Robbins–Monro, not by Stan's dual
+			// averaging, which is what adapt engaged = 1 would announce.
+			cfg.Extra = append(cfg.Extra, cmdstan.Setting{Path: "canopy_kernel", Value: "pcnrw"},
+				cmdstan.Setting{Path: "canopy_pcn_beta", Value: strconv.FormatFloat(cols[i].Params.Beta, 'g', -1, 64)})
 		}
 		f, err := os.Create(chainFile(c.out, i))
 		if err != nil {
@@ -141,6 +146,7 @@ type checkpoint struct {
 type chainState struct {
 	Q         []float64 `json:"q"`
 	StepSize  float64   `json:"step_size"`
+	Beta      float64   `json:"beta,omitempty"`       // pCN β of --sampler rwpcn
 	InvMetric []float64 `json:"inv_metric,omitempty"` // diagonal, or row-major dense
 	Dense     bool      `json:"dense,omitempty"`
 	RNG       []byte    `json:"rng"`
@@ -156,7 +162,7 @@ func writeCheckpoint(c fitConfig, chains []mcmc.Chain) error {
 			cp.State = append(cp.State, nil)
 			continue
 		}
-		s := &chainState{Q: k.Q, StepSize: k.Params.StepSize, RNG: k.RNG, Done: k.Done}
+		s := &chainState{Q: k.Q, StepSize: k.Params.StepSize, Beta: k.Params.Beta, RNG: k.RNG, Done: k.Done}
 		if m := k.Params.Metric; m != nil {
 			s.Dense = m.IsDense()
 			if !s.Dense {
@@ -215,7 +221,7 @@ func (s *chainState) resumeState() (*mcmc.Checkpoint, error) {
 	if s == nil {
 		return nil, nil
 	}
-	p := mcmc.Params{StepSize: s.StepSize}
+	p := mcmc.Params{StepSize: s.StepSize, Beta: s.Beta}
 	if len(s.InvMetric) > 0 {
 		var err error
 		if s.Dense {

@@ -143,8 +143,10 @@ func NB07RWPCN(ctx context.Context, nb NB07, cfg RunConfig) (*Report07, error) {
 		return mcmc.NewPCNRW(mcmc.NewPCN(q, zIdx, 0.1), mcmc.NewRandomWalk(q, []int{0, 1}, []float64{0.05, 0.04})), nil
 	}
 	start := time.Now()
+	// NoAdapt: the notebook's burn-in keeps its fixed β and scales.
 	chains, err := mcmc.Run(ctx, newKernel, mcmc.Config{Chains: cfg.Chains, Warmup: cfg.Warmup, Draws: cfg.Draws,
-		Seed: cfg.Seed, Workers: cfg.Workers, Init: nb07Inits(cfg.Chains, nz), SaveDims: 2, Progress: cfg.Progress})
+		Seed: cfg.Seed, Workers: cfg.Workers, Init: nb07Inits(cfg.Chains, nz), SaveDims: 2, Progress: cfg.Progress,
+		NoAdapt: true})
 	if err != nil {
 		return nil, err
 	}

@@ -106,8 +106,9 @@ func RWPCN(ctx context.Context, nb NB05, cfg RunConfig) (*Report, error) {
 		return mcmc.NewPCNRW(mcmc.NewPCN(p, zIdx, 0.2), mcmc.NewRandomWalk(p, []int{0, 1}, []float64{0.8, 0.8})), nil
 	}
 	start := time.Now()
+	// NoAdapt: the notebook's burn-in keeps its fixed β and scales.
 	chains, err := mcmc.Run(ctx, newKernel, mcmc.Config{Chains: cfg.Chains, Warmup: cfg.Warmup, Draws: cfg.Draws,
-		Seed: cfg.Seed, Workers: cfg.Workers, Init: init})
+		Seed: cfg.Seed, Workers: cfg.Workers, Init: init, NoAdapt: true})
 	if err != nil {
 		return nil, err
 	}

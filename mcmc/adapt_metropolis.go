@@ -1,0 +1,145 @@
+package mcmc
+
+import "math"
+
+// MetropolisAdaptation tunes the proposal sizes of the Metropolis kernels during
+// warmup, as WindowAdaptation tunes NUTS: stochastic approximation (Robbins–Monro,
+// as in Andrieu & Thoms 2008, §4.1) of log p.StepSize, the multiplier of a
+// RandomWalk's scales, towards the random-walk acceptance rate, and of log p.Beta, a
+// PCN block's β, towards the pCN acceptance rate:
+//
+//	xₜ = xₜ₋₁ + (aₜ − δ)/t^0.6,  x̄ₜ = (1 − t^−0.75) x̄ₜ₋₁ + t^−0.75 xₜ,
+//
+// with aₜ the block's acceptance statistic. Sampling uses exp(x̄), with β capped at
+// 1 (an independence proposal from the prior). Unlike the dual averaging NUTS uses,
+// whose iterates fluctuate by about √(δ(1 − δ))/γ ≈ 8 in log scale when the
+// statistic is a 0/1 decision, the steps here shrink, so the proposals settle.
+//
+// The target rates δ are the random-walk optima of Gelman, Roberts & Gilks (1996)
+// and Roberts, Gelman & Gilks (1997): 0.44 for a block of one coordinate and 0.234
+// for larger ones (the efficiency curve is flat enough near the optimum that the
+// high-dimensional value serves from two coordinates on). The pCN block targets
+// 0.234 as well: it moves like a random walk in the directions the likelihood
+// informs.
+//
+// The statistic of a random-walk block is its acceptance probability min(1, α);
+// for the pCN block of a PCNRW, whose Info keeps only the decision, it is the
+// decision (0 or 1).
+type MetropolisAdaptation struct {
+	rw, pcn *robbinsMonro
+	rwOnly  bool // k is a RandomWalk: Info.AcceptStat is its statistic
+	pcnOnly bool // k is a PCN: Info.AcceptStat is its statistic
+	beta0   float64
+	started bool
+}
+
+// robbinsMonro is the recursion of MetropolisAdaptation for one log scale.
+type robbinsMonro struct {
+	target  float64
+	t       int
+	x, xBar float64
+}
+
+func (r *robbinsMonro) restart(v float64) { r.t, r.x, r.xBar = 0, math.Log(v), math.Log(v) }
+
+func (r *robbinsMonro) update(a float64) float64 {
+	if math.IsNaN(a) {
+		a = 0
+	}
+	r.t++
+	t := float64(r.t)
+	r.x += (min(a, 1) - r.target) / math.Pow(t, 0.6)
+	w := math.Pow(t, -0.75)
+	r.xBar = (1-w)*r.xBar + w*r.x
+	return math.Exp(r.x)
+}
+
+// NewMetropolisAdaptation returns the adaptation of a RandomWalk, PCN or PCNRW
+// kernel, or false for any other kernel.
+func NewMetropolisAdaptation(k Kernel) (*MetropolisAdaptation, bool) {
+	m := &MetropolisAdaptation{}
+	var rw *RandomWalk
+	var pcn *PCN
+	switch k := k.(type) {
+	case *RandomWalk:
+		rw, m.rwOnly = k, true
+	case *PCN:
+		pcn, m.pcnOnly = k, true
+	case *PCNRW:
+		rw, pcn = k.rw, k.pcn
+	default:
+		return nil, false
+	}
+	if rw != nil {
+		m.rw = &robbinsMonro{target: 0.234}
+		if len(rw.index) == 1 {
+			m.rw.target = 0.44
+		}
+	}
+	if pcn != nil {
+		m.pcn = &robbinsMonro{target: 0.234}
+		m.beta0 = pcn.beta
+	}
+	return m, true
+}
+
+// Targets returns the acceptance rates δ of the random-walk and pCN blocks (0 for
+// a block the kernel does not have).
+func (m *MetropolisAdaptation) Targets() (rw, pcn float64) {
+	if m.rw != nil {
+		rw = m.rw.target
+	}
+	if m.pcn != nil {
+		pcn = m.pcn.target
+	}
+	return rw, pcn
+}
+
+// Init starts the recursions at p.StepSize (0 means 1) and p.Beta (0 means the
+// kernel's β), and writes those starting values into p.
+func (m *MetropolisAdaptation) Init(p *Params) {
+	if m.rw != nil {
+		if p.StepSize == 0 {
+			p.StepSize = 1
+		}
+		m.rw.restart(p.StepSize)
+	}
+	if m.pcn != nil {
+		if p.Beta == 0 {
+			p.Beta = m.beta0
+		}
+		m.pcn.restart(p.Beta)
+	}
+	m.started = true
+}
+
+// Update adapts p after one warmup transition described by info. It panics if
+// called before Init.
+func (m *MetropolisAdaptation) Update(info Info, p *Params) {
+	if !m.started {
+		panic("mcmc: MetropolisAdaptation.Update before Init")
+	}
+	switch {
+	case m.rwOnly:
+		p.StepSize = m.rw.update(info.AcceptStat)
+	case m.pcnOnly:
+		p.Beta = min(m.pcn.update(info.AcceptStat), 1)
+	default:
+		a := 0.0
+		if info.Accepted[0] {
+			a = 1
+		}
+		p.Beta = min(m.pcn.update(a), 1)
+		p.StepSize = m.rw.update(info.AcceptStat)
+	}
+}
+
+// Final sets p to the averaged values exp(x̄) of the blocks that had updates.
+func (m *MetropolisAdaptation) Final(p *Params) {
+	if m.rw != nil && m.rw.t > 0 {
+		p.StepSize = math.Exp(m.rw.xBar)
+	}
+	if m.pcn != nil && m.pcn.t > 0 {
+		p.Beta = min(math.Exp(m.pcn.xBar), 1)
+	}
+}
