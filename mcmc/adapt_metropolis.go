@@ -10,17 +10,16 @@ import "math"
 //
 //	xₜ = xₜ₋₁ + (aₜ − δ)/t^0.6,  x̄ₜ = (1 − t^−0.75) x̄ₜ₋₁ + t^−0.75 xₜ,
 //
-// with aₜ the block's acceptance statistic. Sampling uses exp(x̄), with β capped at
-// 1 (an independence proposal from the prior). Unlike the dual averaging NUTS uses,
+// with aₜ the block's acceptance statistic, and x = log β projected onto x ≤ 0
+// (β = 1 is an independence proposal from the prior). Sampling uses exp(x̄). Unlike the dual averaging NUTS uses,
 // whose iterates fluctuate by about √(δ(1 − δ))/γ ≈ 8 in log scale when the
 // statistic is a 0/1 decision, the steps here shrink, so the proposals settle.
 //
 // The target rates δ are the random-walk optima of Gelman, Roberts & Gilks (1996)
 // and Roberts, Gelman & Gilks (1997): 0.44 for a block of one coordinate and 0.234
 // for larger ones (the efficiency curve is flat enough near the optimum that the
-// high-dimensional value serves from two coordinates on). The pCN block targets
-// 0.234 as well: it moves like a random walk in the directions the likelihood
-// informs.
+// high-dimensional value serves from two coordinates on). A pCN block follows the
+// same rule: it moves like a random walk in the directions the likelihood informs.
 //
 // The statistic of a random-walk block is its acceptance probability min(1, α);
 // for the pCN block of a PCNRW, whose Info keeps only the decision, it is the
@@ -36,8 +35,17 @@ type MetropolisAdaptation struct {
 // robbinsMonro is the recursion of MetropolisAdaptation for one log scale.
 type robbinsMonro struct {
 	target  float64
+	max     float64 // upper bound of x: 0 for log β, +Inf for the multiplier
 	t       int
 	x, xBar float64
+}
+
+// blockTarget is the target acceptance rate of a block of d coordinates.
+func blockTarget(d int) float64 {
+	if d == 1 {
+		return 0.44
+	}
+	return 0.234
 }
 
 func (r *robbinsMonro) restart(v float64) { r.t, r.x, r.xBar = 0, math.Log(v), math.Log(v) }
@@ -48,7 +56,7 @@ func (r *robbinsMonro) update(a float64) float64 {
 	}
 	r.t++
 	t := float64(r.t)
-	r.x += (min(a, 1) - r.target) / math.Pow(t, 0.6)
+	r.x = min(r.x+(min(a, 1)-r.target)/math.Pow(t, 0.6), r.max)
 	w := math.Pow(t, -0.75)
 	r.xBar = (1-w)*r.xBar + w*r.x
 	return math.Exp(r.x)
@@ -71,13 +79,13 @@ func NewMetropolisAdaptation(k Kernel) (*MetropolisAdaptation, bool) {
 		return nil, false
 	}
 	if rw != nil {
-		m.rw = &robbinsMonro{target: 0.234}
-		if len(rw.index) == 1 {
-			m.rw.target = 0.44
-		}
+		m.rw = &robbinsMonro{target: blockTarget(len(rw.index)), max: math.Inf(1)}
 	}
 	if pcn != nil {
-		m.pcn = &robbinsMonro{target: 0.234}
+		// log β stays at most 0: a recursion that climbed above while every
+		// proposal was accepted (say, early, where the likelihood ignores z) could
+		// not come back down in time with its shrinking steps.
+		m.pcn = &robbinsMonro{target: blockTarget(len(pcn.index)), max: 0}
 		m.beta0 = pcn.beta
 	}
 	return m, true
@@ -123,13 +131,13 @@ func (m *MetropolisAdaptation) Update(info Info, p *Params) {
 	case m.rwOnly:
 		p.StepSize = m.rw.update(info.AcceptStat)
 	case m.pcnOnly:
-		p.Beta = min(m.pcn.update(info.AcceptStat), 1)
+		p.Beta = m.pcn.update(info.AcceptStat)
 	default:
 		a := 0.0
 		if info.Accepted[0] {
 			a = 1
 		}
-		p.Beta = min(m.pcn.update(a), 1)
+		p.Beta = m.pcn.update(a)
 		p.StepSize = m.rw.update(info.AcceptStat)
 	}
 }
@@ -140,6 +148,6 @@ func (m *MetropolisAdaptation) Final(p *Params) {
 		p.StepSize = math.Exp(m.rw.xBar)
 	}
 	if m.pcn != nil && m.pcn.t > 0 {
-		p.Beta = min(math.Exp(m.pcn.xBar), 1)
+		p.Beta = math.Exp(m.pcn.xBar)
 	}
 }

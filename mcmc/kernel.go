@@ -67,7 +67,8 @@ type Info struct {
 	// probability min(1, exp(H0 − H)) over every leapfrog step of the trajectory,
 	// including those of rejected subtrees (Stan's definition, and what step-size
 	// adaptation targets). For Metropolis kernels it is min(1, α) of the block that
-	// Params tune (the random-walk block of PCNRW).
+	// Params.StepSize tunes (the random-walk block of PCNRW; Accepted[0] records the
+	// pCN block's decision).
 	AcceptStat float64
 	// StepSize is stepsize__, the step size used by this transition.
 	StepSize float64

@@ -123,7 +123,7 @@ func TestMetropolisAdaptation(t *testing.T) {
 	require.NoError(t, err)
 	checkMoments(t, chains, mean, variance, kMCSE)
 
-	ad, ok := mcmc.NewMetropolisAdaptation(mcmc.NewPCNRW(mcmc.NewPCN(m, []int{1}, 0.5), mcmc.NewRandomWalk(m, []int{0}, nil)))
+	ad, ok := mcmc.NewMetropolisAdaptation(mcmc.NewPCNRW(mcmc.NewPCN(m, []int{1, 2}, 0.5), mcmc.NewRandomWalk(m, []int{0}, nil)))
 	require.True(t, ok)
 	rwTarget, pcnTarget := ad.Targets()
 	require.Equal(t, 0.44, rwTarget) // a one-coordinate block
@@ -157,10 +157,118 @@ func TestMetropolisAdaptation(t *testing.T) {
 	}
 	require.Less(t, accRW/float64(cfg.Draws), 0.05)
 	require.Equal(t, 1.0, chains[0].Params.StepSize)
-	require.Zero(t, chains[0].Params.Beta)
+	require.Equal(t, 0.001, chains[0].Params.Beta) // the β used
 
 	_, ok = mcmc.NewMetropolisAdaptation(mcmc.NewNUTS(stdNormal{2}))
 	require.False(t, ok)
+
+	// A random walk on every coordinate, and pCN alone on z, reach their targets too.
+	z := []int{1, 2, 3, 4, 5}
+	for _, tc := range []struct {
+		name string
+		k    func(int) (mcmc.Kernel, error)
+	}{
+		{"RandomWalk", func(int) (mcmc.Kernel, error) { return mcmc.NewRandomWalk(m, nil, nil), nil }},
+		{"PCN", func(int) (mcmc.Kernel, error) { return mcmc.NewPCN(m, z, 0.001), nil }},
+	} {
+		chains, err := mcmc.Run(context.Background(), tc.k, mcmc.Config{Chains: 2, Warmup: 2000, Draws: 5000, Seed: seed(9)})
+		require.NoError(t, err)
+		for _, ch := range chains {
+			acc := 0.0
+			for _, info := range ch.Sample.Info {
+				if info.Accepted[0] {
+					acc++
+				}
+			}
+			acc /= float64(len(ch.Sample.Info))
+			t.Logf("%s: step size %.3g, β %.3g, acceptance %.3f", tc.name, ch.Params.StepSize, ch.Params.Beta, acc)
+			require.InDelta(t, 0.234, acc, 0.05, tc.name)
+		}
+	}
+}
+
+// MetropolisAdaptation follows its documented recursion, block by block, for each
+// kind of Metropolis kernel: a transcription of the formulas is the oracle.
+func TestMetropolisAdaptationRecursion(t *testing.T) {
+	m := latentModel{y: []float64{1.2, 0.3, 2.1}, s: 0.8, sigma: 0.5}
+	type want struct{ logEps, logBeta float64 }
+	rm := func(x0 float64, target, max float64, stats []float64) float64 {
+		x, xBar := x0, x0
+		for i, a := range stats {
+			t := float64(i + 1)
+			x = math.Min(x+(math.Min(a, 1)-target)/math.Pow(t, 0.6), max)
+			w := math.Pow(t, -0.75)
+			xBar = (1-w)*xBar + w*x
+		}
+		return xBar
+	}
+	r := rand.New(rand.NewPCG(1, 1))
+	const n = 300
+	pcnStats, rwStats := make([]float64, n), make([]float64, n)
+	infos := make([]mcmc.Info, n)
+	for i := range infos {
+		// Early on everything is accepted, which drives log β against its bound.
+		acc := i < 60 || r.Float64() < 0.1
+		if acc {
+			pcnStats[i] = 1
+		}
+		rwStats[i] = r.Float64()
+		infos[i] = mcmc.Info{AcceptStat: rwStats[i], Accepted: [2]bool{acc}}
+	}
+	for _, tc := range []struct {
+		name  string
+		k     mcmc.Kernel
+		stats func(mcmc.Info) float64
+		rw    bool // StepSize adapts; otherwise β does
+		delta float64
+	}{
+		{"RandomWalk", mcmc.NewRandomWalk(m, []int{0, 1}, nil), nil, true, 0.234},
+		{"RandomWalk/one", mcmc.NewRandomWalk(m, []int{0}, nil), nil, true, 0.44},
+		{"PCN", mcmc.NewPCN(m, []int{1, 2, 3}, 0.3), nil, false, 0.234},
+		{"PCN/one", mcmc.NewPCN(m, []int{1}, 0.3), nil, false, 0.44},
+	} {
+		ad, ok := mcmc.NewMetropolisAdaptation(tc.k)
+		require.True(t, ok, tc.name)
+		p := mcmc.Params{StepSize: 2}
+		ad.Init(&p)
+		for _, info := range infos {
+			ad.Update(info, &p)
+		}
+		ad.Final(&p)
+		if tc.rw {
+			require.InDelta(t, rm(math.Log(2), tc.delta, math.Inf(1), rwStats), math.Log(p.StepSize), 1e-12, tc.name)
+			require.Zero(t, p.Beta, tc.name)
+		} else {
+			require.InDelta(t, rm(math.Log(0.3), tc.delta, 0, rwStats), math.Log(p.Beta), 1e-12, tc.name)
+			require.Equal(t, 2.0, p.StepSize, tc.name)
+		}
+	}
+	ad, _ := mcmc.NewMetropolisAdaptation(mcmc.NewPCNRW(mcmc.NewPCN(m, []int{1, 2, 3}, 0.3), mcmc.NewRandomWalk(m, []int{0}, nil)))
+	var p mcmc.Params
+	ad.Init(&p)
+	require.Equal(t, mcmc.Params{StepSize: 1, Beta: 0.3}, p)
+	for _, info := range infos {
+		ad.Update(info, &p)
+	}
+	ad.Final(&p)
+	wantBeta := rm(math.Log(0.3), 0.234, 0, pcnStats)
+	require.InDelta(t, rm(0, 0.44, math.Inf(1), rwStats), math.Log(p.StepSize), 1e-12)
+	require.InDelta(t, wantBeta, math.Log(p.Beta), 1e-12)
+	// Without the bound at β = 1 the 60 accepted proposals would have pushed log β
+	// far above 0, and the rejections after them would not have brought it back.
+	require.Less(t, p.Beta, 0.5)
+}
+
+// A β outside [0, 1] in the initial tunables or in a checkpoint is an error, not a
+// panic inside a chain.
+func TestRunRejectsBadBeta(t *testing.T) {
+	m := latentModel{y: []float64{1.2}, s: 0.8, sigma: 0.5}
+	newKernel := pcnrwFactory(m, 0.2, 0.5)
+	_, err := mcmc.Run(context.Background(), newKernel, mcmc.Config{Chains: 1, Draws: 5, Params: mcmc.Params{Beta: 1.5}})
+	require.ErrorContains(t, err, "β = 1.5")
+	_, err = mcmc.Run(context.Background(), newKernel, mcmc.Config{Chains: 1, Draws: 5,
+		Resume: []*mcmc.Checkpoint{{Q: []float64{0, 0}, Params: mcmc.Params{Beta: math.NaN()}}}})
+	require.ErrorContains(t, err, "checkpoint of chain 0")
 }
 
 // With a likelihood free of z, pCN proposals leave the density ratio equal to the

@@ -105,8 +105,10 @@ type Chain struct {
 	// Sample holds the sampling iterations.
 	Sample Trace
 	// Params are the tunables used for sampling: the adapted step size (the final
-	// dual-averaging exp(x̄)) and inverse metric for Adaptable kernels. Metric is nil
-	// for kernels that are not Adaptable unless Config.Params.Metric was set.
+	// dual-averaging exp(x̄)) and inverse metric for Adaptable kernels, the adapted
+	// random-walk multiplier and pCN β (the β used, adapted or not) for Metropolis
+	// kernels. Metric is nil for kernels that are not Adaptable unless
+	// Config.Params.Metric was set.
 	Params Params
 	// WarmupSeconds and SampleSeconds are the wall-clock durations of the phases.
 	WarmupSeconds, SampleSeconds float64
@@ -118,7 +120,7 @@ type Chain struct {
 // Checkpoint is what a chain needs to continue its sampling phase exactly.
 type Checkpoint struct {
 	Q      []float64 // position after the last draw
-	Params Params    // the adapted step size and metric
+	Params Params    // the adapted step size, metric and pCN β
 	RNG    []byte    // the chain's PCG generator, marshalled after the last draw
 	Done   int       // sampling draws made so far
 }
@@ -147,6 +149,17 @@ func Run(ctx context.Context, newKernel func(chain int) (Kernel, error), cfg Con
 	}
 	if cfg.Resume != nil && len(cfg.Resume) != cfg.Chains {
 		panic(fmt.Sprintf("mcmc: Run has %d checkpoints for %d chains", len(cfg.Resume), cfg.Chains))
+	}
+	if err := checkParams(cfg.Params); err != nil {
+		return nil, fmt.Errorf("mcmc: Run: %w", err)
+	}
+	for c, cp := range cfg.Resume {
+		if cp == nil {
+			continue
+		}
+		if err := checkParams(cp.Params); err != nil {
+			return nil, fmt.Errorf("mcmc: Run: checkpoint of chain %d: %w", c, err)
+		}
 	}
 	workers := cfg.Workers
 	if workers == 0 {
@@ -188,6 +201,29 @@ func Run(ctx context.Context, newKernel func(chain int) (Kernel, error), cfg Con
 		return chains, err
 	}
 	return chains, errors.Join(errs...)
+}
+
+// checkParams reports tunables that no kernel can use: a step size that is negative
+// or not finite, or a β outside [0, 1] (0 means unset for both).
+func checkParams(p Params) error {
+	if !(p.StepSize >= 0) || math.IsInf(p.StepSize, 1) {
+		return fmt.Errorf("step size %g is not positive and finite", p.StepSize)
+	}
+	if !(p.Beta >= 0 && p.Beta <= 1) {
+		return fmt.Errorf("pCN β = %g is not in (0, 1]", p.Beta)
+	}
+	return nil
+}
+
+// pcnBeta returns the β k's PCN block was built with, or 0 if it has none.
+func pcnBeta(k Kernel) float64 {
+	switch k := k.(type) {
+	case *PCN:
+		return k.beta
+	case *PCNRW:
+		return k.pcn.beta
+	}
+	return 0
 }
 
 func runChain(ctx context.Context, c int, k Kernel, cfg *Config, out *Chain) error {
@@ -236,6 +272,9 @@ func runChain(ctx context.Context, c int, k Kernel, cfg *Config, out *Chain) err
 	}
 	if _, ok := k.(Adaptable); ok && p.Metric == nil {
 		p.Metric = IdentityMetric(k.Dim(), false)
+	}
+	if p.Beta == 0 {
+		p.Beta = pcnBeta(k) // so that Chain.Params and checkpoints record the β used
 	}
 	var ma *MetropolisAdaptation
 	if wa == nil && !cfg.NoAdapt && cfg.Warmup > 0 {
@@ -343,6 +382,9 @@ func resumeChain(ctx context.Context, c int, k Kernel, cfg *Config, out *Chain, 
 	}
 	if p.StepSize == 0 {
 		p.StepSize = 1
+	}
+	if p.Beta == 0 {
+		p.Beta = pcnBeta(k)
 	}
 	n := k.Dim()
 	if cfg.SaveDims > 0 && cfg.SaveDims < n {

@@ -155,7 +155,19 @@ func TestZeroAllocs(t *testing.T) {
 // A run interrupted during sampling and resumed from its checkpoints gives exactly the
 // draws of an uninterrupted run.
 func TestResume(t *testing.T) {
-	newKernel := func(int) (mcmc.Kernel, error) { return mcmc.NewNUTS(stdNormal{n: 3}), nil }
+	t.Run("NUTS", func(t *testing.T) {
+		testResume(t, func(int) (mcmc.Kernel, error) { return mcmc.NewNUTS(stdNormal{n: 3}), nil })
+	})
+	// The adapted β and random-walk multiplier travel in the checkpoint.
+	t.Run("PCNRW", func(t *testing.T) {
+		testResume(t, func(int) (mcmc.Kernel, error) {
+			m := latentModel{y: []float64{1.2, 0.3}, s: 0.8, sigma: 0.5}
+			return mcmc.NewPCNRW(mcmc.NewPCN(m, []int{1, 2}, 0.05), mcmc.NewRandomWalk(m, []int{0}, nil)), nil
+		})
+	})
+}
+
+func testResume(t *testing.T, newKernel func(int) (mcmc.Kernel, error)) {
 	cfg := mcmc.Config{Chains: 2, Warmup: 100, Draws: 300, Seed: 5}
 	full, err := mcmc.Run(context.Background(), newKernel, cfg)
 	if err != nil {
@@ -187,6 +199,11 @@ func TestResume(t *testing.T) {
 	second, err := mcmc.Run(context.Background(), newKernel, rest)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for c := range full {
+		if second[c].Params.StepSize != full[c].Params.StepSize || second[c].Params.Beta != full[c].Params.Beta {
+			t.Fatalf("chain %d: resumed with %+v, uninterrupted %+v", c, second[c].Params, full[c].Params)
+		}
 	}
 	for c := range full {
 		got := append(append([]float64(nil), first[c].Sample.Draws...), second[c].Sample.Draws...)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -411,6 +412,13 @@ func TestFitKunita(t *testing.T) {
 	cp, err := os.ReadFile(filepath.Join(rw, "checkpoint.json"))
 	require.NoError(t, err)
 	require.Contains(t, string(cp), `"beta":`)
+	// A damaged β is reported, not a panic.
+	bad := regexp.MustCompile(`"beta":[^,}]*`).ReplaceAllString(string(cp), `"beta":1.5`)
+	require.NoError(t, os.WriteFile(filepath.Join(rw, "checkpoint.json"), []byte(bad), 0o644))
+	_, stderr, code = canopy(t, "fit", "--resume", rw, "--draws", "200", "--quiet")
+	require.NotEqual(t, 0, code)
+	require.Contains(t, stderr, "β = 1.5")
+	require.NotContains(t, stderr, "panic")
 	checkCladeMeans(t, filepath.Join(out, "ancestral.csv"), shapes)
 	_, stderr, code = canopy(t, "fit", "--resume", out, "--draws", "150", "--quiet")
 	require.Equal(t, 0, code, stderr)
