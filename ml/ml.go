@@ -10,8 +10,10 @@
 // prior at the fitted parameters: the generalised-least-squares reconstruction that
 // ape::ace and phytools::fastAnc report for Brownian motion.
 //
-// With several traits both models share one rate σ² and treat the traits as independent
-// (trait covariance σ²I); traits on very different scales should be rescaled first.
+// With several traits both models treat the traits as independent. By default they
+// share one rate σ² (trait covariance σ²I, and one α and τ²), which suits traits on
+// one scale; Config.PerTrait fits each trait on its own instead (covariance
+// diag(σ²₁, …, σ²_d)), as fitting them one at a time would.
 package ml
 
 import (
@@ -43,6 +45,11 @@ type Config struct {
 	// as known (0 means the tips are observed exactly).
 	EstimateNoise bool
 	NoiseVar      float64
+	// PerTrait fits every trait separately: its own σ², and for OU its own α and θ,
+	// and τ² when estimated. Result.Params then holds name_k for trait k (1-based),
+	// and the log-likelihood, AIC and parameter count are those of the joint model
+	// of independent traits.
+	PerTrait bool
 }
 
 // Ancestral is the reconstruction at one node.
@@ -162,6 +169,9 @@ func Fit(t *topology.Topology, y []float64, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("ml: %d values for %d tips", len(y), nl)
 	}
 	d := len(y) / nl
+	if cfg.PerTrait && d > 1 {
+		return fitPerTrait(t, y, d, cfg)
+	}
 	nobs := 0
 	for _, v := range y {
 		if !math.IsNaN(v) {
@@ -293,6 +303,49 @@ func Fit(t *topology.Topology, y []float64, cfg Config) (*Result, error) {
 		for i := range a.Mean {
 			a.Mean[i] += centre[i]
 		}
+	}
+	return r, nil
+}
+
+// fitPerTrait fits the d traits of y one at a time and joins the fits.
+func fitPerTrait(t *topology.Topology, y []float64, d int, cfg Config) (*Result, error) {
+	nl := t.NumLeaves()
+	cfg.PerTrait = false
+	col := make([]float64, nl)
+	r := &Result{Params: map[string]float64{}, Converged: true}
+	for k := range d {
+		for i := range col {
+			col[i] = y[i*d+k]
+		}
+		rk, err := Fit(t, col, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("trait %d: %w", k+1, err)
+		}
+		for name, v := range rk.Params {
+			r.Params[fmt.Sprintf("%s_%d", name, k+1)] = v
+		}
+		r.Root = append(r.Root, rk.Root...)
+		r.LogLik += rk.LogLik
+		r.NumParams += rk.NumParams
+		r.NumObs += rk.NumObs
+		r.Converged = r.Converged && rk.Converged
+		if k == 0 {
+			for _, a := range rk.Ancestral {
+				r.Ancestral = append(r.Ancestral, Ancestral{Node: a.Node, Name: a.Name,
+					Mean: make([]float64, 0, d), SE: make([]float64, 0, d)})
+			}
+		}
+		for i, a := range rk.Ancestral {
+			r.Ancestral[i].Mean = append(r.Ancestral[i].Mean, a.Mean...)
+			r.Ancestral[i].SE = append(r.Ancestral[i].SE, a.SE...)
+		}
+	}
+	k, n := float64(r.NumParams), float64(r.NumObs)
+	r.AIC = 2*k - 2*r.LogLik
+	if n-k-1 > 0 {
+		r.AICc = r.AIC + 2*k*(k+1)/(n-k-1)
+	} else {
+		r.AICc = math.Inf(1)
 	}
 	return r, nil
 }

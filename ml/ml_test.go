@@ -170,3 +170,65 @@ func TestFitTranslation(t *testing.T) {
 		require.InDelta(t, a.Ancestral[3].Mean[0]+1e8, b.Ancestral[3].Mean[0], 1e-5, "%+v", cfg)
 	}
 }
+
+// PerTrait on two traits on different scales: each rate, root and log-likelihood is
+// the GLS closed form of its own trait, the joint fit adds them up, and the shared-
+// rate model fits worse. A missing value in one trait leaves the other untouched.
+func TestFitPerTrait(t *testing.T) {
+	tr, err := topology.Yule(40, rand.New(rand.NewPCG(3, 7)))
+	require.NoError(t, err)
+	y := simulate(t, tr, 2, 0.8, 0, 3)
+	for i := 1; i < len(y); i += 2 {
+		y[i] *= 10 // trait 2 has rate 80
+	}
+	r, err := Fit(tr, y, Config{Model: BM, PerTrait: true})
+	require.NoError(t, err)
+	require.True(t, r.Converged)
+	col := func(k int) []float64 {
+		c := make([]float64, tr.NumLeaves())
+		for i := range c {
+			c[i] = y[2*i+k]
+		}
+		return c
+	}
+	wantLL := 0.0
+	for k := range 2 {
+		s2, root, ll := gls(tr, col(k))
+		require.InEpsilon(t, s2, r.Params[[]string{"sigma2_1", "sigma2_2"}[k]], 1e-9)
+		require.InEpsilon(t, root, r.Root[k], 1e-9)
+		wantLL += ll
+	}
+	require.Len(t, r.Params, 2)
+	require.InEpsilon(t, wantLL, r.LogLik, 1e-9)
+	require.Equal(t, 4, r.NumParams)
+	require.InDelta(t, 2*4-2*wantLL, r.AIC, 1e-8)
+	one, err := Fit(tr, col(1), Config{Model: BM})
+	require.NoError(t, err)
+	for i, a := range r.Ancestral {
+		require.Equal(t, one.Ancestral[i].Node, a.Node)
+		require.InDelta(t, one.Ancestral[i].Mean[0], a.Mean[1], 1e-12)
+		require.InDelta(t, one.Ancestral[i].SE[0], a.SE[1], 1e-12)
+	}
+	shared, err := Fit(tr, y, Config{Model: BM})
+	require.NoError(t, err)
+	require.Less(t, shared.LogLik, r.LogLik-10)
+
+	// OU with estimated noise and a missing value in trait 2: trait 1's fit is
+	// unchanged, and every per-trait parameter is reported.
+	y[3] = math.NaN()
+	r2, err := Fit(tr, y, Config{Model: OU, EstimateNoise: true, PerTrait: true})
+	require.NoError(t, err)
+	first, err := Fit(tr, col(0), Config{Model: OU, EstimateNoise: true})
+	require.NoError(t, err)
+	for _, name := range []string{"sigma2", "alpha", "theta", "tau2"} {
+		require.Equal(t, first.Params[name], r2.Params[name+"_1"], name)
+		require.Contains(t, r2.Params, name+"_2")
+	}
+	require.Equal(t, 2*tr.NumLeaves()-1, r2.NumObs)
+
+	for i := 1; i < len(y); i += 2 {
+		y[i] = math.NaN()
+	}
+	_, err = Fit(tr, y, Config{Model: BM, PerTrait: true})
+	require.ErrorContains(t, err, "trait 2")
+}

@@ -479,3 +479,35 @@ func TestStepLengthHint(t *testing.T) {
 	require.InDelta(t, 0.233, ell, 1e-12)
 	require.Equal(t, 4+2, fewer)
 }
+
+// ml --per-trait reports a rate per trait, named by trait, equal to fitting each
+// trait's column alone; without it a note points to the option.
+func TestMLPerTrait(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(s), 0o644))
+		return p
+	}
+	tree := write("t.nwk", "(((a:1,b:1):1,(c:0.5,d:0.5):1.5):1,((e:2,f:2):0.5,(g:1,h:1):1.5):1);")
+	both := write("both.csv", "taxon,size,range\na,1.2,36\nb,0.8,24\nc,2.1,61\nd,1.9,12\ne,-0.3,5\nf,0.1,40\ng,0.7,18\nh,1.0,30\n")
+	size := write("size.csv", "taxon,size\na,1.2\nb,0.8\nc,2.1\nd,1.9\ne,-0.3\nf,0.1\ng,0.7\nh,1.0\n")
+	rng := write("range.csv", "taxon,range\na,36\nb,24\nc,61\nd,12\ne,5\nf,40\ng,18\nh,30\n")
+	fit := func(args ...string) mlReport {
+		stdout, stderr, code := canopy(t, append([]string{"ml", "--tree", tree, "--json"}, args...)...)
+		require.Equal(t, 0, code, stderr)
+		var r mlReport
+		require.NoError(t, json.Unmarshal([]byte(stdout), &r))
+		return r
+	}
+	per := fit("--traits", both, "--per-trait")
+	alone := []mlReport{fit("--traits", size), fit("--traits", rng)}
+	require.Len(t, per.Params, 2)
+	require.InEpsilon(t, alone[0].Params["sigma2"], per.Params["sigma2[size]"], 1e-12)
+	require.InEpsilon(t, alone[1].Params["sigma2"], per.Params["sigma2[range]"], 1e-12)
+	require.InEpsilon(t, alone[0].LogLik+alone[1].LogLik, per.LogLik, 1e-12)
+	shared := fit("--traits", both)
+	require.Less(t, shared.LogLik, per.LogLik)
+	_, stderr, _ := canopy(t, "ml", "--tree", tree, "--traits", both)
+	require.Contains(t, stderr, "--per-trait")
+}

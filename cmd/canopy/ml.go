@@ -7,6 +7,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/canopy-bffg/canopy/ml"
 )
@@ -53,6 +54,7 @@ func runML(args []string, stdout, stderr io.Writer) error {
 	index := fs.Int("tree-index", 0, "which tree of a multi-tree file (0 = first)")
 	model := fs.String("model", "bm", "edge model: bm or ou")
 	noise := fs.String("noise", "none", "leaf noise variance: estimate, none or a value")
+	perTrait := fs.Bool("per-trait", false, "fit each trait on its own (its own σ², and α, θ, τ² where fitted) instead of one shared rate")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -65,9 +67,22 @@ func runML(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	r, err := ml.Fit(ds.tree, ds.y, ml.Config{Model: ml.Model(*model), EstimateNoise: est, NoiseVar: v})
+	r, err := ml.Fit(ds.tree, ds.y, ml.Config{Model: ml.Model(*model), EstimateNoise: est, NoiseVar: v, PerTrait: *perTrait})
 	if err != nil {
 		return err
+	}
+	if *perTrait && ds.d() > 1 {
+		// name_k (trait k, 1-based) becomes name[trait].
+		named := make(map[string]float64, len(r.Params))
+		for key, val := range r.Params {
+			i := strings.LastIndexByte(key, '_')
+			k, err := strconv.Atoi(key[i+1:])
+			if i < 0 || err != nil || k < 1 || k > ds.d() {
+				return fmt.Errorf("ml: unexpected parameter %q", key)
+			}
+			named[key[:i]+"["+ds.traits[k-1]+"]"] = val
+		}
+		r.Params = named
 	}
 	names := nodeNames(ds.tree)
 	rep := mlReport{Params: r.Params, LogLik: r.LogLik, AIC: r.AIC, AICc: r.AICc, Root: r.Root,
@@ -75,8 +90,8 @@ func runML(args []string, stdout, stderr io.Writer) error {
 	for _, a := range r.Ancestral {
 		rep.Ancestral = append(rep.Ancestral, mlNode{Node: names[a.Node], Mean: a.Mean, SE: a.SE})
 	}
-	if ds.d() > 1 {
-		fmt.Fprintf(stderr, "canopy: note: ml fits one common rate σ² to the %d traits (Σ = σ²I); scale them comparably, or use fit, which estimates a full Σ\n", ds.d())
+	if ds.d() > 1 && !*perTrait {
+		fmt.Fprintf(stderr, "canopy: note: ml fits one common rate σ² to the %d traits (Σ = σ²I); scale them comparably, use --per-trait for a rate per trait, or use fit, which estimates a full Σ\n", ds.d())
 	}
 	if !r.Converged {
 		fmt.Fprintln(stderr, "canopy: warning: the optimiser did not reach its gradient tolerance")
