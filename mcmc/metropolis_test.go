@@ -76,13 +76,37 @@ func pcnrwFactory(m latentModel, beta, scale float64) func(int) (mcmc.Kernel, er
 	}
 }
 
-func TestPCNRWMoments(t *testing.T) {
-	m := latentModel{y: []float64{1.2, 0.3, 2.1, 1.6, 0.7}, s: 0.8, sigma: 0.5}
+// moments returns m's posterior mean and marginal variances.
+func (m latentModel) moments() (mean, variance []float64) {
 	mean, cov := m.posterior()
-	variance := make([]float64, m.Dim())
+	variance = make([]float64, m.Dim())
 	for i := range variance {
 		variance[i] = cov.At(i, i)
 	}
+	return mean, variance
+}
+
+// acceptance returns the fractions of sampling draws in which the first and the
+// second block (PCNRW: pCN, then the random walk) accepted.
+func acceptance(chains ...mcmc.Chain) (first, second float64) {
+	n := 0.0
+	for _, c := range chains {
+		for _, info := range c.Sample.Info {
+			if info.Accepted[0] {
+				first++
+			}
+			if info.Accepted[1] {
+				second++
+			}
+			n++
+		}
+	}
+	return first / n, second / n
+}
+
+func TestPCNRWMoments(t *testing.T) {
+	m := latentModel{y: []float64{1.2, 0.3, 2.1, 1.6, 0.7}, s: 0.8, sigma: 0.5}
+	mean, variance := m.moments()
 	cfg := mcmc.Config{Chains: 4, Warmup: 500, Draws: 10000, Seed: seed(5)}
 	if testing.Short() {
 		cfg.Draws = 3000
@@ -90,21 +114,9 @@ func TestPCNRWMoments(t *testing.T) {
 	chains, err := mcmc.Run(context.Background(), pcnrwFactory(m, 0.5, 0.6), cfg)
 	require.NoError(t, err)
 	essMean, essVar := checkMoments(t, chains, mean, variance, kMCSE)
-
-	var accPCN, accRW float64
-	for _, c := range chains {
-		for _, info := range c.Sample.Info {
-			if info.Accepted[0] {
-				accPCN++
-			}
-			if info.Accepted[1] {
-				accRW++
-			}
-		}
-	}
-	n := float64(cfg.Chains * cfg.Draws)
-	t.Logf("min ESS: mean %.0f, variance %.0f of %.0f draws; acceptance pCN %.3f, RW %.3f",
-		essMean, essVar, n, accPCN/n, accRW/n)
+	accPCN, accRW := acceptance(chains...)
+	t.Logf("min ESS: mean %.0f, variance %.0f of %d draws; acceptance pCN %.3f, RW %.3f",
+		essMean, essVar, cfg.Chains*cfg.Draws, accPCN, accRW)
 }
 
 // Warmup tunes β and the random-walk multiplier from far-off starting values (β 0.001,
@@ -113,11 +125,7 @@ func TestPCNRWMoments(t *testing.T) {
 // adaptation the same start barely moves.
 func TestMetropolisAdaptation(t *testing.T) {
 	m := latentModel{y: []float64{1.2, 0.3, 2.1, 1.6, 0.7}, s: 0.8, sigma: 0.5}
-	mean, cov := m.posterior()
-	variance := make([]float64, m.Dim())
-	for i := range variance {
-		variance[i] = cov.At(i, i)
-	}
+	mean, variance := m.moments()
 	cfg := mcmc.Config{Chains: 4, Warmup: 2000, Draws: 5000, Seed: seed(8)}
 	chains, err := mcmc.Run(context.Background(), pcnrwFactory(m, 0.001, 30), cfg)
 	require.NoError(t, err)
@@ -129,33 +137,19 @@ func TestMetropolisAdaptation(t *testing.T) {
 	require.Equal(t, 0.44, rwTarget) // a one-coordinate block
 	require.Equal(t, 0.234, pcnTarget)
 	for c, ch := range chains {
-		var accPCN, accRW float64
-		for _, info := range ch.Sample.Info {
-			if info.Accepted[0] {
-				accPCN++
-			}
-			if info.Accepted[1] {
-				accRW++
-			}
-		}
-		n := float64(len(ch.Sample.Info))
-		t.Logf("chain %d: β %.3f, scale multiplier %.4f, acceptance pCN %.3f, RW %.3f", c, ch.Params.Beta, ch.Params.StepSize, accPCN/n, accRW/n)
+		accPCN, accRW := acceptance(ch)
+		t.Logf("chain %d: β %.3f, scale multiplier %.4f, acceptance pCN %.3f, RW %.3f", c, ch.Params.Beta, ch.Params.StepSize, accPCN, accRW)
 		// Acceptance over 5000 correlated decisions has a standard error near 0.01;
 		// the tolerance also covers the averaged scale's distance from the exact root.
-		require.InDelta(t, pcnTarget, accPCN/n, 0.05)
-		require.InDelta(t, rwTarget, accRW/n, 0.05)
+		require.InDelta(t, pcnTarget, accPCN, 0.05)
+		require.InDelta(t, rwTarget, accRW, 0.05)
 	}
 
 	cfg.NoAdapt = true
 	chains, err = mcmc.Run(context.Background(), pcnrwFactory(m, 0.001, 30), cfg)
 	require.NoError(t, err)
-	var accRW float64
-	for _, info := range chains[0].Sample.Info {
-		if info.Accepted[1] {
-			accRW++
-		}
-	}
-	require.Less(t, accRW/float64(cfg.Draws), 0.05)
+	_, accRW := acceptance(chains[0])
+	require.Less(t, accRW, 0.05)
 	require.Equal(t, 1.0, chains[0].Params.StepSize)
 	require.Equal(t, 0.001, chains[0].Params.Beta) // the β used
 
@@ -174,13 +168,7 @@ func TestMetropolisAdaptation(t *testing.T) {
 		chains, err := mcmc.Run(context.Background(), tc.k, mcmc.Config{Chains: 2, Warmup: 2000, Draws: 5000, Seed: seed(9)})
 		require.NoError(t, err)
 		for _, ch := range chains {
-			acc := 0.0
-			for _, info := range ch.Sample.Info {
-				if info.Accepted[0] {
-					acc++
-				}
-			}
-			acc /= float64(len(ch.Sample.Info))
+			acc, _ := acceptance(ch)
 			t.Logf("%s: step size %.3g, β %.3g, acceptance %.3f", tc.name, ch.Params.StepSize, ch.Params.Beta, acc)
 			require.InDelta(t, 0.234, acc, 0.05, tc.name)
 		}
@@ -278,11 +266,7 @@ func TestRunRejectsBadBeta(t *testing.T) {
 // β = 0.5, where ρ ≈ 0.87 leaves batch means enough effective draws per batch.
 func TestPCNAcceptsAllWhenLikelihoodIgnoresZ(t *testing.T) {
 	m := latentModel{y: []float64{1.2, 0.3, 2.1, 1.6, 0.7}, s: 0, sigma: 0.5}
-	mean, cov := m.posterior()
-	variance := make([]float64, m.Dim())
-	for i := range variance {
-		variance[i] = cov.At(i, i)
-	}
+	mean, variance := m.moments()
 	for _, beta := range []float64{0.2, 0.5} {
 		cfg := mcmc.Config{Chains: 2, Warmup: 100, Draws: 5000, Seed: seed(6), NoAdapt: true}
 		chains, err := mcmc.Run(context.Background(), pcnrwFactory(m, beta, 0.6), cfg)

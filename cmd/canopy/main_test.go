@@ -106,14 +106,19 @@ func TestFitBuiltin(t *testing.T) {
 	require.Equal(t, 16, strings.Count(string(b), "\n")) // header + 15 internal nodes
 }
 
-// Bad input gives a clear error and a non-zero exit, never a panic.
-func TestBadInput(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, s string) string {
+// fileWriter returns a function that writes a file in dir and returns its path.
+func fileWriter(t *testing.T, dir string) func(name, s string) string {
+	return func(name, s string) string {
 		p := filepath.Join(dir, name)
 		require.NoError(t, os.WriteFile(p, []byte(s), 0o644))
 		return p
 	}
+}
+
+// Bad input gives a clear error and a non-zero exit, never a panic.
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	write := fileWriter(t, dir)
 	good := write("good.nwk", "((a:1,b:1):1,c:2);")
 	traits := write("t.csv", "taxon,x\na,1\nb,2\nc,3\n")
 	cases := []struct {
@@ -484,11 +489,7 @@ func TestStepLengthHint(t *testing.T) {
 // trait's column alone; without it a note points to the option.
 func TestMLPerTrait(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, s string) string {
-		p := filepath.Join(dir, name)
-		require.NoError(t, os.WriteFile(p, []byte(s), 0o644))
-		return p
-	}
+	write := fileWriter(t, dir)
 	tree := write("t.nwk", "(((a:1,b:1):1,(c:0.5,d:0.5):1.5):1,((e:2,f:2):0.5,(g:1,h:1):1.5):1);")
 	both := write("both.csv", "taxon,size,range\na,1.2,36\nb,0.8,24\nc,2.1,61\nd,1.9,12\ne,-0.3,5\nf,0.1,40\ng,0.7,18\nh,1.0,30\n")
 	size := write("size.csv", "taxon,size\na,1.2\nb,0.8\nc,2.1\nd,1.9\ne,-0.3\nf,0.1\ng,0.7\nh,1.0\n")
