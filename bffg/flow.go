@@ -12,15 +12,16 @@ import (
 	"github.com/canopy-bffg/canopy/topology"
 )
 
-// Flow is a driftless landmark SDE whose diffusion factorises over coordinates: the
-// state is n landmarks in R^d, stored as an n×d row-major matrix (interleaved
-// coordinates x₀, y₀, x₁, y₁, …), and
+// Flow is a landmark SDE whose diffusion factorises over coordinates: the state is n
+// landmarks in R^d, stored as an n×d row-major matrix (interleaved coordinates x₀,
+// y₀, x₁, y₁, …), and
 //
-//	dX = σ(X)dW,   a(X) = σσ' = K(X) ⊗ I_d,   σ(X) = chol(K(X)) ⊗ I_d,
+//	dX = b(X)dt + σ(X)dW,   a(X) = σσ' = K(X) ⊗ I_d,   σ(X) = chol(K(X)) ⊗ I_d,
 //
-// with K(X) an n×n symmetric positive definite matrix that depends on parameters θ.
-// The Kunita-flow model of hyperiax notebook 07 is one (KunitaFlow). A general SDE
-// with a D×D diffusion covariance and no drift is a Flow with n = D and d = 1.
+// with K(X) an n×n symmetric positive definite matrix that depends on parameters θ,
+// and b = 0 unless the Flow is also a Drifter. The Kunita-flow model of hyperiax
+// notebook 07 is one (KunitaFlow, no drift). A general SDE with a D×D diffusion
+// covariance is a Flow with n = D and d = 1.
 type Flow interface {
 	// Landmarks returns n and d.
 	Landmarks() (n, d int)
@@ -31,6 +32,18 @@ type Flow interface {
 	// KernelVJPTo writes x̄ = (∂K/∂x)'K̄ into xbar (overwritten) and adds (∂K/∂θ)'K̄
 	// to pbar (len NumParams). K̄ need not be symmetric: δJ = Σ_ij K̄_ij δK_ij.
 	KernelVJPTo(xbar, pbar, x, Kbar []float64)
+}
+
+// Drifter is implemented by a Flow with a drift b(X), an n×d matrix like the state.
+// FlowFilter's auxiliary process keeps no drift (b̃ = 0), so a guided step gains
+// b(x)dt and its log-weight b'r·dt, the (b − b̃)'r term of bffg-math §3; a strong
+// drift makes the proposal poorer (the weights vary more), not wrong.
+type Drifter interface {
+	// DriftTo writes b(x) (n×d) into dst.
+	DriftTo(dst, x []float64) error
+	// DriftVJPTo writes x̄ = (∂b/∂x)'b̄ into xbar (overwritten) and adds (∂b/∂θ)'b̄
+	// to pbar (len NumParams).
+	DriftVJPTo(xbar, pbar, x, bbar []float64)
 }
 
 // KunitaFlow returns the Kunita-flow landmark model k as a Flow with θ = (k_α, k_σ)
@@ -116,7 +129,8 @@ type FlowFilter struct {
 	// log w = log ∫N(x; X_pa, T·K(X_pa))h_v(x)dx − log h̃(X_pa). It uses the first n·d
 	// entries of its block of z. Into an exactly observed leaf (τ² = 0) the draw is the
 	// transition conditioned on the observed landmarks, as the last exact step's is
-	// (conditionStep); missing landmarks drop out of the leaf's message.
+	// (conditionStep); missing landmarks drop out of the leaf's message. A discrete
+	// edge has no drift, whether or not the flow is a Drifter.
 	Discrete []bool
 
 	t    *topology.Topology
@@ -126,7 +140,8 @@ type FlowFilter struct {
 	seen [][]int     // per leaf, the observed landmarks
 	anc  [][]float64 // anchors per node, n×d
 
-	flow Flow
+	flow  Flow
+	drift Drifter // flow's drift, or nil
 	tau2 float64
 	ran  bool
 
@@ -344,6 +359,10 @@ func (f *FlowFilter) Run(flow Flow, tau2 float64) error {
 		return fmt.Errorf("bffg: FlowFilter.Discrete has %d entries for %d nodes", len(f.Discrete), f.t.Len())
 	}
 	f.flow, f.tau2, f.ran, f.guided = flow, tau2, false, false
+	f.drift, _ = flow.(Drifter)
+	if f.drift != nil && f.ExactSteps {
+		return errors.New("bffg: FlowFilter: ExactSteps do not support a flow with a drift yet; use explicit or semi-implicit steps")
+	}
 	f.mode = [2]bool{f.ExactSteps, f.SemiImplicit}
 	t, n, d := f.t, f.n, f.d
 	nd := n * d
@@ -963,10 +982,10 @@ func (f *FlowFilter) LogLikelihood() float64 {
 func (f *FlowFilter) NumNoise() int { return f.zo[f.t.Len()] * f.n * f.d }
 
 // Guide runs the guided Euler–Maruyama pass driven by z (NumNoise) with the flow and
-// messages of the last Run, x ← x + K(x)r dt + chol(K(x))√dt z, r = F − Hx, and
-// returns Σ_v log w_v with the left-point log-weight
-// Σ_j [−½ d·tr((K − ã)H) + ½ tr(r'(K − ã)r)] dt_j (the drifts are zero); with
-// ExactSteps, each step's exact draw and weight instead.
+// messages of the last Run, x ← x + (b(x) + K(x)r)dt + chol(K(x))√dt z, r = F − Hx,
+// and returns Σ_v log w_v with the left-point log-weight
+// Σ_j [tr(b'r) − ½ d·tr((K − ã)H) + ½ tr(r'(K − ã)r)] dt_j (b = 0 without a
+// Drifter); with ExactSteps, each step's exact draw and weight instead.
 func (f *FlowFilter) Guide(z []float64) (float64, error) {
 	f.mustRun()
 	if len(z) != f.NumNoise() {
@@ -1032,8 +1051,13 @@ func (f *FlowFilter) Guide(z []float64) (float64, error) {
 					Err: fmt.Errorf("%w: dt·λmax(KH) ≈ %.3g > 2; use more steps per edge", ErrUnstable, rho)}
 			}
 			lw += l * dt
-			// x_{j+1} = x + K r dt + L_K √dt z.
+			// x_{j+1} = x + (b + K r)dt + L_K √dt z.
 			copy(next, x)
+			if f.drift != nil {
+				for i, e := range w.bx {
+					next[i] += dt * e
+				}
+			}
 			dense.Gemm(false, false, dt, w.k, n, n, w.r, n, d, 1, next)
 			dense.Gemm(false, false, math.Sqrt(dt), w.lk, n, n, zj, n, d, 1, next)
 			for _, e := range next {
@@ -1058,8 +1082,8 @@ func (f *FlowFilter) Guide(z []float64) (float64, error) {
 
 // stepForward evaluates, at state x on grid point j of the edge above v (with the
 // pulled message G, V in the work space), s = V − G'x, r = Gs, K = K(x), its factor
-// L_K and D = K − ã(t_j), and returns the log-weight rate
-// −½ d·tr(DGG') + ½ tr(r'Dr).
+// L_K, D = K − ã(t_j) and the drift b(x) (w.bx, with a Drifter), and returns the
+// log-weight rate tr(b'r) − ½ d·tr(DGG') + ½ tr(r'Dr).
 func (f *FlowFilter) stepForward(v, j int, x []float64, w *flowWork) (float64, error) {
 	n, d := f.n, f.d
 	copy(w.s, w.v)
@@ -1079,11 +1103,19 @@ func (f *FlowFilter) stepForward(v, j int, x []float64, w *flowWork) (float64, e
 	}
 	dense.Gemm(false, false, 1, w.dm, n, n, w.g, n, n, 0, w.e)  // E = DG
 	dense.Gemm(false, false, 1, w.dm, n, n, w.r, n, d, 0, w.dr) // Dr
-	return -0.5*float64(d)*dot(w.e, w.g) + 0.5*dot(w.r, w.dr), nil
+	rate := -0.5*float64(d)*dot(w.e, w.g) + 0.5*dot(w.r, w.dr)
+	if f.drift != nil {
+		if err := f.drift.DriftTo(w.bx, x); err != nil {
+			return 0, &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("drift at step %d", j), Err: err}
+		}
+		rate += dot(w.bx, w.r)
+	}
+	return rate, nil
 }
 
 // semiImplicit writes the semi-implicit increment Δ = x_{j+1} − x_j into w.bb, with G,
-// K, L_K and r of the step in the work space: with b = dt·Kr + √dt·L_K z,
+// K, L_K, r and the drift of the step in the work space: with
+// b = dt·(Kr + b(x)) + √dt·L_K z (the drift is explicit),
 // (I + dt·KGG')Δ = b, solved by Woodbury's identity, Δ = b − dt·KG W⁻¹G'b with
 // W = I + dt·G'KG (positive definite). It leaves a = G'b, chol(W), c = W⁻¹a and e = Gc
 // in w.sa, w.wm, w.sc and w.se.
@@ -1092,6 +1124,11 @@ func (f *FlowFilter) semiImplicit(dt float64, z []float64, w *flowWork) error {
 	b := w.bb
 	dense.Gemm(false, false, dt, w.k, n, n, w.r, n, d, 0, b)
 	dense.Gemm(false, false, math.Sqrt(dt), w.lk, n, n, z, n, d, 1, b)
+	if f.drift != nil {
+		for i, e := range w.bx {
+			b[i] += dt * e
+		}
+	}
 	dense.Gemm(true, false, 1, w.g, n, n, b, n, d, 0, w.sa)
 	dense.Gemm(false, false, 1, w.k, n, n, w.g, n, n, 0, w.t1) // KG
 	dense.Gemm(true, false, dt, w.g, n, n, w.t1, n, n, 0, w.wm)

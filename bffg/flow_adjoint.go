@@ -189,6 +189,18 @@ func (f *FlowFilter) explicitEdgeVJP(v int, path, zv, zbv []float64, w *flowWork
 		for i, e := range w.dr {
 			w.rb[i] += dt * e
 		}
+		if f.drift != nil {
+			// dt·b(x) in b and dt·tr(b'r) in the log-weight: b̄ = dt(b̄ + r), r̄ += dt·b.
+			// bb (x̄_{j+1} itself for explicit steps) is read before x̄ changes.
+			for i, e := range w.bx {
+				w.xd[i] = dt * (bb[i] + w.r[i])
+				w.rb[i] += dt * e
+			}
+			f.drift.DriftVJPTo(w.xq, f.pb[v], x, w.xd)
+			for i, e := range w.xq {
+				w.xbn[i] += e
+			}
+		}
 		for i, e := range w.db {
 			w.kb[i] += e
 			w.a0b[i] -= (1 - wt) * e

@@ -11,6 +11,7 @@ type flowWork struct {
 	// reverse
 	p0b, pTb, a0b, aTb, gb, kb, lkb, db, cb, sb, zb []float64 // n×n
 	vb, rb, yb, xbn, xq                             []float64 // n×d
+	bx, xd                                          []float64 // n×d: the drift b(x), and x̄ through it
 	pu                                              []float64 // n, the power iterate of stiffness
 	wm, gs, ks                                      []float64 // n×n, the semi-implicit step
 	bb, sa, sc, se                                  []float64 // n×d, the semi-implicit step
@@ -40,9 +41,9 @@ func (w *flowWork) swapAdjoints() {
 const flowCacheBytes = 1 << 27
 
 // cached lists the buffers a step leaves for the reverse pass: C, G, V of the pullback
-// and s, r, K, L_K, D, DG, Dr of the guided step.
-func (w *flowWork) cached() [10][]float64 {
-	return [10][]float64{w.c, w.g, w.v, w.s, w.r, w.k, w.lk, w.dm, w.e, w.dr}
+// and s, r, K, L_K, D, DG, Dr and b(x) of the guided step.
+func (w *flowWork) cached() [11][]float64 {
+	return [11][]float64{w.c, w.g, w.v, w.s, w.r, w.k, w.lk, w.dm, w.e, w.dr, w.bx}
 }
 
 // savePull copies the pullback buffers (C, G, V) that exact steps keep per grid point
@@ -112,7 +113,7 @@ func (w *flowWork) init(n, d int) {
 	for _, p := range []*[]float64{&w.bb, &w.sa, &w.sc, &w.se, &w.vq, &w.sq, &w.vqb, &w.xn} {
 		*p = make([]float64, nd)
 	}
-	for _, p := range []*[]float64{&w.v, &w.s, &w.r, &w.dr, &w.xs, &w.vb, &w.rb, &w.yb, &w.xbn, &w.xq} {
+	for _, p := range []*[]float64{&w.v, &w.s, &w.r, &w.dr, &w.xs, &w.vb, &w.rb, &w.yb, &w.xbn, &w.xq, &w.bx, &w.xd} {
 		*p = make([]float64, nd)
 	}
 	w.act = make([]int, 0, n)

@@ -34,6 +34,7 @@ type flowCase struct {
 	ex      bool    // exact (Euler-model) guided steps
 	sl      float64 // StepLength (0: steps per edge)
 	disc    []bool  // discrete edges
+	drift   float64 // λ of driftFlow (0: no drift)
 }
 
 func newFlowCase(rng *rand.Rand, leaves, n, d, steps int) flowCase {
@@ -61,10 +62,66 @@ func newFlowCase(rng *rand.Rand, leaves, n, d, steps int) flowCase {
 func (c flowCase) filter(t *testing.T) *FlowFilter {
 	f := &FlowFilter{Steps: c.steps, TimeChange: c.tc, Discrete: c.disc, SemiImplicit: c.si, ExactSteps: c.ex, StepLength: c.sl}
 	require.NoError(t, f.SetData(c.tr, c.k.N, c.k.Dim, c.root, c.y))
-	require.NoError(t, f.Run(KunitaFlow(c.k), c.tau2))
+	flow := c.flowAt(c.params())
+	require.NoError(t, f.Run(flow, c.tau2))
 	f.Refine()
-	require.NoError(t, f.Run(KunitaFlow(c.k), c.tau2))
+	require.NoError(t, f.Run(flow, c.tau2))
 	return f
+}
+
+// params returns the case's parameters (k_α, k_σ, τ², and λ with a drift).
+func (c flowCase) params() []float64 {
+	p := []float64{c.k.KAlpha, c.k.KSigma, c.tau2}
+	if c.drift != 0 {
+		p = append(p, c.drift)
+	}
+	return p
+}
+
+// flowAt returns the case's flow at parameters p (params' layout).
+func (c flowCase) flowAt(p []float64) Flow {
+	k := c.k
+	k.KAlpha, k.KSigma = p[0], p[1]
+	if c.drift == 0 {
+		return KunitaFlow(k)
+	}
+	return driftFlow{Flow: KunitaFlow(k), k: k, lambda: p[3], mu: c.root}
+}
+
+// driftFlow is the Kunita flow with the nonlinear drift
+// b(x) = −λ(x − μ) + 0.3·sin(x) (elementwise), θ = (k_α, k_σ, λ).
+type driftFlow struct {
+	Flow
+	k      sde.Kunita
+	lambda float64
+	mu     []float64
+}
+
+func (f driftFlow) NumParams() int { return 3 }
+
+func (f driftFlow) DriftTo(dst, x []float64) error {
+	for i, e := range x {
+		dst[i] = -f.lambda*(e-f.mu[i]) + 0.3*math.Sin(e)
+	}
+	return nil
+}
+
+func (f driftFlow) DriftVJPTo(xbar, pbar, x, bbar []float64) {
+	for i, e := range x {
+		xbar[i] = (-f.lambda + 0.3*math.Cos(e)) * bbar[i]
+		pbar[2] -= (e - f.mu[i]) * bbar[i]
+	}
+}
+
+// Drift implements sde.SDE for SDEFilter, whose state has the same layout.
+func (f driftFlow) Drift(_ float64, x, dst []float64) {
+	if err := f.DriftTo(dst, x); err != nil {
+		panic(err)
+	}
+}
+func (f driftFlow) Dims() (int, int) { return f.k.Dims() }
+func (f driftFlow) Diffusion(t float64, x, dst []float64) error {
+	return f.k.Diffusion(t, x, dst)
 }
 
 func (c flowCase) noise(rng *rand.Rand, f *FlowFilter, scale float64) []float64 {
@@ -76,11 +133,17 @@ func (c flowCase) noise(rng *rand.Rand, f *FlowFilter, scale float64) []float64 
 }
 
 // The factorised filter and guided pass agree with SDEFilter's full D×D computation
-// with the same anchors: log h_root, every log-weight and every state.
+// with the same anchors: log h_root, every log-weight and every state, also with a
+// drift (b − b̃ = b there, as FlowFilter's auxiliary has none).
 func TestFlowFilterMatchesFull(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	for _, dims := range [][2]int{{3, 2}, {4, 3}, {5, 1}} {
+	for i, dims := range [][2]int{{3, 2}, {4, 3}, {5, 1}, {3, 2}} {
 		c := newFlowCase(rng, 8, dims[0], dims[1], 7)
+		var truth sde.SDE = c.k
+		if i == 3 {
+			c.drift = 0.7
+			truth = c.flowAt(c.params()).(driftFlow)
+		}
 		f := c.filter(t)
 		D := dims[0] * dims[1]
 		g := SDEFilter{Steps: c.steps}
@@ -91,7 +154,7 @@ func TestFlowFilterMatchesFull(t *testing.T) {
 		sum, err := f.Guide(z)
 		require.NoError(t, err)
 		x, lw := make([]float64, c.tr.Len()*D), make([]float64, c.tr.Len())
-		want, err := g.Guide(c.k, c.root, z, x, lw)
+		want, err := g.Guide(truth, c.root, z, x, lw)
 		require.NoError(t, err)
 		relClose(t, want, sum, 1e-9, "Σ log w")
 		for v := 1; v < c.tr.Len(); v++ {
@@ -105,12 +168,10 @@ func TestFlowFilterMatchesFull(t *testing.T) {
 
 // flowObjective returns log h_root + Σ log w at (k_α, k_σ, τ²) and z, anchors fixed.
 func flowObjective(t *testing.T, c flowCase, anchors []float64, p []float64, z []float64) float64 {
-	k := c.k
-	k.KAlpha, k.KSigma = p[0], p[1]
 	f := &FlowFilter{Steps: c.steps, TimeChange: c.tc, Discrete: c.disc, SemiImplicit: c.si, ExactSteps: c.ex, StepLength: c.sl}
-	require.NoError(t, f.SetData(c.tr, k.N, k.Dim, c.root, c.y))
+	require.NoError(t, f.SetData(c.tr, c.k.N, c.k.Dim, c.root, c.y))
 	f.SetAnchors(anchors)
-	require.NoError(t, f.Run(KunitaFlow(k), p[2]))
+	require.NoError(t, f.Run(c.flowAt(p), p[2]))
 	s, err := f.Guide(z)
 	require.NoError(t, err)
 	return f.LogLikelihood() + s
@@ -142,6 +203,28 @@ func TestFlowFilterGradient(t *testing.T) {
 		for _, e := range f.NoiseBlock(zbar, 0) {
 			require.Zero(t, e, "root block")
 		}
+		checkCacheFree(t, f, z, zbar, pbar, tb)
+	}
+}
+
+// With a drift (driftFlow, θ = (k_α, k_σ, λ)) the reverse pass equals central finite
+// differences in z, θ and τ²: explicit steps on uniform and time-changed grids (with
+// discrete edges), semi-implicit steps, and the same without the step cache.
+func TestFlowDriftGradient(t *testing.T) {
+	rng := rand.New(rand.NewPCG(51, 52))
+	for k, dims := range [][2]int{{3, 2}, {4, 1}, {3, 2}} {
+		c := newFlowCase(rng, 7, dims[0], dims[1], 4)
+		c.drift = 0.7
+		c.tc = k == 1
+		c.si = k == 2
+		if k == 1 {
+			c.disc = make([]bool, c.tr.Len())
+			for v := 2; v < c.tr.Len(); v += 3 {
+				c.disc[v] = true
+			}
+		}
+		f, z, zbar, pbar, tb := checkFlowGradient(t, rng, c)
+		require.NotZero(t, pbar[2], "∂/∂λ")
 		checkCacheFree(t, f, z, zbar, pbar, tb)
 	}
 }
@@ -722,11 +805,11 @@ func checkFlowGradient(t *testing.T, rng *rand.Rand, c flowCase) (f *FlowFilter,
 	z = c.noise(rng, f, 1)
 	_, err := f.Guide(z)
 	require.NoError(t, err)
-	zbar, pbar = make([]float64, len(z)), make([]float64, 2)
+	p := c.params()
+	zbar, pbar = make([]float64, len(z)), make([]float64, len(p)-1)
 	tb, err = f.Backward(z, zbar, pbar)
 	require.NoError(t, err)
-	p := []float64{c.k.KAlpha, c.k.KSigma, c.tau2}
-	grad := []float64{pbar[0], pbar[1], tb}
+	grad := append([]float64{pbar[0], pbar[1], tb}, pbar[2:]...)
 	obj := func(q, zz []float64) float64 { return flowObjective(t, c, anchors, q, zz) }
 	for i := range p {
 		h := 1e-6 * p[i]
