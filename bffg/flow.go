@@ -142,8 +142,8 @@ type FlowFilter struct {
 
 	flow  Flow
 	drift Drifter // flow's drift, or nil
-	tau2 float64
-	ran  bool
+	tau2  float64
+	ran   bool
 
 	lv, uv [][]float64 // vertex messages: L (n×n lower), U (n×d)
 	kappa  []float64
