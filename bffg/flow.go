@@ -35,9 +35,10 @@ type Flow interface {
 }
 
 // Drifter is implemented by a Flow with a drift b(X), an n×d matrix like the state.
-// FlowFilter's auxiliary process keeps no drift (b̃ = 0), so a guided step gains
-// b(x)dt and its log-weight b'r·dt, the (b − b̃)'r term of bffg-math §3; a strong
-// drift makes the proposal poorer (the weights vary more), not wrong.
+// FlowFilter's auxiliary process keeps no drift (b̃ = 0), so an explicit or
+// semi-implicit guided step gains b(x)dt and its log-weight b'r·dt, the (b − b̃)'r
+// term of bffg-math §3, and an exact step's Euler transition has mean x + b(x)dt. A
+// strong drift makes the proposal poorer (the weights vary more), not wrong.
 type Drifter interface {
 	// DriftTo writes b(x) (n×d) into dst.
 	DriftTo(dst, x []float64) error
@@ -111,7 +112,8 @@ type FlowFilter struct {
 	// log h̃(x) (conditionStep). A small τ² > 0 is refused where it is far below the
 	// last step's diffusion, τ² < 1e−9·dt·max K_kk: the tilted step's weight is a
 	// difference of two terms of order 1/τ² there (the same holds for discrete edges
-	// to leaves). It excludes SemiImplicit.
+	// to leaves). With a Drifter the transitions are N(x_j + dt_j·b(x_j), dt_j·K(x_j)
+	// ⊗ I_d). It excludes SemiImplicit.
 	ExactSteps bool
 	// StepLength, if positive, gives each SDE edge of length T ⌈T/StepLength⌉ steps
 	// (at least one) instead of Steps, and each discrete edge one, so that short edges
@@ -360,9 +362,6 @@ func (f *FlowFilter) Run(flow Flow, tau2 float64) error {
 	}
 	f.flow, f.tau2, f.ran, f.guided = flow, tau2, false, false
 	f.drift, _ = flow.(Drifter)
-	if f.drift != nil && f.ExactSteps {
-		return errors.New("bffg: FlowFilter: ExactSteps do not support a flow with a drift yet; use explicit or semi-implicit steps")
-	}
 	f.mode = [2]bool{f.ExactSteps, f.SemiImplicit}
 	t, n, d := f.t, f.n, f.d
 	nd := n * d
@@ -691,9 +690,9 @@ func (f *FlowFilter) discreteStep(v int, x, z, xv []float64, w *flowWork) (float
 	var what string
 	var err error
 	if f.conditioned(v) {
-		logTrue, what, err = f.conditionStep(T, f.t.LeafIndex(v), x, z, xv, w)
+		logTrue, what, err = f.conditionStep(T, f.t.LeafIndex(v), x, x, z, xv, w)
 	} else {
-		logTrue, what, err = f.tiltedStep(T, x, z, xv, f.lv[v], f.uv[v], f.kappa[v], w)
+		logTrue, what, err = f.tiltedStep(T, x, x, z, xv, f.lv[v], f.uv[v], f.kappa[v], w)
 	}
 	if err != nil {
 		return 0, fail(what, err)
@@ -701,11 +700,12 @@ func (f *FlowFilter) discreteStep(v int, x, z, xv []float64, w *flowWork) (float
 	return logTrue - logAux, nil
 }
 
-// tiltedStep draws xv from the Gaussian transition N(x, c·K(x) ⊗ I_d) tilted by the
-// message exp(κ − ½|V − G'x|²) and returns log ∫N(y; x, c·K(x))h(y)dy (see
-// discreteStep, with G, V, κ for L, U, κ). It leaves R, M, B, e, g and t in w.lk, w.e,
+// tiltedStep draws xv from the Gaussian transition N(m, c·K(x) ⊗ I_d), m = mean (x
+// itself, or x + c·b(x) with a drift), tilted by the message exp(κ − ½|V − G'y|²) and
+// returns log ∫N(y; m, c·K(x))h(y)dy (see discreteStep, with G, V, κ for L, U, κ and
+// e = V − G'm). It leaves R, M, B, e, g and t in w.lk, w.e,
 // w.dm, w.dr, w.r and w.xs, and on failure names what failed.
-func (f *FlowFilter) tiltedStep(c float64, x, z, xv, G, V []float64, kappa float64, w *flowWork) (float64, string, error) {
+func (f *FlowFilter) tiltedStep(c float64, x, mean, z, xv, G, V []float64, kappa float64, w *flowWork) (float64, string, error) {
 	n, d := f.n, f.d
 	if err := f.flow.KernelTo(w.k, x); err != nil {
 		return 0, "transition covariance", err
@@ -726,14 +726,14 @@ func (f *FlowFilter) tiltedStep(c float64, x, z, xv, G, V []float64, kappa float
 		return 0, "guided transition", err
 	}
 	copy(w.dr, V)
-	dense.Gemm(true, false, -1, G, n, n, x, n, d, 1, w.dr) // e = V − G'x
+	dense.Gemm(true, false, -1, G, n, n, mean, n, d, 1, w.dr) // e = V − G'm
 	dense.Gemm(false, false, 1, w.e, n, n, w.dr, n, d, 0, w.r)
 	dense.Trsm(false, w.dm, n, w.r, d) // g = B⁻¹Me
 	for i := range w.xs {
 		w.xs[i] = w.r[i] + z[i]
 	}
 	dense.Trsm(true, w.dm, n, w.xs, d) // t = B⁻ᵀ(g + z)
-	copy(xv, x)
+	copy(xv, mean)
 	dense.Gemm(false, false, 1, w.lk, n, n, w.xs, n, d, 1, xv)
 	for _, e := range xv {
 		if math.IsNaN(e) || math.IsInf(e, 0) {
@@ -801,8 +801,12 @@ func (f *FlowFilter) exactEdge(v int, path, z []float64, w *flowWork) (float64, 
 		x, next := path[j*nd:(j+1)*nd], path[(j+1)*nd:(j+2)*nd]
 		w.swapPull()
 		f.residual(w.sq, w.vq, w.gq, x) // V_j − G_j'x
+		mean, err := f.stepMean(v, j, dt, x, w)
+		if err != nil {
+			return 0, err
+		}
 		if j == m-1 && f.conditioned(v) {
-			logE, what, err := f.conditionStep(dt, f.t.LeafIndex(v), x, z[j*nd:(j+1)*nd], next, w)
+			logE, what, err := f.conditionStep(dt, f.t.LeafIndex(v), x, mean, z[j*nd:(j+1)*nd], next, w)
 			if err != nil {
 				return 0, &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("%s at step %d", what, j), Err: err}
 			}
@@ -812,7 +816,7 @@ func (f *FlowFilter) exactEdge(v int, path, z []float64, w *flowWork) (float64, 
 		if err != nil {
 			return 0, err
 		}
-		logE, what, err := f.tiltedStep(dt, x, z[j*nd:(j+1)*nd], next, w.g, w.v, kn, w)
+		logE, what, err := f.tiltedStep(dt, x, mean, z[j*nd:(j+1)*nd], next, w.g, w.v, kn, w)
 		if err != nil {
 			return 0, &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("%s at step %d", what, j), Err: err}
 		}
@@ -826,6 +830,21 @@ func (f *FlowFilter) exactEdge(v int, path, z []float64, w *flowWork) (float64, 
 		}
 	}
 	return lw, nil
+}
+
+// stepMean returns the mean of exact step j's Euler transition from x on the edge
+// above v: x itself, or m = x + dt·b(x) (in w.xd, with b(x) in w.bx) for a Drifter.
+func (f *FlowFilter) stepMean(v, j int, dt float64, x []float64, w *flowWork) ([]float64, error) {
+	if f.drift == nil {
+		return x, nil
+	}
+	if err := f.drift.DriftTo(w.bx, x); err != nil {
+		return nil, &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("drift at step %d", j), Err: err}
+	}
+	for i, e := range x {
+		w.xd[i] = e + dt*w.bx[i]
+	}
+	return w.xd, nil
 }
 
 // conditioned reports whether the last step of the edge above v is a conditioning step
@@ -846,12 +865,12 @@ func (f *FlowFilter) conditioned(v int) bool {
 // log N(y_O; x_O, Σ ⊗ I_d). The tilted step's formula would subtract two terms of order
 // 1/τ² there. With every landmark observed, x_v = y and z is not used. It leaves
 // S = chol(Σ) in w.dm.
-func (f *FlowFilter) conditionStep(c float64, i int, x, z, xv []float64, w *flowWork) (float64, string, error) {
+func (f *FlowFilter) conditionStep(c float64, i int, x, mean, z, xv []float64, w *flowWork) (float64, string, error) {
 	n, d := f.n, f.d
 	O := f.seen[i]
 	no := len(O)
 	y := f.y[i*n*d : (i+1)*n*d]
-	S, b, what, err := f.observedFactor(c, i, x, w)
+	S, b, what, err := f.observedFactor(c, i, x, mean, w)
 	if err != nil {
 		return 0, what, err
 	}
@@ -862,7 +881,7 @@ func (f *FlowFilter) conditionStep(c float64, i int, x, z, xv []float64, w *flow
 		if err := sde.CholeskyTo(w.lk, w.lk, n); err != nil {
 			return 0, "transition covariance", err
 		}
-		copy(xv, x)
+		copy(xv, mean)
 		dense.Gemm(false, false, 1, w.lk, n, n, z, n, d, 1, xv)
 	}
 	if no == 0 {
@@ -901,8 +920,9 @@ func (f *FlowFilter) conditionStep(c float64, i int, x, z, xv []float64, w *flow
 }
 
 // observedFactor writes K(x) into w.k and returns, for the observed landmarks O of leaf
-// i, S = chol(c·K_OO(x)) (in w.dm) and y_O − x_O (in w.dr), or what failed.
-func (f *FlowFilter) observedFactor(c float64, i int, x []float64, w *flowWork) (S, e []float64, what string, err error) {
+// i, S = chol(c·K_OO(x)) (in w.dm) and y_O − m_O (in w.dr) for the transition mean m,
+// or what failed.
+func (f *FlowFilter) observedFactor(c float64, i int, x, mean []float64, w *flowWork) (S, e []float64, what string, err error) {
 	n, d := f.n, f.d
 	O := f.seen[i]
 	no := len(O)
@@ -916,7 +936,7 @@ func (f *FlowFilter) observedFactor(c float64, i int, x []float64, w *flowWork) 
 			S[a*no+b] = c * w.k[ka*n+kb]
 		}
 		for l := 0; l < d; l++ {
-			e[a*d+l] = y[ka*d+l] - x[ka*d+l]
+			e[a*d+l] = y[ka*d+l] - mean[ka*d+l]
 		}
 	}
 	if err := sde.CholeskyTo(S, S, no); err != nil {

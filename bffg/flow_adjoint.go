@@ -281,14 +281,14 @@ func (f *FlowFilter) discreteVJP(v int, x, z, zb []float64, w *flowWork) error {
 	if f.conditioned(v) {
 		f.residual(w.s, w.v, w.g, x)
 		clear(zb)
-		if err := f.conditionVJP(v, f.t.LeafIndex(v), T, x, w); err != nil {
+		if err := f.conditionVJP(v, f.t.LeafIndex(v), T, x, x, false, w); err != nil {
 			return err
 		}
 	} else {
 		if _, err := f.discreteStep(v, x, z, w.xn, w); err != nil {
 			return err
 		}
-		f.tiltedVJP(v, T, x, zb, f.lv[v], f.lb[v], f.ub[v], w)
+		f.tiltedVJP(v, T, x, x, false, zb, f.lv[v], f.lb[v], f.ub[v], w)
 		f.kb[v]++
 	}
 	f.auxVJP(x, w.g, w.s, w.gb, w.vb, xb)
@@ -296,12 +296,12 @@ func (f *FlowFilter) discreteVJP(v int, x, z, zb []float64, w *flowWork) error {
 	return nil
 }
 
-// tiltedVJP is the reverse of tiltedStep(c, x, z, ·, G, ·, ·), whose quantities are in
-// the work space, for the edge above v: given x̄ of the drawn state in w.xbn (and a unit
-// weight on the returned log-integral), it leaves x̄ of x in w.xbn, writes z̄ into zb,
-// adds the adjoints of G and V to gb and vb (the caller adds κ̄ += 1) and adds to
-// pbar.
-func (f *FlowFilter) tiltedVJP(v int, c float64, x, zb, G, gb, vb []float64, w *flowWork) {
+// tiltedVJP is the reverse of tiltedStep(c, x, mean, z, ·, G, ·, ·), whose quantities
+// are in the work space, for the edge above v: given x̄ of the drawn state in w.xbn
+// (and a unit weight on the returned log-integral), it leaves x̄ of x in w.xbn, writes
+// z̄ into zb, adds the adjoints of G and V to gb and vb (the caller adds κ̄ += 1) and
+// adds to pbar. drifted says that mean = x + c·b(x) (stepMean), not x.
+func (f *FlowFilter) tiltedVJP(v int, c float64, x, mean []float64, drifted bool, zb, G, gb, vb []float64, w *flowWork) {
 	n, d := f.n, f.d
 	xb := w.xbn
 	// x' = x + Rt, t = B⁻ᵀy, y = g + z.
@@ -324,12 +324,16 @@ func (f *FlowFilter) tiltedVJP(v int, c float64, x, zb, G, gb, vb []float64, w *
 	for k := 0; k < n; k++ {
 		w.cb[k*n+k] -= float64(d) / w.dm[k*n+k]
 	}
-	// e = V − G'x.
+	// e = V − G'm.
 	for i, e := range w.rb {
 		vb[i] += e
 	}
 	dense.Gemm(false, false, -1, G, n, n, w.rb, n, d, 1, xb)
-	dense.Gemm(false, true, -1, x, n, d, w.rb, n, d, 1, gb)
+	dense.Gemm(false, true, -1, mean, n, d, w.rb, n, d, 1, gb)
+	if drifted {
+		// x̄ so far is m̄; m = x + c·b(x).
+		f.driftVJP(v, c, x, xb, w)
+	}
 	// B = chol(I + MM'), M = R'G, R = chol(c·K(x)).
 	sde.CholeskyVJPTo(w.sb, w.dm, w.cb, n)
 	dense.Gemm(false, false, 2, w.sb, n, n, w.e, n, n, 1, w.kb) // M̄ += 2S̄M
@@ -378,7 +382,11 @@ func (f *FlowFilter) exactEdgeVJP(v int, path, z, zb []float64, w *flowWork) err
 		x := path[last*nd : m*nd]
 		_, dt := f.gridPoint(T, m, last)
 		clear(zb[last*nd:])
-		if err := f.conditionVJP(v, f.t.LeafIndex(v), dt, x, w); err != nil {
+		mean, err := f.stepMean(v, last, dt, x, w)
+		if err != nil {
+			return err
+		}
+		if err := f.conditionVJP(v, f.t.LeafIndex(v), dt, x, mean, f.drift != nil, w); err != nil {
 			return err
 		}
 		f.residual(w.sq, w.v, w.g, x)
@@ -404,18 +412,23 @@ func (f *FlowFilter) exactEdgeVJP(v int, path, z, zb []float64, w *flowWork) err
 			w.loadPull(f.cache[p:])
 			w.loadStep(f.cache[s:])
 			w.swapPull() // grid point j+1 in c, g, v; j in cq, gq, vq
-		} else {
+		}
+		mean, err := f.stepMean(v, j, dt, x, w)
+		if err != nil {
+			return err
+		}
+		if !cached {
 			if _, err := f.pull(v, j, w); err != nil {
 				return err
 			}
 			w.swapPull()
 			f.residual(w.sq, w.vq, w.gq, x)
 			// Recompute the step's quantities (its value, hence κ, is not needed).
-			if _, what, err := f.tiltedStep(dt, x, zj, w.xn, w.g, w.v, 0, w); err != nil {
+			if _, what, err := f.tiltedStep(dt, x, mean, zj, w.xn, w.g, w.v, 0, w); err != nil {
 				return &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("%s at step %d", what, j), Err: err}
 			}
 		}
-		f.tiltedVJP(v, dt, x, zb[j*nd:(j+1)*nd], w.g, w.gb, w.vb, w)
+		f.tiltedVJP(v, dt, x, mean, f.drift != nil, zb[j*nd:(j+1)*nd], w.g, w.gb, w.vb, w)
 		kn++
 		f.auxVJP(x, w.gq, w.sq, w.gqb, w.vqb, w.xbn)
 		f.pullVJP(v, j+1, kn, w)
@@ -425,6 +438,19 @@ func (f *FlowFilter) exactEdgeVJP(v int, path, z, zb []float64, w *flowWork) err
 	}
 	f.pullVJP(v, 0, kn, w)
 	return nil
+}
+
+// driftVJP takes m̄ (in mb) of a transition mean m = x + c·b(x) back to x: it adds
+// (∂b/∂x)'(c·m̄) to mb, which becomes x̄, and (∂b/∂θ)'(c·m̄) to θ̄ of the edge above v.
+// It uses w.xd and w.xq.
+func (f *FlowFilter) driftVJP(v int, c float64, x, mb []float64, w *flowWork) {
+	for i, e := range mb {
+		w.xd[i] = c * e
+	}
+	f.drift.DriftVJPTo(w.xq, f.pb[v], x, w.xd)
+	for i, e := range w.xq {
+		mb[i] += e
+	}
 }
 
 // auxVJP writes the adjoints of the auxiliary term −log h̃(x) = −κ + ½|s|² of a step,
@@ -442,14 +468,14 @@ func (f *FlowFilter) auxVJP(x, G, s, gb, vb, xb []float64) {
 // is not differentiated: the state of a leaf feeds nothing, so x̄ of it is zero (and
 // z̄ of the step too). With β = Σ⁻¹(y_O − x_O): Σ̄ = ½ββ' − ½dΣ⁻¹, x̄_O += β,
 // K̄_OO = cΣ̄, and τ̄² += tr Σ̄, the derivative as τ² grows from 0.
-func (f *FlowFilter) conditionVJP(v, i int, c float64, x []float64, w *flowWork) error {
+func (f *FlowFilter) conditionVJP(v, i int, c float64, x, mean []float64, drifted bool, w *flowWork) error {
 	n, d := f.n, f.d
 	O := f.seen[i]
 	no := len(O)
 	if no == 0 {
 		return nil
 	}
-	S, beta, what, err := f.observedFactor(c, i, x, w)
+	S, beta, what, err := f.observedFactor(c, i, x, mean, w)
 	if err != nil {
 		return &NodeError{Node: v, Name: f.t.Name(v), What: what, Err: err}
 	}
@@ -464,14 +490,22 @@ func (f *FlowFilter) conditionVJP(v, i int, c float64, x []float64, w *flowWork)
 	}
 	dense.Gemm(false, true, 0.5, beta, no, d, beta, no, d, 1, sb)
 	clear(w.kb)
+	mb := w.yb // m̄ of the transition mean, from x̄_O += β
+	clear(mb)
 	for a, ka := range O {
 		for b, kb := range O {
 			w.kb[ka*n+kb] = c * sb[a*no+b]
 		}
 		f.tb[v] += sb[a*no+a]
 		for l := 0; l < d; l++ {
-			w.xbn[ka*d+l] += beta[a*d+l]
+			mb[ka*d+l] = beta[a*d+l]
 		}
+	}
+	if drifted {
+		f.driftVJP(v, c, x, mb, w)
+	}
+	for k, e := range mb {
+		w.xbn[k] += e
 	}
 	f.flow.KernelVJPTo(w.xq, f.pb[v], x, w.kb)
 	for k, e := range w.xq {

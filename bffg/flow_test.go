@@ -209,15 +209,20 @@ func TestFlowFilterGradient(t *testing.T) {
 
 // With a drift (driftFlow, θ = (k_α, k_σ, λ)) the reverse pass equals central finite
 // differences in z, θ and τ²: explicit steps on uniform and time-changed grids (with
-// discrete edges), semi-implicit steps, and the same without the step cache.
+// discrete edges), semi-implicit steps, exact steps (time-changed with discrete edges,
+// and into exactly observed tips), and the same without the step cache.
 func TestFlowDriftGradient(t *testing.T) {
 	rng := rand.New(rand.NewPCG(51, 52))
-	for k, dims := range [][2]int{{3, 2}, {4, 1}, {3, 2}} {
+	for k, dims := range [][2]int{{3, 2}, {4, 1}, {3, 2}, {3, 2}, {4, 1}, {3, 2}} {
 		c := newFlowCase(rng, 7, dims[0], dims[1], 4)
 		c.drift = 0.7
-		c.tc = k == 1
+		c.tc = k == 1 || k == 4
 		c.si = k == 2
-		if k == 1 {
+		c.ex = k >= 3
+		if k == 5 {
+			c.tau2 = 0 // the conditioning step
+		}
+		if k == 1 || k == 4 {
 			c.disc = make([]bool, c.tr.Len())
 			for v := 2; v < c.tr.Len(); v += 3 {
 				c.disc[v] = true
@@ -325,10 +330,24 @@ func mcMean(draw func() float64, num int) (mean, se float64) {
 // integrated out analytically, weighted by Π_leaves N(y; x, dt·K(x) + τ²I) at the state
 // x before that step. It returns the mean over num paths and its standard error.
 func bootstrapEvidence(t *testing.T, tr *topology.Topology, k sde.Kunita, root, y []float64, tau2 float64, steps int, disc []bool, rng *rand.Rand, num int) (mean, se float64) {
+	return bootstrapDriftEvidence(t, tr, k, nil, root, y, tau2, steps, disc, rng, num)
+}
+
+// bootstrapDriftEvidence is bootstrapEvidence with a drift b on the SDE edges (nil:
+// none): each Euler step adds dt·b(x), and the integrated last step has mean
+// x + dt·b(x).
+func bootstrapDriftEvidence(t *testing.T, tr *topology.Topology, k sde.Kunita, b Drifter, root, y []float64, tau2 float64, steps int, disc []bool, rng *rand.Rand, num int) (mean, se float64) {
 	t.Helper()
 	const n = 2
-	sigma, K := make([]float64, n*n), make([]float64, n*n)
+	sigma, K, bx := make([]float64, n*n), make([]float64, n*n), make([]float64, n)
 	x := make([][]float64, tr.Len())
+	drift := func(v int, dt float64, xv []float64) { // x += dt·b(x) on SDE edges
+		if b == nil || disc != nil && disc[v] {
+			return
+		}
+		require.NoError(t, b.DriftTo(bx, xv))
+		xv[0], xv[1] = xv[0]+dt*bx[0], xv[1]+dt*bx[1]
+	}
 	return mcMean(func() float64 {
 		x[0] = root
 		lw := 0.0
@@ -346,14 +365,18 @@ func bootstrapEvidence(t *testing.T, tr *topology.Topology, k sde.Kunita, root, 
 			for j := 0; j < m; j++ {
 				require.NoError(t, k.Diffusion(0, xv, sigma))
 				e0, e1 := rng.NormFloat64(), rng.NormFloat64()
-				xv[0], xv[1] = xv[0]+math.Sqrt(dt)*(sigma[0]*e0+sigma[1]*e1), xv[1]+math.Sqrt(dt)*(sigma[2]*e0+sigma[3]*e1)
+				s0, s1 := math.Sqrt(dt)*(sigma[0]*e0+sigma[1]*e1), math.Sqrt(dt)*(sigma[2]*e0+sigma[3]*e1)
+				drift(v, dt, xv)
+				xv[0], xv[1] = xv[0]+s0, xv[1]+s1
 			}
 			x[v] = xv
 			if i >= 0 {
 				k.JitteredKernelTo(K, xv)
 				a, b, c := dt*K[0]+tau2, dt*K[1], dt*K[3]+tau2
 				det := a*c - b*b
-				r0, r1 := y[i*n]-xv[0], y[i*n+1]-xv[1]
+				mv := append([]float64(nil), xv...)
+				drift(v, dt, mv)
+				r0, r1 := y[i*n]-mv[0], y[i*n+1]-mv[1]
 				lw += -math.Log(2*math.Pi) - 0.5*math.Log(det) - 0.5*(c*r0*r0-2*b*r0*r1+a*r1*r1)/det
 			}
 		}
@@ -387,6 +410,37 @@ func TestFlowUnbiased(t *testing.T) {
 		require.InDelta(t, boot, guided, 4*math.Hypot(seG, seB))
 		// The auxiliary alone is a different model: the check has power.
 		require.Greater(t, math.Abs(math.Exp(logH)-boot), 4*math.Hypot(seG, seB))
+	}
+}
+
+// With a drift and ExactSteps, E_q[Π_v w_v]·h̃_root is p(y) of the Euler-discretised
+// flow with that drift, against the bootstrap with the same drift: noisy tips, with
+// two discrete (driftless) edges mixed in, and exactly observed tips (the conditioning
+// step). The same filter without the drift estimates a different p(y): the check has
+// power.
+func TestFlowDriftUnbiased(t *testing.T) {
+	if testing.Short() {
+		t.Skip("Monte Carlo")
+	}
+	tr, k, root, y, tau2 := twoLandmarkProblem(t)
+	const steps = 5
+	for mode, disc := range [][]bool{nil, {false, false, true, true, true}, nil} {
+		data, noise := y, tau2
+		if mode == 2 {
+			data, noise = []float64{0.1, 0.6, -0.2, 0.4, 0.2, 0.8}, 0
+		}
+		flow := driftFlow{Flow: KunitaFlow(k), k: k, lambda: 1, mu: root}
+		f := &FlowFilter{Steps: steps, Discrete: disc, ExactSteps: true}
+		require.NoError(t, f.SetData(tr, 2, 1, root, data))
+		require.NoError(t, f.Run(flow, noise))
+		guided, seG := guidedEvidence(t, f, rand.New(rand.NewPCG(31, uint64(mode))), 20_000)
+		boot, seB := bootstrapDriftEvidence(t, tr, k, flow, root, data, noise, steps, disc, rand.New(rand.NewPCG(33, uint64(mode))), 400_000)
+		require.NoError(t, f.Run(KunitaFlow(k), noise))
+		plain, seP := guidedEvidence(t, f, rand.New(rand.NewPCG(35, uint64(mode))), 20_000)
+		t.Logf("τ² %g, discrete %v: p(y) guided %.5g ± %.2g, bootstrap %.5g ± %.2g; without the drift %.5g ± %.2g",
+			noise, disc, guided, seG, boot, seB, plain, seP)
+		require.InDelta(t, boot, guided, 4*math.Hypot(seG, seB))
+		require.Greater(t, math.Abs(plain-boot), 4*math.Hypot(seP, seB))
 	}
 }
 
