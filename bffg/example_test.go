@@ -172,3 +172,58 @@ func ExampleFlowFilter_exactLeaves() {
 	// c: [-0.2000 0.1978]
 	// d: [0.2000 0.8000]
 }
+
+// meanReverting is the Kunita flow with a drift towards a mean shape, b(x) = −λ(x − μ):
+// a Flow that is also a Drifter.
+type meanReverting struct {
+	bffg.Flow
+	lambda float64
+	mu     []float64
+}
+
+func (f meanReverting) DriftTo(dst, x []float64) error {
+	for i, e := range x {
+		dst[i] = -f.lambda * (e - f.mu[i])
+	}
+	return nil
+}
+
+// DriftVJPTo: ∂b/∂x = −λI; the flow's own θ (k_α, k_σ) does not enter b.
+func (f meanReverting) DriftVJPTo(xbar, _, _, bbar []float64) {
+	for i, e := range bbar {
+		xbar[i] = -f.lambda * e
+	}
+}
+
+// A flow with a drift: the guided pass and its gradient, here with exact steps.
+func ExampleDrifter() {
+	t, err := topology.ParseNewick("((c:0.6,d:0.6):0.4,e:1);")
+	if err != nil {
+		panic(err)
+	}
+	root := []float64{0, 0.5}
+	y := []float64{0.1, 0.6, -0.2, 0.4, 0.2, 0.8} // leaves e, c, d
+	flow := meanReverting{Flow: bffg.KunitaFlow(sde.Kunita{N: 2, Dim: 1, KAlpha: 1, KSigma: 0.7}),
+		lambda: 1, mu: root}
+	f := bffg.FlowFilter{Steps: 5, ExactSteps: true}
+	if err := f.SetData(t, 2, 1, root, y); err != nil {
+		panic(err)
+	}
+	if err := f.Run(flow, 0.01); err != nil {
+		panic(err)
+	}
+	z := make([]float64, f.NumNoise()) // the guided pass at z = 0
+	sum, err := f.Guide(z)
+	if err != nil {
+		panic(err)
+	}
+	zbar, pbar := make([]float64, len(z)), make([]float64, flow.NumParams())
+	if _, err := f.Backward(z, zbar, pbar); err != nil {
+		panic(err)
+	}
+	fmt.Printf("log h_root + Σ log w = %.4f\n", f.LogLikelihood()+sum)
+	fmt.Printf("∂/∂(k_α, k_σ) = %.4f\n", pbar)
+	// Output:
+	// log h_root + Σ log w = -2.1299
+	// ∂/∂(k_α, k_σ) = [-2.4561 2.9450]
+}
