@@ -38,7 +38,8 @@ type Flow interface {
 // FlowFilter's auxiliary process keeps no drift (b̃ = 0), so an explicit or
 // semi-implicit guided step gains b(x)dt and its log-weight b'r·dt, the (b − b̃)'r
 // term of bffg-math §3, and an exact step's Euler transition has mean x + b(x)dt. A
-// strong drift makes the proposal poorer (the weights vary more), not wrong.
+// strong drift makes the proposal poorer (the weights vary more), not wrong. Discrete
+// edges (FlowFilter.Discrete) have no drift.
 type Drifter interface {
 	// DriftTo writes b(x) (n×d) into dst.
 	DriftTo(dst, x []float64) error
@@ -90,7 +91,8 @@ type FlowFilter struct {
 	// (ErrUnstable) with fewer steps.
 	TimeChange bool
 	// SemiImplicit takes the guiding term implicitly in the state,
-	// (I + dt·KH_j)x_{j+1} = x_j + dt·KF_j + σ√dt z, which is stable for any step, where
+	// (I + dt·KH_j)x_{j+1} = x_j + dt·(KF_j + b(x_j)) + σ√dt z (a drift b, if any, stays
+	// explicit), which is stable for any step, where
 	// the explicit step (the default, hyperiax's) overshoots once dt·λmax(KH) > 2. The
 	// log-weight is the same left-point sum, and it is still inaccurate where
 	// dt·λmax(KH) is large: a sampler on a coarse grid can then find spurious mass (at a
@@ -108,8 +110,8 @@ type FlowFilter struct {
 	// It converges to the SDE's posterior as the steps shrink, like the explicit step,
 	// and costs one more n×n Cholesky factor and product per step. With exact leaf
 	// observations (τ² = 0) the last step into a leaf is the transition conditioned on
-	// the observed landmarks, whose weight is log N(y_O; x_O, dt·K_OO(x) ⊗ I_d) −
-	// log h̃(x) (conditionStep). A small τ² > 0 is refused where it is far below the
+	// the observed landmarks, whose weight is log N(y_O; m_O, dt·K_OO(x) ⊗ I_d) −
+	// log h̃(x) with m the transition's mean (conditionStep). A small τ² > 0 is refused where it is far below the
 	// last step's diffusion, τ² < 1e−9·dt·max K_kk: the tilted step's weight is a
 	// difference of two terms of order 1/τ² there (the same holds for discrete edges
 	// to leaves). With a Drifter the transitions are N(x_j + dt_j·b(x_j), dt_j·K(x_j)
@@ -855,14 +857,14 @@ func (f *FlowFilter) conditioned(v int) bool {
 }
 
 // conditionStep takes the last exact step of the SDE edge to leaf i, or the discrete
-// edge to it, when τ² = 0: with
-// O the observed landmarks and Q = c·K(x), it draws x_v from the step's transition
-// N(x, Q ⊗ I_d) conditioned on x_v[O] = y_O, by Matheron's rule
+// edge to it, when τ² = 0: with O the observed landmarks, Q = c·K(x) and m = mean (x,
+// or x + c·b(x) with a drift), it draws x_v from the step's transition N(m, Q ⊗ I_d)
+// conditioned on x_v[O] = y_O, by Matheron's rule
 //
-//	x_v = x' + Q[:, O]Σ⁻¹(y_O − x'_O),  x' = x + chol(Q)z,  Σ = Q[O, O],
+//	x_v = x' + Q[:, O]Σ⁻¹(y_O − x'_O),  x' = m + chol(Q)z,  Σ = Q[O, O],
 //
-// (x_v[O] is then set to y_O exactly), and returns log ∫N(y; x, Q)δ(y_O − ·)dy =
-// log N(y_O; x_O, Σ ⊗ I_d). The tilted step's formula would subtract two terms of order
+// (x_v[O] is then set to y_O exactly), and returns log ∫N(y; m, Q)δ(y_O − ·)dy =
+// log N(y_O; m_O, Σ ⊗ I_d). The tilted step's formula would subtract two terms of order
 // 1/τ² there. With every landmark observed, x_v = y and z is not used. It leaves
 // S = chol(Σ) in w.dm.
 func (f *FlowFilter) conditionStep(c float64, i int, x, mean, z, xv []float64, w *flowWork) (float64, string, error) {

@@ -162,7 +162,7 @@ func (f *FlowFilter) explicitEdgeVJP(v int, path, zv, zbv []float64, w *flowWork
 		xb := w.xbn // x̄_{j+1}; becomes x̄_j below
 		zj := zv[j*nd : (j+1)*nd]
 		// x_{j+1} = x + b (explicit), or x + Δ with (I + dt·KGG')Δ = b (semi-implicit);
-		// b = dt·K r + √dt·L_K z. bb is b̄.
+		// b = dt·(K r + b(x)) + √dt·L_K z, b(x) the drift if any. bb is b̄.
 		bb := xb
 		if f.SemiImplicit {
 			if err := f.semiImplicitVJP(dt, zj, xb, w); err != nil {
@@ -304,7 +304,7 @@ func (f *FlowFilter) discreteVJP(v int, x, z, zb []float64, w *flowWork) error {
 func (f *FlowFilter) tiltedVJP(v int, c float64, x, mean []float64, drifted bool, zb, G, gb, vb []float64, w *flowWork) {
 	n, d := f.n, f.d
 	xb := w.xbn
-	// x' = x + Rt, t = B⁻ᵀy, y = g + z.
+	// x' = m + Rt, t = B⁻ᵀy, y = g + z (m the mean).
 	dense.Gemm(true, false, 1, w.lk, n, n, xb, n, d, 0, w.yb)    // t̄ = R'x̄'
 	dense.Gemm(false, true, 1, xb, n, d, w.xs, n, d, 0, w.lkb)   // R̄ = x̄'t'
 	dense.Trsm(false, w.dm, n, w.yb, d)                          // ȳ = B⁻¹t̄
@@ -464,10 +464,11 @@ func (f *FlowFilter) auxVJP(x, G, s, gb, vb, xb []float64) {
 }
 
 // conditionVJP adds to x̄ (w.xbn), θ̄ and τ̄² of the edge above leaf v (leaf index i) the
-// adjoints of the conditioning step's log N(y_O; x_O, Σ ⊗ I_d), Σ = c·K_OO(x). Its draw
-// is not differentiated: the state of a leaf feeds nothing, so x̄ of it is zero (and
-// z̄ of the step too). With β = Σ⁻¹(y_O − x_O): Σ̄ = ½ββ' − ½dΣ⁻¹, x̄_O += β,
-// K̄_OO = cΣ̄, and τ̄² += tr Σ̄, the derivative as τ² grows from 0.
+// adjoints of the conditioning step's log N(y_O; m_O, Σ ⊗ I_d), Σ = c·K_OO(x), m the
+// transition's mean (x, or x + c·b(x) if drifted). Its draw is not differentiated: the
+// state of a leaf feeds nothing, so x̄ of it is zero (and z̄ of the step too). With
+// β = Σ⁻¹(y_O − m_O): Σ̄ = ½ββ' − ½dΣ⁻¹, m̄_O = β (taken back to x̄ through the
+// drift), K̄_OO = cΣ̄, and τ̄² += tr Σ̄, the derivative as τ² grows from 0.
 func (f *FlowFilter) conditionVJP(v, i int, c float64, x, mean []float64, drifted bool, w *flowWork) error {
 	n, d := f.n, f.d
 	O := f.seen[i]

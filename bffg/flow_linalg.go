@@ -36,7 +36,7 @@ func (w *flowWork) swapAdjoints() {
 }
 
 // flowCacheBytes bounds the memory a FlowFilter spends keeping the guided pass's step
-// quantities for its reverse pass (notebook 07 needs 17 MB; a 118-landmark tree would
+// quantities for its reverse pass (notebook 07 needs about 17 MB; a 118-landmark tree would
 // need gigabytes and recomputes instead).
 const flowCacheBytes = 1 << 27
 

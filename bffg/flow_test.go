@@ -89,7 +89,8 @@ func (c flowCase) flowAt(p []float64) Flow {
 }
 
 // driftFlow is the Kunita flow with the nonlinear drift
-// b(x) = −λ(x − μ) + 0.3·sin(x) (elementwise), θ = (k_α, k_σ, λ).
+// b_i(x) = −λ(x_i − μ_i) + 0.3·sin(x_i) + 0.2·x_{i+1} (indices cyclic over the n·d
+// coordinates, so that the Jacobian is not symmetric), θ = (k_α, k_σ, λ).
 type driftFlow struct {
 	Flow
 	k      sde.Kunita
@@ -101,7 +102,7 @@ func (f driftFlow) NumParams() int { return 3 }
 
 func (f driftFlow) DriftTo(dst, x []float64) error {
 	for i, e := range x {
-		dst[i] = -f.lambda*(e-f.mu[i]) + 0.3*math.Sin(e)
+		dst[i] = -f.lambda*(e-f.mu[i]) + 0.3*math.Sin(e) + 0.2*x[(i+1)%len(x)]
 	}
 	return nil
 }
@@ -110,6 +111,9 @@ func (f driftFlow) DriftVJPTo(xbar, pbar, x, bbar []float64) {
 	for i, e := range x {
 		xbar[i] = (-f.lambda + 0.3*math.Cos(e)) * bbar[i]
 		pbar[2] -= (e - f.mu[i]) * bbar[i]
+	}
+	for i := range x {
+		xbar[(i+1)%len(x)] += 0.2 * bbar[i]
 	}
 }
 
@@ -213,14 +217,22 @@ func TestFlowFilterGradient(t *testing.T) {
 // and into exactly observed tips), and the same without the step cache.
 func TestFlowDriftGradient(t *testing.T) {
 	rng := rand.New(rand.NewPCG(51, 52))
-	for k, dims := range [][2]int{{3, 2}, {4, 1}, {3, 2}, {3, 2}, {4, 1}, {3, 2}} {
+	for k, dims := range [][2]int{{3, 2}, {4, 1}, {3, 2}, {3, 2}, {4, 1}, {3, 2}, {3, 2}, {4, 2}} {
 		c := newFlowCase(rng, 7, dims[0], dims[1], 4)
 		c.drift = 0.7
 		c.tc = k == 1 || k == 4
 		c.si = k == 2
-		c.ex = k >= 3
-		if k == 5 {
+		c.ex = k >= 3 && k != 6
+		if k == 5 || k == 7 {
 			c.tau2 = 0 // the conditioning step
+		}
+		if k >= 6 { // missing landmarks, steps set by a step length
+			c.sl = 0.2
+			nd := dims[0] * dims[1]
+			for l := 0; l < dims[1]; l++ {
+				c.y[0*nd+0*dims[1]+l] = math.NaN()           // leaf 0 misses landmark 0
+				c.y[1*nd+(dims[0]-1)*dims[1]+l] = math.NaN() // leaf 1 its last
+			}
 		}
 		if k == 1 || k == 4 {
 			c.disc = make([]bool, c.tr.Len())
@@ -411,6 +423,31 @@ func TestFlowUnbiased(t *testing.T) {
 		// The auxiliary alone is a different model: the check has power.
 		require.Greater(t, math.Abs(math.Exp(logH)-boot), 4*math.Hypot(seG, seB))
 	}
+}
+
+// The conditioning step into an exact tip draws a missing landmark from the drifting
+// transition: at z = 0 it is m_1 + Q_10/Q_00·(y_0 − m_0) with m = x + dt·b(x) and
+// Q = dt·K(x) at the state x before the last step.
+func TestFlowDriftConditionedState(t *testing.T) {
+	tr, k, root, _, _ := twoLandmarkProblem(t)
+	y := []float64{0.1, 0.6, -0.2, math.NaN(), 0.2, 0.8} // leaf 1 misses landmark 1
+	const steps = 5
+	flow := driftFlow{Flow: KunitaFlow(k), k: k, lambda: 1, mu: root}
+	f := &FlowFilter{Steps: steps, ExactSteps: true}
+	require.NoError(t, f.SetData(tr, 2, 1, root, y))
+	require.NoError(t, f.Run(flow, 0))
+	_, err := f.Guide(make([]float64, f.NumNoise()))
+	require.NoError(t, err)
+	v := tr.Leaf(1)
+	x := f.Path(v)[(steps-1)*2 : steps*2]
+	dt := tr.BranchLength(v) / steps
+	b, K := make([]float64, 2), make([]float64, 4)
+	require.NoError(t, flow.DriftTo(b, x))
+	k.JitteredKernelTo(K, x)
+	m0, m1 := x[0]+dt*b[0], x[1]+dt*b[1]
+	want := m1 + K[2]/K[0]*(y[2]-m0)
+	require.InDelta(t, want, f.State(v)[1], 1e-12)
+	require.Equal(t, y[2], f.State(v)[0])
 }
 
 // With a drift and ExactSteps, E_q[Π_v w_v]·h̃_root is p(y) of the Euler-discretised
