@@ -34,8 +34,8 @@ func (p LogInvGamma) LogPDF(u float64) (float64, float64) {
 //
 //	U(u, z) = −Σ_i log π_i(u_i) + ½|z|² + (N/2)log 2π − [log h_root + Σ_v log w_v],
 //
-// N = len(z). Every flow parameter is sampled on the log scale, so it must be
-// positive (a drift's rate, say; a signed one belongs inside NewFlow, as θ's log).
+// N = len(z). Every flow parameter is sampled on the log scale, so the flow sees
+// θ > 0; a signed quantity (a drift's offset, say) can be taken as log θ in NewFlow.
 // The filter's data and anchors are set by the caller (FlowFilter.SetData,
 // SetAnchors or FlowAnchors); the anchors stay fixed, so U is one smooth function of q
 // and its gradient is exact. LogDensity and LogDensityGrad return −U and −∇U, the
