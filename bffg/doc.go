@@ -35,9 +35,10 @@
 //
 // # SDE edges
 //
-// FlowFilter runs BFFG on trees whose edges carry a driftless SDE with diffusion
-// covariance K(x) ⊗ I_d: landmark shapes under a stochastic flow, such as the Kunita
-// model of hyperiax notebook 07 (KunitaFlow). Edges may also be discrete nonlinear
+// FlowFilter runs BFFG on trees whose edges carry an SDE with diffusion covariance
+// K(x) ⊗ I_d, and a drift b(x) if the Flow is a Drifter: landmark shapes under a
+// stochastic flow, such as the Kunita model of hyperiax notebook 07 (KunitaFlow,
+// driftless). Edges may also be discrete nonlinear
 // Gaussian transitions (FlowFilter.Discrete). Its messages stay in factorised
 // square-root form, its auxiliary process interpolates K between two anchors, and its
 // reverse pass (FlowFilter.Backward) differentiates log h_root + Σ log w in the noise,
