@@ -39,6 +39,8 @@ type fitConfig struct {
 	landmarkFile        string  // --landmarks, for --model kunita
 	steps               int     // kunita: Euler–Maruyama steps per edge
 	stepLength          float64 // kunita: if positive, steps per edge ⌈T/stepLength⌉
+	adaptDelta          float64 // NUTS: target acceptance of step-size adaptation
+	maxDepth            int     // NUTS: maximum tree depth
 }
 
 // param describes one reported parameter: its name and how it is computed from the
@@ -211,6 +213,8 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Uint64Var(&c.seed, "seed", 1, "random seed")
 	fs.StringVar(&c.out, "out", "canopy-out", "output directory")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress on standard error")
+	fs.Float64Var(&c.adaptDelta, "adapt-delta", 0.8, "nuts: target acceptance of step-size adaptation, in (0, 1); raise it (0.9, 0.95) against divergences")
+	fs.IntVar(&c.maxDepth, "max-depth", 10, "nuts: maximum tree depth (a transition takes at most 2^depth − 1 leapfrog steps)")
 	resume := fs.String("resume", "", "continue the run saved in this directory (its settings; --draws may raise the total)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -226,7 +230,11 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fs.Visit(func(f *flag.Flag) { drawsSet = drawsSet || f.Name == "draws" })
 		c = fitConfig{treeFile: prev.TreeFile, traitFile: prev.TraitFile, treeIndex: prev.TreeIndex, model: prev.Model,
 			noise: prev.Noise, sampler: prev.Sampler, chains: prev.Chains, warmup: prev.Warmup, draws: prev.Draws,
-			seed: prev.Seed, out: *resume, quiet: c.quiet, landmarkFile: prev.Landmarks, steps: prev.Steps, stepLength: prev.StepLength}
+			seed: prev.Seed, out: *resume, quiet: c.quiet, landmarkFile: prev.Landmarks, steps: prev.Steps, stepLength: prev.StepLength,
+			adaptDelta: prev.AdaptDelta, maxDepth: prev.MaxDepth}
+		if c.adaptDelta == 0 { // a checkpoint from before these settings: the defaults
+			c.adaptDelta, c.maxDepth = 0.8, 10
+		}
 		if drawsSet {
 			c.draws = draws
 		}
@@ -242,6 +250,12 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if c.sampler != "nuts" && c.sampler != "rwpcn" {
 		return &exitError{code: 2, err: fmt.Errorf("--sampler %q: want nuts or rwpcn", c.sampler)}
+	}
+	if !(c.adaptDelta > 0 && c.adaptDelta < 1) {
+		return &exitError{code: 2, err: fmt.Errorf("--adapt-delta %v: want a value in (0, 1)", c.adaptDelta)}
+	}
+	if c.maxDepth < 1 || c.maxDepth > 20 {
+		return &exitError{code: 2, err: fmt.Errorf("--max-depth %d: want 1 to 20", c.maxDepth)}
 	}
 	pr, err := loadProblem(c)
 	if err != nil {
@@ -389,7 +403,7 @@ func sample(ctx context.Context, pr *problem, c fitConfig, from []*mcmc.Checkpoi
 			// scale and pCN β are those of hyperiax notebook 07.
 			p := pr.flow.Clone()
 			if c.sampler == "nuts" {
-				return mcmc.NewNUTS(p), nil
+				return newNUTS(p, c), nil
 			}
 			return pcnRW(p, np, 0.1, 0.05), nil
 		}
@@ -401,7 +415,7 @@ func sample(ctx context.Context, pr *problem, c fitConfig, from []*mcmc.Checkpoi
 			// longer trajectories give more ESS per second. Node states are
 			// Rao-Blackwellised afterwards either way (ancestral.csv).
 			p.Marginal = pr.ds.tree.Len() > marginalNodes
-			return mcmc.NewNUTS(p), nil
+			return newNUTS(p, c), nil
 		}
 		return pcnRW(p, np, 0.2, 0.5/math.Sqrt(float64(np))), nil
 	}
@@ -457,7 +471,22 @@ func sample(ctx context.Context, pr *problem, c fitConfig, from []*mcmc.Checkpoi
 	prog := newProgress(stderr, c.chains, c.warmup, c.warmup+c.draws, c.quiet)
 	defer prog.done()
 	return mcmc.Run(ctx, newKernel, mcmc.Config{Chains: c.chains, Warmup: c.warmup, Draws: c.draws,
-		Seed: c.seed, Progress: prog.update, Observe: observe, Resume: from, SaveDims: np, Init: init, Params: params})
+		Seed: c.seed, Progress: prog.update, Observe: observe, Resume: from, SaveDims: np, Init: init, Params: params,
+		Adapt: c.adaptation()})
+}
+
+// newNUTS returns NUTS on t with the configured maximum tree depth.
+func newNUTS(t mcmc.GradDensity, c fitConfig) *mcmc.NUTS {
+	k := mcmc.NewNUTS(t)
+	k.MaxDepth = c.maxDepth
+	return k
+}
+
+// adaptation returns Stan's warmup with the configured target acceptance.
+func (c fitConfig) adaptation() *mcmc.Adaptation {
+	a := mcmc.DefaultAdaptation()
+	a.TargetAccept = c.adaptDelta
+	return &a
 }
 
 // pcnRW returns hyperiax's Metropolis-within-Gibbs kernel on t: pCN with β on the
@@ -558,11 +587,14 @@ func (p *progress) done() {
 // report prints and writes the summary and the ancestral states.
 func report(c fitConfig, pr *problem, chains []mcmc.Chain, stdout, stderr io.Writer) error {
 	np := pr.numParams() // reported parameter i is column np + i
-	div := 0
+	div, full := 0, 0
 	for _, ch := range chains {
 		for _, in := range ch.Sample.Info {
 			if in.Divergent {
 				div++
+			}
+			if in.TreeDepth >= c.maxDepth {
+				full++
 			}
 		}
 	}
@@ -599,6 +631,16 @@ func report(c fitConfig, pr *problem, chains []mcmc.Chain, stdout, stderr io.Wri
 		return err
 	}
 	fmt.Fprintf(stdout, "divergences: %d of %d draws\n", div, c.chains*c.draws)
+	if c.sampler == "nuts" {
+		if div > 0 {
+			fmt.Fprintf(stderr, "canopy: %d divergent transitions; the posterior may be biased where they occur. A higher --adapt-delta (now %g; try %g) takes smaller steps\n",
+				div, c.adaptDelta, math.Min(0.99, c.adaptDelta+(1-c.adaptDelta)/2))
+		}
+		if full > 0 {
+			fmt.Fprintf(stderr, "canopy: %d of %d transitions stopped at the maximum tree depth %d; --max-depth %d lets trajectories run further (each costs up to twice as many gradients)\n",
+				full, c.chains*c.draws, c.maxDepth, c.maxDepth+1)
+		}
+	}
 	if err := writeAncestral(c, pr, chains); err != nil {
 		return err
 	}

@@ -5,7 +5,7 @@
 //
 //	canopy fit      [--tree FILE --traits FILE] [--model bm|ou] [--noise estimate|none|VALUE]
 //	                [--sampler nuts|rwpcn] [--chains 4] [--warmup 1000] [--draws 1000]
-//	                [--seed N] [--out DIR]
+//	                [--adapt-delta 0.8] [--max-depth 10] [--seed N] [--out DIR]
 //	canopy ml       --tree FILE --traits FILE [--model bm|ou] [--noise estimate|none|VALUE]
 //	                [--per-trait] [--json]
 //	canopy simulate --tree FILE [--model bm|ou] [--sigma2 1] [--alpha 1] [--theta 0]

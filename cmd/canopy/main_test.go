@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -135,6 +136,8 @@ func TestBadInput(t *testing.T) {
 		{"single tip", []string{"ml", "--tree", write("one.nwk", "a;"), "--traits", write("o.csv", "taxon,x\na,1\n")}, "at least 2", 1},
 		{"empty tree", []string{"ml", "--tree", write("empty.nwk", ""), "--traits", traits}, "newick", 1},
 		{"bad noise", []string{"fit", "--noise", "-1"}, "--noise", 2},
+		{"bad adapt delta", []string{"fit", "--adapt-delta", "1"}, "--adapt-delta", 2},
+		{"bad max depth", []string{"fit", "--max-depth", "0"}, "--max-depth", 2},
 		{"bad model", []string{"fit", "--model", "brownian"}, "brownian", 2},
 		{"unknown command", []string{"frobnicate"}, "unknown command", 2},
 		{"landmarks without kunita", []string{"fit", "--tree", good, "--landmarks", traits}, "--model kunita", 2},
@@ -511,4 +514,60 @@ func TestMLPerTrait(t *testing.T) {
 	require.Less(t, shared.LogLik, per.LogLik)
 	_, stderr, _ := canopy(t, "ml", "--tree", tree, "--traits", both)
 	require.Contains(t, stderr, "--per-trait")
+}
+
+// --adapt-delta and --max-depth reach NUTS and its chain files: a higher target
+// acceptance adapts a smaller step size, no transition goes deeper than the limit
+// (also after --resume, which keeps both), and the files record both settings.
+func TestFitNUTSSettings(t *testing.T) {
+	dir := t.TempDir()
+	stepSize := func(out string) float64 {
+		b, err := os.ReadFile(filepath.Join(out, "chain-1.csv"))
+		require.NoError(t, err)
+		m := regexp.MustCompile(`# Step size = (\S+)`).FindStringSubmatch(string(b))
+		require.NotNil(t, m)
+		v, err := strconv.ParseFloat(m[1], 64)
+		require.NoError(t, err)
+		return v
+	}
+	run := func(name string, args ...string) string {
+		out := filepath.Join(dir, name)
+		_, stderr, code := canopy(t, append([]string{"fit", "--chains", "2", "--warmup", "300", "--draws", "200", "--out", out, "--quiet"}, args...)...)
+		require.Equal(t, 0, code, stderr)
+		return out
+	}
+	def := run("default")
+	tight := run("tight", "--adapt-delta", "0.97", "--max-depth", "3")
+	require.Less(t, stepSize(tight), 0.8*stepSize(def))
+	b, err := os.ReadFile(filepath.Join(tight, "chain-1.csv"))
+	require.NoError(t, err)
+	require.Contains(t, string(b), "delta = 0.97")
+	require.Contains(t, string(b), "max_depth = 3")
+	_, stderr, code := canopy(t, "fit", "--resume", tight, "--draws", "300", "--quiet")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, "maximum tree depth 3") // the hint
+	for c := 1; c <= 2; c++ {
+		b, err := os.ReadFile(filepath.Join(tight, fmt.Sprintf("chain-%d.csv", c)))
+		require.NoError(t, err)
+		rows, err := csv.NewReader(strings.NewReader(stripComments(string(b)))).ReadAll()
+		require.NoError(t, err)
+		require.Len(t, rows, 1+300)
+		col := slices.Index(rows[0], "treedepth__")
+		for _, r := range rows[1:] {
+			d, err := strconv.Atoi(r[col])
+			require.NoError(t, err)
+			require.LessOrEqual(t, d, 3)
+		}
+	}
+}
+
+// stripComments drops the '#' lines of a CmdStan CSV file.
+func stripComments(s string) string {
+	var b strings.Builder
+	for _, l := range strings.SplitAfter(s, "\n") {
+		if !strings.HasPrefix(l, "#") {
+			b.WriteString(l)
+		}
+	}
+	return b.String()
 }

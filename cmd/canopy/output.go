@@ -95,6 +95,8 @@ func writeChains(c fitConfig, pr *problem, cols []mcmc.Chain) error {
 		cfg := cmdstan.DefaultConfig("canopy_" + c.model)
 		cfg.NumSamples, cfg.NumWarmup, cfg.Seed, cfg.ID = c.draws, c.warmup, c.seed, i+1
 		cfg.Metric = cmdstan.DiagMetric
+		cfg.Adapt = cmdstan.AdaptFrom(*c.adaptation())
+		cfg.MaxDepth = c.maxDepth
 		if pr.flow != nil { // the backends' results differ by rounding
 			cfg.Extra = append(cfg.Extra, cmdstan.Setting{Path: "canopy_blas", Value: dense.Backend})
 		}
@@ -141,6 +143,8 @@ type checkpoint struct {
 	Warmup     int           `json:"warmup"`
 	Draws      int           `json:"draws"`
 	Seed       uint64        `json:"seed"`
+	AdaptDelta float64       `json:"adapt_delta,omitempty"`
+	MaxDepth   int           `json:"max_depth,omitempty"`
 	State      []*chainState `json:"state"`
 }
 
@@ -156,7 +160,8 @@ type chainState struct {
 
 func writeCheckpoint(c fitConfig, chains []mcmc.Chain) error {
 	cp := checkpoint{Version: 1, TreeFile: abs(c.treeFile), TraitFile: abs(c.traitFile), Landmarks: abs(c.landmarkFile), Steps: c.steps, StepLength: c.stepLength, TreeIndex: c.treeIndex,
-		Model: c.model, Noise: c.noise, Sampler: c.sampler, Chains: c.chains, Warmup: c.warmup, Draws: c.draws, Seed: c.seed}
+		Model: c.model, Noise: c.noise, Sampler: c.sampler, Chains: c.chains, Warmup: c.warmup, Draws: c.draws, Seed: c.seed,
+		AdaptDelta: c.adaptDelta, MaxDepth: c.maxDepth}
 	for _, ch := range chains {
 		k := ch.Checkpoint
 		if k == nil {
