@@ -478,14 +478,25 @@ func sample(ctx context.Context, pr *problem, c fitConfig, from []*mcmc.Checkpoi
 // newNUTS returns NUTS on t with the configured maximum tree depth.
 func newNUTS(t mcmc.GradDensity, c fitConfig) *mcmc.NUTS {
 	k := mcmc.NewNUTS(t)
-	k.MaxDepth = c.maxDepth
+	k.MaxDepth = c.depth()
 	return k
 }
 
-// adaptation returns Stan's warmup with the configured target acceptance.
+// depth returns the configured maximum tree depth (0: Stan's 10).
+func (c fitConfig) depth() int {
+	if c.maxDepth > 0 {
+		return c.maxDepth
+	}
+	return 10
+}
+
+// adaptation returns Stan's warmup with the configured target acceptance (0: Stan's
+// 0.8).
 func (c fitConfig) adaptation() *mcmc.Adaptation {
 	a := mcmc.DefaultAdaptation()
-	a.TargetAccept = c.adaptDelta
+	if c.adaptDelta > 0 {
+		a.TargetAccept = c.adaptDelta
+	}
 	return &a
 }
 
@@ -593,7 +604,7 @@ func report(c fitConfig, pr *problem, chains []mcmc.Chain, stdout, stderr io.Wri
 			if in.Divergent {
 				div++
 			}
-			if in.TreeDepth >= c.maxDepth {
+			if in.TreeDepth >= c.depth() {
 				full++
 			}
 		}
@@ -638,7 +649,7 @@ func report(c fitConfig, pr *problem, chains []mcmc.Chain, stdout, stderr io.Wri
 		}
 		if full > 0 {
 			fmt.Fprintf(stderr, "canopy: %d of %d transitions stopped at the maximum tree depth %d; --max-depth %d lets trajectories run further (each costs up to twice as many gradients)\n",
-				full, c.chains*c.draws, c.maxDepth, c.maxDepth+1)
+				full, c.chains*c.draws, c.depth(), c.depth()+1)
 		}
 	}
 	if err := writeAncestral(c, pr, chains); err != nil {

@@ -96,7 +96,7 @@ func writeChains(c fitConfig, pr *problem, cols []mcmc.Chain) error {
 		cfg.NumSamples, cfg.NumWarmup, cfg.Seed, cfg.ID = c.draws, c.warmup, c.seed, i+1
 		cfg.Metric = cmdstan.DiagMetric
 		cfg.Adapt = cmdstan.AdaptFrom(*c.adaptation())
-		cfg.MaxDepth = c.maxDepth
+		cfg.MaxDepth = c.depth()
 		if pr.flow != nil { // the backends' results differ by rounding
 			cfg.Extra = append(cfg.Extra, cmdstan.Setting{Path: "canopy_blas", Value: dense.Backend})
 		}
