@@ -54,3 +54,30 @@ func Example() {
 	// Output:
 	// posterior means 1.0 -2.0 from 8000 draws, 0 divergent
 }
+
+// A random walk with a badly chosen scale: warmup (MetropolisAdaptation, which Run
+// applies to Metropolis kernels) tunes the multiplier of the scales so that about
+// 23% of the sampling proposals are accepted (printed to one decimal).
+func ExampleMetropolisAdaptation() {
+	newKernel := func(int) (mcmc.Kernel, error) {
+		return mcmc.NewRandomWalk(normal2{}, nil, []float64{50, 50}), nil // sd ≈ 1 and 0.5
+	}
+	chains, err := mcmc.Run(context.Background(), newKernel, mcmc.Config{Chains: 2, Warmup: 2000, Draws: 5000, Seed: 3})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, c := range chains {
+		acc := 0
+		for _, in := range c.Sample.Info {
+			if in.Accepted[0] {
+				acc++
+			}
+		}
+		fmt.Printf("chain %d: scale multiplier %.2f, acceptance %.1f\n", c.Index, c.Params.StepSize,
+			float64(acc)/float64(c.Sample.Len()))
+	}
+	// Output:
+	// chain 0: scale multiplier 0.03, acceptance 0.2
+	// chain 1: scale multiplier 0.03, acceptance 0.2
+}
