@@ -837,7 +837,7 @@ func (f *FlowFilter) exactEdge(v int, path, z []float64, w *flowWork) (float64, 
 // stepMean returns the mean of exact step j's Euler transition from x on the edge
 // above v: x itself, or m = x + dt·b(x) (in w.xd, with b(x) in w.bx) for a Drifter.
 func (f *FlowFilter) stepMean(v, j int, dt float64, x []float64, w *flowWork) ([]float64, error) {
-	if f.drift == nil {
+	if !f.drifts(v) {
 		return x, nil
 	}
 	if err := f.drift.DriftTo(w.bx, x); err != nil {
@@ -848,6 +848,9 @@ func (f *FlowFilter) stepMean(v, j int, dt float64, x []float64, w *flowWork) ([
 	}
 	return w.xd, nil
 }
+
+// drifts reports whether the edge above v has a drift: an SDE edge of a Drifter.
+func (f *FlowFilter) drifts(v int) bool { return f.drift != nil && !f.discrete(v) }
 
 // conditioned reports whether the last step of the edge above v is a conditioning step
 // (conditionStep): an SDE edge with exact steps, or a discrete edge, into a leaf

@@ -148,6 +148,12 @@ func (f *FlowFilter) explicitEdgeVJP(v int, path, zv, zbv []float64, w *flowWork
 		x := path[j*nd : (j+1)*nd]
 		if f.cache != nil {
 			w.load(f.cache, f.slot(v, j))
+			// The cache does not keep the drift, which is cheap next to the step.
+			if f.drift != nil {
+				if err := f.drift.DriftTo(w.bx, x); err != nil {
+					return &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("drift at step %d", j), Err: err}
+				}
+			}
 		} else {
 			if _, err := f.pull(v, j, w); err != nil {
 				return err
@@ -196,10 +202,7 @@ func (f *FlowFilter) explicitEdgeVJP(v int, path, zv, zbv []float64, w *flowWork
 				w.xd[i] = dt * (bb[i] + w.r[i])
 				w.rb[i] += dt * e
 			}
-			f.drift.DriftVJPTo(w.xq, f.pb[v], x, w.xd)
-			for i, e := range w.xq {
-				w.xbn[i] += e
-			}
+			f.driftVJP(v, x, w.xbn, w)
 		}
 		for i, e := range w.db {
 			w.kb[i] += e
@@ -281,14 +284,14 @@ func (f *FlowFilter) discreteVJP(v int, x, z, zb []float64, w *flowWork) error {
 	if f.conditioned(v) {
 		f.residual(w.s, w.v, w.g, x)
 		clear(zb)
-		if err := f.conditionVJP(v, f.t.LeafIndex(v), T, x, x, false, w); err != nil {
+		if err := f.conditionVJP(v, f.t.LeafIndex(v), T, x, x, w); err != nil {
 			return err
 		}
 	} else {
 		if _, err := f.discreteStep(v, x, z, w.xn, w); err != nil {
 			return err
 		}
-		f.tiltedVJP(v, T, x, x, false, zb, f.lv[v], f.lb[v], f.ub[v], w)
+		f.tiltedVJP(v, T, x, x, zb, f.lv[v], f.lb[v], f.ub[v], w)
 		f.kb[v]++
 	}
 	f.auxVJP(x, w.g, w.s, w.gb, w.vb, xb)
@@ -300,8 +303,8 @@ func (f *FlowFilter) discreteVJP(v int, x, z, zb []float64, w *flowWork) error {
 // are in the work space, for the edge above v: given x̄ of the drawn state in w.xbn
 // (and a unit weight on the returned log-integral), it leaves x̄ of x in w.xbn, writes
 // z̄ into zb, adds the adjoints of G and V to gb and vb (the caller adds κ̄ += 1) and
-// adds to pbar. drifted says that mean = x + c·b(x) (stepMean), not x.
-func (f *FlowFilter) tiltedVJP(v int, c float64, x, mean []float64, drifted bool, zb, G, gb, vb []float64, w *flowWork) {
+// adds to pbar. On an edge with a drift, mean is x + c·b(x) (stepMean), otherwise x.
+func (f *FlowFilter) tiltedVJP(v int, c float64, x, mean, zb, G, gb, vb []float64, w *flowWork) {
 	n, d := f.n, f.d
 	xb := w.xbn
 	// x' = m + Rt, t = B⁻ᵀy, y = g + z (m the mean).
@@ -330,9 +333,12 @@ func (f *FlowFilter) tiltedVJP(v int, c float64, x, mean []float64, drifted bool
 	}
 	dense.Gemm(false, false, -1, G, n, n, w.rb, n, d, 1, xb)
 	dense.Gemm(false, true, -1, mean, n, d, w.rb, n, d, 1, gb)
-	if drifted {
+	if f.drifts(v) {
 		// x̄ so far is m̄; m = x + c·b(x).
-		f.driftVJP(v, c, x, xb, w)
+		for i, e := range xb {
+			w.xd[i] = c * e
+		}
+		f.driftVJP(v, x, xb, w)
 	}
 	// B = chol(I + MM'), M = R'G, R = chol(c·K(x)).
 	sde.CholeskyVJPTo(w.sb, w.dm, w.cb, n)
@@ -386,7 +392,7 @@ func (f *FlowFilter) exactEdgeVJP(v int, path, z, zb []float64, w *flowWork) err
 		if err != nil {
 			return err
 		}
-		if err := f.conditionVJP(v, f.t.LeafIndex(v), dt, x, mean, f.drift != nil, w); err != nil {
+		if err := f.conditionVJP(v, f.t.LeafIndex(v), dt, x, mean, w); err != nil {
 			return err
 		}
 		f.residual(w.sq, w.v, w.g, x)
@@ -428,7 +434,7 @@ func (f *FlowFilter) exactEdgeVJP(v int, path, z, zb []float64, w *flowWork) err
 				return &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("%s at step %d", what, j), Err: err}
 			}
 		}
-		f.tiltedVJP(v, dt, x, mean, f.drift != nil, zb[j*nd:(j+1)*nd], w.g, w.gb, w.vb, w)
+		f.tiltedVJP(v, dt, x, mean, zb[j*nd:(j+1)*nd], w.g, w.gb, w.vb, w)
 		kn++
 		f.auxVJP(x, w.gq, w.sq, w.gqb, w.vqb, w.xbn)
 		f.pullVJP(v, j+1, kn, w)
@@ -440,16 +446,12 @@ func (f *FlowFilter) exactEdgeVJP(v int, path, z, zb []float64, w *flowWork) err
 	return nil
 }
 
-// driftVJP takes m̄ (in mb) of a transition mean m = x + c·b(x) back to x: it adds
-// (∂b/∂x)'(c·m̄) to mb, which becomes x̄, and (∂b/∂θ)'(c·m̄) to θ̄ of the edge above v.
-// It uses w.xd and w.xq.
-func (f *FlowFilter) driftVJP(v int, c float64, x, mb []float64, w *flowWork) {
-	for i, e := range mb {
-		w.xd[i] = c * e
-	}
+// driftVJP adds (∂b/∂x)'b̄ to xb and (∂b/∂θ)'b̄ to θ̄ of the edge above v, for the
+// drift's adjoint b̄ in w.xd. It uses w.xq.
+func (f *FlowFilter) driftVJP(v int, x, xb []float64, w *flowWork) {
 	f.drift.DriftVJPTo(w.xq, f.pb[v], x, w.xd)
 	for i, e := range w.xq {
-		mb[i] += e
+		xb[i] += e
 	}
 }
 
@@ -465,11 +467,11 @@ func (f *FlowFilter) auxVJP(x, G, s, gb, vb, xb []float64) {
 
 // conditionVJP adds to x̄ (w.xbn), θ̄ and τ̄² of the edge above leaf v (leaf index i) the
 // adjoints of the conditioning step's log N(y_O; m_O, Σ ⊗ I_d), Σ = c·K_OO(x), m the
-// transition's mean (x, or x + c·b(x) if drifted). Its draw is not differentiated: the
+// transition's mean (x, or x + c·b(x) on an edge with a drift). Its draw is not differentiated: the
 // state of a leaf feeds nothing, so x̄ of it is zero (and z̄ of the step too). With
 // β = Σ⁻¹(y_O − m_O): Σ̄ = ½ββ' − ½dΣ⁻¹, m̄_O = β (taken back to x̄ through the
 // drift), K̄_OO = cΣ̄, and τ̄² += tr Σ̄, the derivative as τ² grows from 0.
-func (f *FlowFilter) conditionVJP(v, i int, c float64, x, mean []float64, drifted bool, w *flowWork) error {
+func (f *FlowFilter) conditionVJP(v, i int, c float64, x, mean []float64, w *flowWork) error {
 	n, d := f.n, f.d
 	O := f.seen[i]
 	no := len(O)
@@ -502,8 +504,11 @@ func (f *FlowFilter) conditionVJP(v, i int, c float64, x, mean []float64, drifte
 			mb[ka*d+l] = beta[a*d+l]
 		}
 	}
-	if drifted {
-		f.driftVJP(v, c, x, mb, w)
+	if f.drifts(v) {
+		for i, e := range mb {
+			w.xd[i] = c * e
+		}
+		f.driftVJP(v, x, mb, w)
 	}
 	for k, e := range mb {
 		w.xbn[k] += e

@@ -36,14 +36,14 @@ func (w *flowWork) swapAdjoints() {
 }
 
 // flowCacheBytes bounds the memory a FlowFilter spends keeping the guided pass's step
-// quantities for its reverse pass (notebook 07 needs about 17 MB; a 118-landmark tree would
+// quantities for its reverse pass (notebook 07 needs 17 MB; a 118-landmark tree would
 // need gigabytes and recomputes instead).
 const flowCacheBytes = 1 << 27
 
 // cached lists the buffers a step leaves for the reverse pass: C, G, V of the pullback
-// and s, r, K, L_K, D, DG, Dr and b(x) of the guided step.
-func (w *flowWork) cached() [11][]float64 {
-	return [11][]float64{w.c, w.g, w.v, w.s, w.r, w.k, w.lk, w.dm, w.e, w.dr, w.bx}
+// and s, r, K, L_K, D, DG, Dr of the guided step.
+func (w *flowWork) cached() [10][]float64 {
+	return [10][]float64{w.c, w.g, w.v, w.s, w.r, w.k, w.lk, w.dm, w.e, w.dr}
 }
 
 // savePull copies the pullback buffers (C, G, V) that exact steps keep per grid point
