@@ -11,9 +11,10 @@ import "math"
 //	xₜ = xₜ₋₁ + (aₜ − δ)/t^0.6,  x̄ₜ = (1 − t^−0.75) x̄ₜ₋₁ + t^−0.75 xₜ,
 //
 // with aₜ the block's acceptance statistic, and x = log β projected onto x ≤ 0
-// (β = 1 is an independence proposal from the prior). Sampling uses exp(x̄). Unlike the dual averaging NUTS uses,
-// whose iterates fluctuate by about √(δ(1 − δ))/γ ≈ 8 in log scale when the
-// statistic is a 0/1 decision, the steps here shrink, so the proposals settle.
+// (β = 1 is an independence proposal from the prior). Sampling uses exp(x̄). Unlike
+// the dual averaging NUTS uses, whose iterates fluctuate by about √(δ(1 − δ))/γ ≈ 8
+// in log scale when the statistic is a 0/1 decision, the steps here shrink, so the
+// proposals settle.
 //
 // The target rates δ are the random-walk optima of Gelman, Roberts & Gilks (1996)
 // and Roberts, Gelman & Gilks (1997): 0.44 for a block of one coordinate and 0.234
@@ -25,9 +26,7 @@ import "math"
 // for the pCN block of a PCNRW, whose Info keeps only the decision, it is the
 // decision (0 or 1).
 type MetropolisAdaptation struct {
-	rw, pcn *robbinsMonro
-	rwOnly  bool // k is a RandomWalk: Info.AcceptStat is its statistic
-	pcnOnly bool // k is a PCN: Info.AcceptStat is its statistic
+	rw, pcn *robbinsMonro // nil for a block the kernel does not have
 	beta0   float64
 	started bool
 }
@@ -65,19 +64,11 @@ func (r *robbinsMonro) update(a float64) float64 {
 // NewMetropolisAdaptation returns the adaptation of a RandomWalk, PCN or PCNRW
 // kernel, or false for any other kernel.
 func NewMetropolisAdaptation(k Kernel) (*MetropolisAdaptation, bool) {
-	m := &MetropolisAdaptation{}
-	var rw *RandomWalk
-	var pcn *PCN
-	switch k := k.(type) {
-	case *RandomWalk:
-		rw, m.rwOnly = k, true
-	case *PCN:
-		pcn, m.pcnOnly = k, true
-	case *PCNRW:
-		rw, pcn = k.rw, k.pcn
-	default:
+	rw, pcn := metropolisBlocks(k)
+	if rw == nil && pcn == nil {
 		return nil, false
 	}
+	m := &MetropolisAdaptation{}
 	if rw != nil {
 		m.rw = &robbinsMonro{target: blockTarget(len(rw.index)), max: math.Inf(1)}
 	}
@@ -128,9 +119,9 @@ func (m *MetropolisAdaptation) Update(info Info, p *Params) {
 		panic("mcmc: MetropolisAdaptation.Update before Init")
 	}
 	switch {
-	case m.rwOnly:
+	case m.pcn == nil: // a RandomWalk: Info.AcceptStat is its statistic
 		p.StepSize = m.rw.update(info.AcceptStat)
-	case m.pcnOnly:
+	case m.rw == nil: // a PCN: likewise
 		p.Beta = m.pcn.update(info.AcceptStat)
 	default:
 		a := 0.0
@@ -150,4 +141,18 @@ func (m *MetropolisAdaptation) Final(p *Params) {
 	if m.pcn != nil && m.pcn.t > 0 {
 		p.Beta = math.Exp(m.pcn.xBar)
 	}
+}
+
+// metropolisBlocks returns the random-walk and pCN blocks of a RandomWalk, PCN or
+// PCNRW kernel (nil where it has none; both nil for other kernels).
+func metropolisBlocks(k Kernel) (*RandomWalk, *PCN) {
+	switch k := k.(type) {
+	case *RandomWalk:
+		return k, nil
+	case *PCN:
+		return nil, k
+	case *PCNRW:
+		return k.rw, k.pcn
+	}
+	return nil, nil
 }

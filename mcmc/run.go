@@ -217,11 +217,8 @@ func checkParams(p Params) error {
 
 // pcnBeta returns the β k's PCN block was built with, or 0 if it has none.
 func pcnBeta(k Kernel) float64 {
-	switch k := k.(type) {
-	case *PCN:
-		return k.beta
-	case *PCNRW:
-		return k.pcn.beta
+	if _, pcn := metropolisBlocks(k); pcn != nil {
+		return pcn.beta
 	}
 	return 0
 }
