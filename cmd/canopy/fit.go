@@ -643,9 +643,10 @@ func report(c fitConfig, pr *problem, chains []mcmc.Chain, stdout, stderr io.Wri
 	}
 	fmt.Fprintf(stdout, "divergences: %d of %d draws\n", div, c.chains*c.draws)
 	if c.sampler == "nuts" {
+		delta := c.adaptation().TargetAccept
 		if div > 0 {
 			fmt.Fprintf(stderr, "canopy: %d divergent transitions; the posterior may be biased where they occur. A higher --adapt-delta (now %g; try %g) takes smaller steps\n",
-				div, c.adaptDelta, math.Min(0.99, c.adaptDelta+(1-c.adaptDelta)/2))
+				div, delta, math.Min(0.99, delta+(1-delta)/2))
 		}
 		if full > 0 {
 			fmt.Fprintf(stderr, "canopy: %d of %d transitions stopped at the maximum tree depth %d; --max-depth %d lets trajectories run further (each costs up to twice as many gradients)\n",

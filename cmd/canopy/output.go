@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -227,13 +226,7 @@ func (s *chainState) resumeState() (*mcmc.Checkpoint, error) {
 	if s == nil {
 		return nil, nil
 	}
-	if !(s.Beta >= 0 && s.Beta <= 1) {
-		return nil, fmt.Errorf("checkpoint: pCN β = %g is not in (0, 1]", s.Beta)
-	}
-	if !(s.StepSize >= 0) || math.IsInf(s.StepSize, 1) {
-		return nil, fmt.Errorf("checkpoint: step size %g is not positive and finite", s.StepSize)
-	}
-	p := mcmc.Params{StepSize: s.StepSize, Beta: s.Beta}
+	p := mcmc.Params{StepSize: s.StepSize, Beta: s.Beta} // mcmc.Run checks them
 	if len(s.InvMetric) > 0 {
 		var err error
 		if s.Dense {
