@@ -290,12 +290,7 @@ func Fit(t *topology.Topology, y []float64, cfg Config) (*Result, error) {
 	if cfg.EstimateNoise {
 		r.Params["tau2"] = math.Exp(u[len(u)-1])
 	}
-	r.AIC = 2*float64(k) - 2*ll
-	if n := float64(nobs); n-float64(k)-1 > 0 {
-		r.AICc = r.AIC + 2*float64(k)*float64(k+1)/(n-float64(k)-1)
-	} else {
-		r.AICc = math.Inf(1)
-	}
+	r.setCriteria()
 	if r.Ancestral, err = p.ancestral(); err != nil {
 		return nil, err
 	}
@@ -340,6 +335,13 @@ func fitPerTrait(t *topology.Topology, y []float64, d int, cfg Config) (*Result,
 			r.Ancestral[i].SE = append(r.Ancestral[i].SE, a.SE...)
 		}
 	}
+	r.setCriteria()
+	return r, nil
+}
+
+// setCriteria sets AIC and AICc from LogLik, NumParams and NumObs (AICc is +Inf when
+// there are too few observations for its correction).
+func (r *Result) setCriteria() {
 	k, n := float64(r.NumParams), float64(r.NumObs)
 	r.AIC = 2*k - 2*r.LogLik
 	if n-k-1 > 0 {
@@ -347,7 +349,6 @@ func fitPerTrait(t *topology.Topology, y []float64, d int, cfg Config) (*Result,
 	} else {
 		r.AICc = math.Inf(1)
 	}
-	return r, nil
 }
 
 // start returns initial unconstrained parameters from the data's spread.
