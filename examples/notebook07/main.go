@@ -11,6 +11,7 @@
 //
 //	go run ./examples/notebook07 [-json] [-sampler both|rwpcn|nuts] [-chains 3]
 //	    [-rw-warmup 5000 -rw-draws 5000] [-nuts-warmup 300 -nuts-draws 300] [-seed 7]
+//	    [-exact-steps] [-semi-implicit] [-steps n] [-adapt]
 //
 // The notebook ran 3 RW/pCN chains of 10000 iterations and discarded the first 5000;
 // that is the default here. The filter uses factorised 16×16 messages, and the anchors
@@ -44,10 +45,11 @@ func main() {
 	seed := flag.Uint64("seed", 7, "random seed of the chains")
 	semi := flag.Bool("semi-implicit", false, "semi-implicit guided steps (stable at any step size; the notebook's are explicit)")
 	exactSteps := flag.Bool("exact-steps", false, "guide each Euler step exactly, with exact weights for the discretised flow (the notebook's steps are explicit)")
+	adapt := flag.Bool("adapt", false, "let RW/pCN warmup tune β and the random-walk scale (the notebook keeps β 0.1 and scales 0.05, 0.04)")
 	steps := flag.Int("steps", 0, "steps per edge on the time-changed grid for both samplers (0: the notebook's 100 uniform steps)")
 	flag.Parse()
 	cfg := config{steps: *steps, sampler: *sampler, chains: *chains, rwWarmup: *rwWarmup, rwDraws: *rwDraws,
-		nutsWarmup: *nutsWarmup, nutsDraws: *nutsDraws, seed: *seed, semi: *semi, exact: *exactSteps}
+		nutsWarmup: *nutsWarmup, nutsDraws: *nutsDraws, seed: *seed, semi: *semi, exact: *exactSteps, adapt: *adapt}
 	if err := run(os.Stdout, *asJSON, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "notebook07:", err)
 		os.Exit(1)
@@ -58,7 +60,7 @@ type config struct {
 	sampler                                          string
 	chains, rwWarmup, rwDraws, nutsWarmup, nutsDraws int
 	seed                                             uint64
-	semi, exact                                      bool
+	semi, exact, adapt                               bool
 	steps                                            int
 }
 
@@ -122,7 +124,7 @@ func run(w io.Writer, asJSON bool, cfg config) error {
 	ctx := context.Background()
 	if cfg.sampler == "both" || cfg.sampler == "rwpcn" {
 		r.RWPCN, err = notebooks.NB07RWPCN(ctx, nb, notebooks.RunConfig{Chains: cfg.chains, Warmup: cfg.rwWarmup, Draws: cfg.rwDraws, Seed: cfg.seed,
-			SemiImplicit: cfg.semi, ExactSteps: cfg.exact, Steps: cfg.steps, Progress: progress("rw/pcn", cfg.rwWarmup+cfg.rwDraws)})
+			SemiImplicit: cfg.semi, ExactSteps: cfg.exact, Steps: cfg.steps, Adapt: cfg.adapt, Progress: progress("rw/pcn", cfg.rwWarmup+cfg.rwDraws)})
 		if err != nil {
 			return err
 		}
@@ -171,6 +173,11 @@ func progress(name string, total int) func(chain, iter int, info mcmc.Info) {
 func print07(w io.Writer, r *notebooks.Report07) {
 	fmt.Fprintf(w, "%s: %d chains × (%d + %d), %.1f s, accept %v, divergences %d, %.1f evaluations per iteration\n",
 		r.Sampler, r.Chains, r.Warmup, r.DrawsPerChain, r.Seconds, r.Accept, r.Divergences, r.EvalsPerDraw)
+	fmt.Fprintf(w, "  step size %.3g", r.StepSize)
+	if r.Beta != nil {
+		fmt.Fprintf(w, ", pCN β %.3g", r.Beta)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  %-8s %6s %8s %8s %8s %8s %8s %8s %9s %9s %10s\n", "", "truth", "mean", "sd", "5%", "95%", "MCSE", "R̂", "bulk ESS", "tail ESS", "ESS/s")
 	for _, p := range r.Params {
 		fmt.Fprintf(w, "  %-8s %6.3f %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f %9.0f %9.0f %10.3f\n", p.Name, p.Truth, p.Mean, p.SD, p.Q05, p.Q95, p.MCSE, p.Rhat, p.ESSBulk, p.ESSTail, p.ESSBulk/r.Seconds)

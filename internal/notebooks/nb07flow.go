@@ -87,6 +87,10 @@ type Report07 struct {
 	EvalsPerDraw float64 `json:"evals_per_draw"`
 	// MinESSPerSecond is the smaller bulk ESS of the two parameters over Seconds.
 	MinESSPerSecond float64 `json:"min_ess_per_second"`
+	// StepSize is each chain's sampling step size (NUTS) or random-walk multiplier
+	// (RW/pCN), and Beta each RW/pCN chain's pCN β.
+	StepSize []float64 `json:"step_size"`
+	Beta     []float64 `json:"beta,omitempty"`
 }
 
 // ParamSummary summarises the posterior draws of one parameter.
@@ -143,16 +147,24 @@ func NB07RWPCN(ctx context.Context, nb NB07, cfg RunConfig) (*Report07, error) {
 		return mcmc.NewPCNRW(mcmc.NewPCN(q, zIdx, 0.1), mcmc.NewRandomWalk(q, []int{0, 1}, []float64{0.05, 0.04})), nil
 	}
 	start := time.Now()
-	// NoAdapt: the notebook's burn-in keeps its fixed β and scales.
+	// Unless cfg.Adapt, the notebook's burn-in keeps its fixed β and scales.
 	chains, err := mcmc.Run(ctx, newKernel, mcmc.Config{Chains: cfg.Chains, Warmup: cfg.Warmup, Draws: cfg.Draws,
 		Seed: cfg.Seed, Workers: cfg.Workers, Init: nb07Inits(cfg.Chains, nz), SaveDims: 2, Progress: cfg.Progress,
-		NoAdapt: true})
+		NoAdapt: !cfg.Adapt})
 	if err != nil {
 		return nil, err
 	}
-	r := &Report07{Sampler: "rw_pcn", Chains: cfg.Chains, Warmup: cfg.Warmup, DrawsPerChain: cfg.Draws,
+	name := "rw_pcn"
+	if cfg.Adapt {
+		name = "rw_pcn_adapted"
+	}
+	r := &Report07{Sampler: name, Chains: cfg.Chains, Warmup: cfg.Warmup, DrawsPerChain: cfg.Draws,
 		Seconds: time.Since(start).Seconds(), EvalsPerDraw: 2}
 	r.Accept = pcnRWAcceptance(chains)
+	for _, c := range chains {
+		r.StepSize = append(r.StepSize, c.Params.StepSize)
+		r.Beta = append(r.Beta, c.Params.Beta)
+	}
 	r.summarise(chains)
 	return r, nil
 }
@@ -200,6 +212,9 @@ func NB07NUTS(ctx context.Context, nb NB07, cfg RunConfig) (*Report07, error) {
 	}
 	r.Accept = map[string]float64{"mean_accept_stat": acc / n}
 	r.EvalsPerDraw = leap / n
+	for _, c := range chains {
+		r.StepSize = append(r.StepSize, c.Params.StepSize)
+	}
 	r.summarise(chains)
 	return r, nil
 }

@@ -64,6 +64,9 @@ type RunConfig struct {
 	// Steps, if positive, sets notebook 07's steps per edge (on the time-changed grid)
 	// instead of the notebook's 100 uniform ones.
 	Steps int
+	// Adapt lets warmup tune notebook 07's RW/pCN kernel (β and the random-walk
+	// scale, mcmc.MetropolisAdaptation) instead of keeping the notebook's fixed values.
+	Adapt bool
 }
 
 func (c RunConfig) orDefault(warmup, draws int) RunConfig {
