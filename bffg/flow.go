@@ -35,11 +35,12 @@ type Flow interface {
 }
 
 // Drifter is implemented by a Flow with a drift b(X), an n×d matrix like the state.
-// FlowFilter's auxiliary process keeps no drift (b̃ = 0), so an explicit or
-// semi-implicit guided step gains b(x)dt and its log-weight b'r·dt, the (b − b̃)'r
-// term of bffg-math §3, and an exact step's Euler transition has mean x + b(x)dt. A
-// strong drift makes the proposal poorer (the weights vary more), not wrong. Discrete
-// edges (FlowFilter.Discrete) have no drift.
+// An explicit or semi-implicit guided step gains b(x)dt and its log-weight b'r·dt,
+// the b'r of the (b − b̃)'r term of bffg-math §3, and an exact step's Euler
+// transition has mean x + b(x)dt. FlowFilter's auxiliary process has no drift
+// (b̃ = 0) unless the Flow is also an AuxDrifter; a strong drift then makes the
+// proposal poorer (the weights vary more), not wrong. Discrete edges
+// (FlowFilter.Discrete) have no drift.
 type Drifter interface {
 	// DriftTo writes b(x) (n×d) into dst.
 	DriftTo(dst, x []float64) error
@@ -72,8 +73,9 @@ func (f kunitaFlow) KernelVJPTo(xbar, pbar, x, Kbar []float64) {
 // with isotropic noise variance τ²; the root state is fixed.
 //
 // The auxiliary process of the edge above v is hyperiax's two-anchor one: no drift
-// and ã(t) = (t/T)K(anchor_v) + (1 − t/T)K(anchor_parent), so its transitions are
-// exact and the filter needs no ODE solver. The anchors are inputs (SetAnchors, or
+// (or the linear one of an AuxDrifter) and ã(t) = (t/T)K(anchor_v) +
+// (1 − t/T)K(anchor_parent), so its transitions are exact and the filter needs no
+// ODE solver. The anchors are inputs (SetAnchors, or
 // Refine, hyperiax's Algorithm 3 step): they must not depend on the noise z for the
 // guided pass to be exact BFFG.
 //
@@ -145,7 +147,10 @@ type FlowFilter struct {
 	anc  [][]float64 // anchors per node, n×d
 
 	flow  Flow
-	drift Drifter // flow's drift, or nil
+	drift Drifter    // flow's drift, or nil
+	aux   AuxDrifter // flow's auxiliary drift −λ(x − μ), or nil
+	lam   float64    // λ of aux (0 without one)
+	mu    []float64  // μ of aux, n×d
 	tau2  float64
 	ran   bool
 
@@ -364,6 +369,9 @@ func (f *FlowFilter) Run(flow Flow, tau2 float64) error {
 	}
 	f.flow, f.tau2, f.ran, f.guided = flow, tau2, false, false
 	f.drift, _ = flow.(Drifter)
+	if err := f.setAuxDrift(flow); err != nil {
+		return err
+	}
 	f.mode = [2]bool{f.ExactSteps, f.SemiImplicit}
 	t, n, d := f.t, f.n, f.d
 	nd := n * d
@@ -584,13 +592,26 @@ func (f *FlowFilter) prepareEdge(v int, w *flowWork) error {
 }
 
 // pull writes the message at grid point j of the edge above v into the work space
-// (C = chol(I + q0·P0 + qT·PT), G = LC⁻ᵀ, V = C⁻¹U) and returns κ_j = κ − dΣlog C_kk.
+// (C = chol(I + q0·P0 + qT·PT), G = LC⁻ᵀ, V = C⁻¹U, then shifted by an auxiliary
+// drift) and returns κ_j = κ − dΣlog C_kk.
 func (f *FlowFilter) pull(v, j int, w *flowWork) (float64, error) {
-	n, d := f.n, f.d
 	q0, qT := f.pullWeights(v, j)
+	var kappa float64
+	var err error
 	if i := f.obsLeaf(v); i >= 0 {
-		return f.pullLeaf(v, i, q0, qT, w)
+		kappa, err = f.pullLeaf(v, i, q0, qT, w)
+	} else {
+		kappa, err = f.pullVertex(v, j, q0, qT, w)
 	}
+	if err == nil && f.shifted(v) {
+		f.shift(v, j, w)
+	}
+	return kappa, err
+}
+
+// pullVertex is pull for an edge whose child has a vertex message, before shift.
+func (f *FlowFilter) pullVertex(v, j int, q0, qT float64, w *flowWork) (float64, error) {
+	n, d := f.n, f.d
 	for i := range w.c {
 		w.c[i] = q0*w.p0[i] + qT*w.pT[i]
 	}
@@ -656,13 +677,17 @@ func (f *FlowFilter) pullLeaf(v, i int, q0, qT float64, w *flowWork) (float64, e
 }
 
 // pullWeights returns the weights of Q_j = q0·ã₀ + qT·ã_T for grid point j of the
-// edge above v (a discrete edge has Q = T·ã₀).
+// edge above v (a discrete edge has Q = T·ã₀; with an auxiliary drift, auxWeights).
 func (f *FlowFilter) pullWeights(v, j int) (q0, qT float64) {
 	T := f.t.BranchLength(v)
 	if f.discrete(v) {
 		return T, 0
 	}
 	tj, _ := f.gridPoint(T, f.ns[v], j)
+	if f.shifted(v) {
+		q0, qT, _, _, _, _, _ = auxWeights(T, tj, f.lam)
+		return q0, qT
+	}
 	_, q0, qT = edgeWeights(T, tj)
 	return q0, qT
 }
@@ -1134,6 +1159,9 @@ func (f *FlowFilter) stepForward(v, j int, x []float64, w *flowWork) (float64, e
 			return 0, &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("drift at step %d", j), Err: err}
 		}
 		rate += dot(w.bx, w.r)
+	}
+	if f.lam > 0 { // −b̃'r = λ(x − μ)'r
+		rate += f.lam * (dot(x, w.r) - dot(f.mu, w.r))
 	}
 	return rate, nil
 }

@@ -63,15 +63,13 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 				w.xbn[i] += e
 			}
 		}
-		if f.cache == nil || f.discrete(v) { // P0, PT for the pulls recomputed below
+		// P0, PT for the pulls recomputed below, and for λ̄ through Q_j (pullVJP).
+		if f.cache == nil || f.discrete(v) || f.lam > 0 {
 			if err := f.prepareEdge(v, w); err != nil {
 				return err
 			}
 		}
-		clear(w.p0b)
-		clear(w.pTb)
-		clear(w.a0b)
-		clear(w.aTb)
+		clearEdgeAdjoints(w)
 		var err error
 		switch {
 		case f.discrete(v):
@@ -203,6 +201,15 @@ func (f *FlowFilter) explicitEdgeVJP(v int, path, zv, zbv []float64, w *flowWork
 				w.rb[i] += dt * e
 			}
 			f.driftVJP(v, x, w.xbn, w)
+		}
+		if f.lam > 0 {
+			// dt·λ(x − μ)'r in the log-weight.
+			for i, e := range x {
+				w.rb[i] += dt * f.lam * (e - f.mu[i])
+				w.xbn[i] += dt * f.lam * w.r[i]
+				w.mub[i] -= dt * f.lam * w.r[i]
+			}
+			w.lamb += dt * (dot(x, w.r) - dot(f.mu, w.r))
 		}
 		for i, e := range w.db {
 			w.kb[i] += e
@@ -522,12 +529,21 @@ func (f *FlowFilter) conditionVJP(v, i int, c float64, x, mean []float64, w *flo
 
 // pullVJP adds to the adjoints of the vertex message of v (L̄, Ū, κ̄) and to w.p0b,
 // w.pTb those of the grid-point message j given Ḡ (w.gb), V̄ (w.vb) and κ̄_j, with the
-// forward quantities C, G, V of pull(v, j) in the work space. It overwrites w.gb.
+// forward quantities C, G, V of pull(v, j) in the work space (and P0, PT, for an
+// auxiliary drift's λ̄ in w.lamb). It overwrites w.gb.
 func (f *FlowFilter) pullVJP(v, j int, kbar float64, w *flowWork) {
 	n, d := f.n, f.d
 	q0, qT := f.pullWeights(v, j)
+	G, V := w.g, w.v
+	var dq0, dqT float64 // ∂q/∂λ of an auxiliary drift
+	if f.shifted(v) {
+		G, V = f.unshiftVJP(v, j, w)
+		T := f.t.BranchLength(v)
+		tj, _ := f.gridPoint(T, f.ns[v], j)
+		_, _, dq0, dqT, _, _, _ = auxWeights(T, tj, f.lam)
+	}
 	if i := f.obsLeaf(v); i >= 0 {
-		f.pullLeafVJP(v, i, q0, qT, kbar, w)
+		f.pullLeafVJP(v, i, q0, qT, dq0, dqT, kbar, G, V, w)
 		return
 	}
 	clear(w.cb)
@@ -543,24 +559,39 @@ func (f *FlowFilter) pullVJP(v, j int, kbar float64, w *flowWork) {
 	for i, e := range w.yb {
 		f.ub[v][i] += e
 	}
-	dense.Gemm(false, true, -1, w.yb, n, d, w.v, n, d, 1, w.cb)
+	dense.Gemm(false, true, -1, w.yb, n, d, V, n, d, 1, w.cb)
 	// G = LC⁻ᵀ: Z = ḠC⁻¹, L̄ += Z, C̄ −= Z'G.
 	dense.TrsmRight(false, w.c, n, w.gb, n)
 	for i, e := range w.gb {
 		f.lb[v][i] += e
 	}
-	dense.Gemm(true, false, -1, w.gb, n, n, w.g, n, n, 1, w.cb)
+	dense.Gemm(true, false, -1, w.gb, n, n, G, n, n, 1, w.cb)
 	sde.CholeskyVJPTo(w.sb, w.c, w.cb, n)
 	for i, e := range w.sb {
 		w.p0b[i] += q0 * e
 		w.pTb[i] += qT * e
 	}
+	if dq0 != 0 || dqT != 0 {
+		w.lamb += dq0*dot(w.sb, w.p0) + dqT*dot(w.sb, w.pT)
+	}
 }
 
-// pullLeafVJP is pullVJP for pullLeaf: given Ḡ, V̄ and κ̄_j, it adds Σ̄ (Σ = CC') to the
-// observed block of ã₀ and ã_T and its trace to the node's ∂/∂τ². With Cᵢ = C⁻ᵀ
+// clearEdgeAdjoints clears the adjoints that the reverse pass of one edge collects in
+// the work space before edgeVJP moves them on.
+func clearEdgeAdjoints(w *flowWork) {
+	clear(w.p0b)
+	clear(w.pTb)
+	clear(w.a0b)
+	clear(w.aTb)
+	clear(w.mub)
+	w.lamb = 0
+}
+
+// pullLeafVJP is pullVJP for pullLeaf (G, V its driftless message): given Ḡ, V̄ and
+// κ̄_j, it adds Σ̄ (Σ = CC') to the observed block of ã₀ and ã_T, its trace to the
+// node's ∂/∂τ², and Σ̄'s part of λ̄ through Q_j's weights (dq0, dqT = ∂q/∂λ). With Cᵢ = C⁻ᵀ
 // (dCᵢ = −Cᵢ dC' Cᵢ) and Ḡ_O the observed rows of Ḡ: C̄ = −C⁻ᵀV̄V' − CᵢḠ_O'Cᵢ − dκ̄/C_kk.
-func (f *FlowFilter) pullLeafVJP(v, i int, q0, qT, kbar float64, w *flowWork) {
+func (f *FlowFilter) pullLeafVJP(v, i int, q0, qT, dq0, dqT, kbar float64, G, V []float64, w *flowWork) {
 	n, d := f.n, f.d
 	O := f.seen[i]
 	no := len(O)
@@ -570,12 +601,12 @@ func (f *FlowFilter) pullLeafVJP(v, i int, q0, qT, kbar float64, w *flowWork) {
 	for k := 0; k < no; k++ {
 		cb[k*no+k] -= float64(d) * kbar / c[k*no+k]
 	}
-	y, vO := w.yb[:no*d], w.v[:no*d]
+	y, vO := w.yb[:no*d], V[:no*d]
 	copy(y, w.vb[:no*d])
 	dense.Trsm(true, c, no, y, d)
 	dense.Gemm(false, true, -1, y, no, d, vO, no, d, 1, cb)
 	for a, ka := range O {
-		copy(ct[a*no:(a+1)*no], w.g[ka*n:ka*n+no])
+		copy(ct[a*no:(a+1)*no], G[ka*n:ka*n+no])
 		copy(gO[a*no:(a+1)*no], w.gb[ka*n:ka*n+no])
 	}
 	dense.Gemm(true, false, 1, gO, no, no, ct, no, no, 0, zb)
@@ -586,6 +617,7 @@ func (f *FlowFilter) pullLeafVJP(v, i int, q0, qT, kbar float64, w *flowWork) {
 			e := sb[a*no+b]
 			w.a0b[ka*n+kb] += q0 * e
 			w.aTb[ka*n+kb] += qT * e
+			w.lamb += e * (dq0*f.a0[v][ka*n+kb] + dqT*f.aT[v][ka*n+kb])
 		}
 		f.tb[v] += sb[a*no+a]
 	}
@@ -610,6 +642,7 @@ func (f *FlowFilter) edgeVJP(v int, w *flowWork) {
 	}
 	f.flow.KernelVJPTo(w.xq, f.pb[v], anc, w.a0b)
 	f.flow.KernelVJPTo(w.xq, f.pb[v], f.anc[v], w.aTb)
+	f.auxDriftVJP(v, w)
 }
 
 // fuseVJP takes the complete adjoints (L̄, Ū, κ̄) of internal node v's message back
@@ -654,10 +687,7 @@ func (f *FlowFilter) fuseVJP(v int, w *flowWork) error {
 		for i, e := range w.v {
 			w.vb[i] -= kb * e
 		}
-		clear(w.p0b)
-		clear(w.pTb)
-		clear(w.a0b)
-		clear(w.aTb)
+		clearEdgeAdjoints(w)
 		f.pullVJP(c, 0, kb, w)
 		f.edgeVJP(c, w)
 	}

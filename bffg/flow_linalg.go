@@ -20,6 +20,11 @@ type flowWork struct {
 	cq, gq, gqb     []float64 // n×n
 	vq, sq, vqb, xn []float64 // n×d
 	act             []int     // the landmarks a message is informative about (activeSet)
+	// auxiliary drift: the driftless G and V of a shifted message (unshiftVJP), G'μ,
+	// and the adjoints of λ and μ collected along an edge
+	gu          []float64 // n×n
+	vu, gm, mub []float64 // n×d
+	lamb        float64
 }
 
 // swapPull exchanges the two pullback slots (c, g, v) and (cq, gq, vq).
@@ -104,13 +109,13 @@ func (w *flowWork) init(n, d int) {
 	nn, nd := n*n, n*d
 	w.pu = make([]float64, n)
 	for _, p := range []*[]float64{&w.p0, &w.pT, &w.t1, &w.c, &w.g, &w.k, &w.lk, &w.dm, &w.e,
-		&w.p0b, &w.pTb, &w.a0b, &w.aTb, &w.gb, &w.kb, &w.lkb, &w.db, &w.cb, &w.sb, &w.zb} {
+		&w.p0b, &w.pTb, &w.a0b, &w.aTb, &w.gb, &w.kb, &w.lkb, &w.db, &w.cb, &w.sb, &w.zb, &w.gu} {
 		*p = make([]float64, nn)
 	}
 	for _, p := range []*[]float64{&w.wm, &w.gs, &w.ks, &w.cq, &w.gq, &w.gqb} {
 		*p = make([]float64, nn)
 	}
-	for _, p := range []*[]float64{&w.bb, &w.sa, &w.sc, &w.se, &w.vq, &w.sq, &w.vqb, &w.xn} {
+	for _, p := range []*[]float64{&w.bb, &w.sa, &w.sc, &w.se, &w.vq, &w.sq, &w.vqb, &w.xn, &w.vu, &w.gm, &w.mub} {
 		*p = make([]float64, nd)
 	}
 	for _, p := range []*[]float64{&w.v, &w.s, &w.r, &w.dr, &w.xs, &w.vb, &w.rb, &w.yb, &w.xbn, &w.xq, &w.bx, &w.xd} {

@@ -35,6 +35,7 @@ type flowCase struct {
 	sl      float64 // StepLength (0: steps per edge)
 	disc    []bool  // discrete edges
 	drift   float64 // λ of driftFlow (0: no drift)
+	aux     bool    // with a drift, an auxiliary drift (auxDriftFlow)
 }
 
 func newFlowCase(rng *rand.Rand, leaves, n, d, steps int) flowCase {
@@ -85,7 +86,11 @@ func (c flowCase) flowAt(p []float64) Flow {
 	if c.drift == 0 {
 		return KunitaFlow(k)
 	}
-	return driftFlow{Flow: KunitaFlow(k), k: k, lambda: p[3], mu: c.root}
+	f := driftFlow{Flow: KunitaFlow(k), k: k, lambda: p[3], mu: c.root}
+	if c.aux {
+		return newAuxDriftFlow(f, 1.3, 0.4)
+	}
+	return f
 }
 
 // driftFlow is the Kunita flow with the nonlinear drift

@@ -1,0 +1,168 @@
+package bffg
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/canopy-bffg/canopy/internal/dense"
+)
+
+// AuxDrifter is implemented by a Drifter that gives FlowFilter's auxiliary process
+// the linear drift b̃(x) = −λ(x − μ), λ ≥ 0 and μ an n×d matrix: usually the linear
+// part of its own drift, such as an Ornstein–Uhlenbeck pull towards an optimal shape.
+// Without it the auxiliary has no drift, and a strong pull (λT of order one or more)
+// leaves the guided proposal far from the conditioned process.
+//
+// The auxiliary's transitions stay closed-form and factorised: from time t to the end
+// T of an edge, X̃_T = μ + φ(x − μ) + N(0, Q ⊗ I_d) with φ = e^{−λ(T−t)} and
+// Q = ∫_t^T e^{−2λ(T−s)}ã(s)ds, which is again a combination of ã at the edge's two
+// ends. An explicit or semi-implicit step's log-weight gains λ(x − μ)'r·dt, the −b̃'r
+// part of (b − b̃)'r. Discrete edges keep no drift.
+type AuxDrifter interface {
+	Drifter
+	// AuxDrift returns λ and μ (n×d; nil means zero). FlowFilter does not modify μ.
+	AuxDrift() (lambda float64, mu []float64)
+	// AuxDriftVJPTo adds (∂λ/∂θ)λ̄ + (∂μ/∂θ)'μ̄ to pbar (len NumParams).
+	AuxDriftVJPTo(pbar []float64, lambar float64, mubar []float64)
+}
+
+// setAuxDrift takes λ and μ of the auxiliary drift from flow, if it has one.
+func (f *FlowFilter) setAuxDrift(flow Flow) error {
+	f.aux, f.lam = nil, 0
+	a, ok := flow.(AuxDrifter)
+	if !ok {
+		return nil
+	}
+	lam, mu := a.AuxDrift()
+	if !(lam >= 0) || math.IsInf(lam, 0) {
+		return fmt.Errorf("bffg: FlowFilter: auxiliary drift rate λ = %v (must be finite and not negative)", lam)
+	}
+	nd := f.n * f.d
+	if len(f.mu) != nd {
+		f.mu = make([]float64, nd)
+	}
+	clear(f.mu)
+	if mu != nil {
+		if len(mu) != nd {
+			return fmt.Errorf("bffg: FlowFilter: auxiliary drift centre has %d values, want %d", len(mu), nd)
+		}
+		if err := checkFinite(mu); err != nil {
+			return fmt.Errorf("bffg: FlowFilter: auxiliary drift centre: %w", err)
+		}
+		copy(f.mu, mu)
+	}
+	f.aux, f.lam = a, lam
+	return nil
+}
+
+// shifted reports whether the messages on the edge above v are those of an auxiliary
+// with a drift.
+func (f *FlowFilter) shifted(v int) bool { return f.lam > 0 && !f.discrete(v) }
+
+// expMoments returns E_m = ∫_0^h u^m e^{−ku} du for m = 0, 1, 2 (k, h ≥ 0), by their
+// power series where kh is small (the closed forms cancel there) and closed forms
+// otherwise.
+func expMoments(k, h float64) (e0, e1, e2 float64) {
+	x := k * h
+	if x < 0.5 {
+		// E_m = h^{m+1} Σ_i (−x)^i / (i!(i+m+1)).
+		term := 1.0 // (−x)^i / i!
+		for i := 0; i < 30 && term != 0; i++ {
+			fi := float64(i)
+			e0 += term / (fi + 1)
+			e1 += term / (fi + 2)
+			e2 += term / (fi + 3)
+			term *= -x / (fi + 1)
+		}
+		return e0 * h, e1 * h * h, e2 * h * h * h
+	}
+	ex := math.Exp(-x)
+	return -math.Expm1(-x) / k, (1 - ex*(1+x)) / (k * k), (2 - ex*(x*x+2*x+2)) / (k * k * k)
+}
+
+// auxWeights returns, for time tj on an edge of length T with auxiliary drift rate
+// lam, the weights of Q_j = q0·ã₀ + qT·ã_T = ∫_{t_j}^T e^{−2λ(T−s)}ã(s)ds, their
+// derivatives in λ, and φ = e^{−λ(T−t_j)} with its complement ψ = 1 − φ and dφ/dλ.
+// With u = T − s, ã(s) = ã_T + (u/T)(ã₀ − ã_T), so q0 = E₁/T and qT = E₀ − E₁/T
+// with k = 2λ (expMoments), and dE_m/dk = −E_{m+1}.
+func auxWeights(T, tj, lam float64) (q0, qT, dq0, dqT, phi, psi, dphi float64) {
+	if T <= 0 {
+		return 0, 0, 0, 0, 1, 0, 0
+	}
+	h := T - tj
+	e0, e1, e2 := expMoments(2*lam, h)
+	q0, qT = e1/T, e0-e1/T
+	dq0, dqT = -2*e2/T, 2*(e2/T-e1)
+	phi, psi = math.Exp(-lam*h), -math.Expm1(-lam*h)
+	return q0, qT, dq0, dqT, phi, psi, -h * phi
+}
+
+// shift turns the message of the driftless pullback at grid point j of the edge above
+// v (G, V in the work space) into that of the auxiliary with drift: h_j(x) is the
+// driftless message at μ + φ(x − μ), so G ← φG and V ← V − ψG'μ.
+func (f *FlowFilter) shift(v, j int, w *flowWork) {
+	n, d := f.n, f.d
+	T := f.t.BranchLength(v)
+	tj, _ := f.gridPoint(T, f.ns[v], j)
+	_, _, _, _, phi, psi, _ := auxWeights(T, tj, f.lam)
+	dense.Gemm(true, false, -psi, w.g, n, n, f.mu, n, d, 1, w.v)
+	for i := range w.g {
+		w.g[i] *= phi
+	}
+}
+
+// unshiftVJP is the reverse of shift at grid point j of the edge above v, with C of
+// the pullback in the work space and the adjoints Ḡ, V̄ of the shifted message in
+// w.gb, w.vb. It recomputes the driftless G and V into w.gu and w.vu and returns
+// them, turns w.gb into Ḡ of the driftless G (V̄ is unchanged) and adds to λ̄ and μ̄
+// of the edge (w.lamb, w.mub):
+//
+//	Ḡ ← φḠ − ψμV̄',  μ̄ += −ψGV̄,  φ̄ = ⟨Ḡ, G⟩ + ⟨V̄, G'μ⟩,  λ̄ += φ̄·dφ/dλ.
+func (f *FlowFilter) unshiftVJP(v, j int, w *flowWork) (G, V []float64) {
+	n, d := f.n, f.d
+	G, V = w.gu, w.vu
+	if i := f.obsLeaf(v); i >= 0 {
+		// pullLeaf: G = P'C⁻ᵀ (rows of the observed landmarks), V = C⁻¹y_O (compact).
+		O := f.seen[i]
+		no := len(O)
+		c, ct := w.c[:no*no], w.t1[:no*no]
+		setIdentity(ct, no)
+		dense.TrsmRight(true, c, no, ct, no)
+		clear(G)
+		clear(V)
+		for a, ka := range O {
+			copy(G[ka*n:ka*n+no], ct[a*no:(a+1)*no])
+			copy(V[a*d:(a+1)*d], f.y[i*n*d+ka*d:i*n*d+(ka+1)*d])
+		}
+		dense.Trsm(false, c, no, V[:no*d], d)
+	} else {
+		copy(G, f.lv[v])
+		dense.TrsmRight(true, w.c, n, G, n)
+		copy(V, f.uv[v])
+		dense.Trsm(false, w.c, n, V, d)
+	}
+	T := f.t.BranchLength(v)
+	tj, _ := f.gridPoint(T, f.ns[v], j)
+	_, _, _, _, phi, psi, dphi := auxWeights(T, tj, f.lam)
+	gm := w.gm
+	dense.Gemm(true, false, 1, G, n, n, f.mu, n, d, 0, gm) // G'μ
+	phib := dot(w.gb, G) + dot(w.vb, gm)
+	w.lamb += phib * dphi
+	dense.Gemm(false, false, -psi, G, n, n, w.vb, n, d, 1, w.mub)
+	for i := range w.gb {
+		w.gb[i] *= phi
+	}
+	dense.Gemm(false, true, -psi, f.mu, n, d, w.vb, n, d, 1, w.gb)
+	return G, V
+}
+
+// auxDriftVJP moves the edge's adjoints of λ and μ (w.lamb, w.mub) into θ̄ of the edge
+// above v and clears them.
+func (f *FlowFilter) auxDriftVJP(v int, w *flowWork) {
+	if f.aux == nil {
+		return
+	}
+	f.aux.AuxDriftVJPTo(f.pb[v], w.lamb, w.mub)
+	w.lamb = 0
+	clear(w.mub)
+}

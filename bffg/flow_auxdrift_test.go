@@ -1,0 +1,330 @@
+package bffg
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/canopy-bffg/canopy/sde"
+	"github.com/canopy-bffg/canopy/topology"
+)
+
+// auxDriftFlow is driftFlow with the auxiliary drift −λ̃(x − μ̃), λ̃ = rate·λ and
+// μ̃ = (1 + shift·λ)μ, so that both depend on θ = (k_α, k_σ, λ).
+type auxDriftFlow struct {
+	driftFlow
+	rate, shift float64
+	muAux       []float64
+}
+
+func newAuxDriftFlow(f driftFlow, rate, shift float64) auxDriftFlow {
+	mu := make([]float64, len(f.mu))
+	for i, e := range f.mu {
+		mu[i] = (1 + shift*f.lambda) * e
+	}
+	return auxDriftFlow{driftFlow: f, rate: rate, shift: shift, muAux: mu}
+}
+
+func (f auxDriftFlow) AuxDrift() (float64, []float64) { return f.rate * f.lambda, f.muAux }
+
+func (f auxDriftFlow) AuxDriftVJPTo(pbar []float64, lb float64, mb []float64) {
+	pbar[2] += f.rate * lb
+	for i, e := range f.mu {
+		pbar[2] += f.shift * e * mb[i]
+	}
+}
+
+// The weights of Q_j and φ equal quadrature of their integrals, in the series and the
+// closed-form regimes of expMoments and at λ = 0 (where they are edgeWeights'), and
+// their λ-derivatives equal finite differences.
+func TestAuxWeights(t *testing.T) {
+	quad := func(T, tj, lam float64) (q0, qT float64) {
+		// Composite Simpson on [t_j, T] of e^{−2λ(T−s)}(1 − s/T) and e^{−2λ(T−s)}s/T.
+		const m = 20000
+		h := (T - tj) / m
+		for i := 0; i <= m; i++ {
+			s := tj + float64(i)*h
+			c := 2.0
+			if i == 0 || i == m {
+				c = 1
+			} else if i%2 == 1 {
+				c = 4
+			}
+			e := math.Exp(-2 * lam * (T - s))
+			q0 += c * e * (1 - s/T)
+			qT += c * e * s / T
+		}
+		return q0 * h / 3, qT * h / 3
+	}
+	for _, c := range [][3]float64{{1, 0, 0.7}, {1, 0.3, 1e-4}, {2.5, 1, 3}, {0.4, 0.1, 40}, {1, 0.999, 2}, {3, 0, 0.08}} {
+		T, tj, lam := c[0], c[1], c[2]
+		q0, qT, dq0, dqT, phi, psi, dphi := auxWeights(T, tj, lam)
+		w0, wT := quad(T, tj, lam)
+		require.InDelta(t, w0, q0, 1e-13*T, "q0 %v", c)
+		require.InDelta(t, wT, qT, 1e-13*T, "qT %v", c)
+		require.InDelta(t, math.Exp(-lam*(T-tj)), phi, 1e-15)
+		require.InDelta(t, 1-phi, psi, 1e-15)
+		const h = 1e-6
+		p0, pT, _, _, pp, _, _ := auxWeights(T, tj, lam+h)
+		m0, mT, _, _, pm, _, _ := auxWeights(T, tj, lam-h)
+		require.InDelta(t, (p0-m0)/(2*h), dq0, 1e-7, "dq0 %v", c)
+		require.InDelta(t, (pT-mT)/(2*h), dqT, 1e-7, "dqT %v", c)
+		require.InDelta(t, (pp-pm)/(2*h), dphi, 1e-8, "dφ %v", c)
+		_, e0, eT := edgeWeights(T, tj)
+		z0, zT, _, _, _, _, _ := auxWeights(T, tj, 0)
+		require.InDelta(t, e0, z0, 1e-15)
+		require.InDelta(t, eT, zT, 1e-15)
+	}
+}
+
+// ouFlow is the linear Ornstein–Uhlenbeck flow dX = −λ(X − μ)dt + σdW with a constant
+// K = σσ', θ = (λ), its own auxiliary (proxy = truth).
+type ouFlow struct {
+	constFlow
+	lambda float64
+	mu     []float64
+}
+
+func (f ouFlow) NumParams() int { return 1 }
+func (f ouFlow) DriftTo(dst, x []float64) error {
+	for i, e := range x {
+		dst[i] = -f.lambda * (e - f.mu[i])
+	}
+	return nil
+}
+func (f ouFlow) DriftVJPTo(xbar, pbar, x, bbar []float64) {
+	for i, e := range x {
+		xbar[i] = -f.lambda * bbar[i]
+		pbar[0] -= (e - f.mu[i]) * bbar[i]
+	}
+}
+func (f ouFlow) AuxDrift() (float64, []float64) { return f.lambda, f.mu }
+func (f ouFlow) AuxDriftVJPTo(pbar []float64, lb float64, _ []float64) {
+	pbar[0] += lb
+}
+
+// ouOracle returns the dense log-likelihood of the OU flow on tr with its root fixed:
+// each edge is the exact transition X_v = μ + φ(X_pa − μ) + N(0, (1 − φ²)/(2λ)·K ⊗ I_d),
+// φ = e^{−λT}.
+func ouOracle(t *testing.T, tr *topology.Topology, fl ouFlow, root, y []float64, tau2 float64) float64 {
+	D := fl.n * fl.d
+	a := sde.KronTo(make([]float64, D*D), fl.k, fl.n, fl.d)
+	proxy := ProxyFunc(func(v int, _, A, b, Q []float64) {
+		T := tr.BranchLength(v)
+		phi := math.Exp(-fl.lambda * T)
+		setIdentity(A, D)
+		for i := range A {
+			A[i] *= phi
+		}
+		for i := range b {
+			b[i] = (1 - phi) * fl.mu[i]
+		}
+		for i := range Q {
+			Q[i] = a[i] * -math.Expm1(-2*fl.lambda*T) / (2 * fl.lambda)
+		}
+	})
+	ll, err := DenseLogLikelihood(tr, proxy, Obs{Y: y, Var: tau2}, Root{Mean: root})
+	require.NoError(t, err)
+	return ll
+}
+
+// With the OU flow as its own auxiliary (proxy = truth, including the drift), log h_root
+// equals the dense closed form of the OU transitions on any grid, and with explicit or
+// semi-implicit steps every log-weight is 0 for any noise. The driftless auxiliary
+// gives non-zero weights on the same pass, so the check has power.
+func TestFlowAuxDriftProxyIsTruth(t *testing.T) {
+	rng := rand.New(rand.NewPCG(61, 62))
+	tr, kk, root, y := linearFlowCase(rng)
+	const n, d, tau2 = 3, 2, 0.05
+	mu := []float64{1, 0.5, -0.5, 0.2, 0, -1}
+	fl := ouFlow{constFlow: constFlow{n, d, kk}, lambda: 1.7, mu: mu}
+	want := ouOracle(t, tr, fl, root, y, tau2)
+	for k, m := range []int{1, 8, 8, 30} {
+		f := &FlowFilter{Steps: m, TimeChange: k == 2, SemiImplicit: k == 3}
+		require.NoError(t, f.SetData(tr, n, d, root, y))
+		require.NoError(t, f.Run(fl, tau2))
+		relClose(t, want, f.LogLikelihood(), 1e-11, "log h_root")
+		z := make([]float64, f.NumNoise())
+		for i := range z {
+			z[i] = rng.NormFloat64()
+		}
+		sum, err := f.Guide(z)
+		require.NoError(t, err)
+		require.InDelta(t, 0, sum, 1e-10, "Σ log w (steps %d)", m)
+		for _, lw := range f.LogWeights() {
+			require.InDelta(t, 0, lw, 1e-11)
+		}
+		// The same pass with the driftless auxiliary.
+		g := &FlowFilter{Steps: m, TimeChange: k == 2, SemiImplicit: k == 3}
+		require.NoError(t, g.SetData(tr, n, d, root, y))
+		require.NoError(t, g.Run(driftOnly{fl}, tau2))
+		sum, err = g.Guide(z)
+		require.NoError(t, err)
+		require.Greater(t, math.Abs(sum), 0.1, "driftless auxiliary (steps %d)", m)
+	}
+	// Exactly observed leaves.
+	want = ouOracle(t, tr, fl, root, y, 0)
+	f := &FlowFilter{Steps: 5}
+	require.NoError(t, f.SetData(tr, n, d, root, y))
+	require.NoError(t, f.Run(fl, 0))
+	relClose(t, want, f.LogLikelihood(), 1e-11, "log h_root, τ² = 0")
+}
+
+// driftOnly hides the AuxDrifter of a flow.
+type driftOnly struct{ ouFlow }
+
+func (driftOnly) AuxDrift() {}
+
+// The factorised filter with an auxiliary drift agrees with SDEFilter's full D×D
+// computation with the same linear auxiliary (B = −λ̃I, β = λ̃μ̃, ã interpolated
+// between the anchors), whose messages RK4 solves on the grid: log h_root, every
+// log-weight and every state agree to RK4's error, which falls at fourth order (about
+// 2e−5 with 200 steps per edge, 6e−8 with 800, also on the driftless auxiliary where
+// FlowFilter is closed-form too).
+func TestFlowAuxDriftMatchesFull(t *testing.T) {
+	rng := rand.New(rand.NewPCG(63, 64))
+	c := newFlowCase(rng, 6, 3, 2, 0)
+	c.drift = 0.9
+	truth := c.flowAt(c.params()).(driftFlow)
+	D := c.k.N * c.k.Dim
+	for _, aux := range []bool{false, true} {
+		var flow Flow = truth
+		lam, mu := 0.0, make([]float64, D)
+		if aux {
+			a := newAuxDriftFlow(truth, 1.3, 0.4)
+			flow = a
+			lam, mu = a.AuxDrift()
+		}
+		var errs []float64
+		for _, steps := range []int{200, 800} {
+			f := &FlowFilter{Steps: steps}
+			require.NoError(t, f.SetData(c.tr, c.k.N, c.k.Dim, c.root, c.y))
+			require.NoError(t, f.Run(flow, c.tau2))
+			f.Refine()
+			require.NoError(t, f.Run(flow, c.tau2))
+			anchors := f.Anchors()
+			g := SDEFilter{Steps: steps}
+			g.SetAnchors(c.tr, anchors)
+			linear := func(v int) sde.Auxiliary {
+				p := c.tr.Parent(v)
+				a0, aT := make([]float64, D*D), make([]float64, D*D)
+				require.NoError(t, kunitaAux{c.k}.AuxCovariances(v, anchors[p*D:(p+1)*D], anchors[v*D:(v+1)*D], a0, aT))
+				return linearAux{sde.Interpolated{D: D, T: c.tr.BranchLength(v), A0: a0, AT: aT}, lam, mu}
+			}
+			require.NoError(t, g.RunRK4(c.tr, linear, Obs{Y: c.y, Var: c.tau2}))
+			errs = append(errs, math.Abs(g.LogLikelihood(c.root)-f.LogLikelihood()))
+			if steps < 800 {
+				continue
+			}
+			z := c.noise(rng, f, 1)
+			sum, err := f.Guide(z)
+			require.NoError(t, err)
+			x, lw := make([]float64, c.tr.Len()*D), make([]float64, c.tr.Len())
+			want, err := g.Guide(truth, c.root, z, x, lw)
+			require.NoError(t, err)
+			relClose(t, want, sum, 1e-6, "Σ log w")
+			for v := 1; v < c.tr.Len(); v++ {
+				require.InDelta(t, lw[v], f.LogWeights()[v], 1e-6*(1+math.Abs(lw[v])), "log w at %d", v)
+				for i, e := range f.State(v) {
+					require.InDelta(t, x[v*D+i], e, 1e-6, "state of %d", v)
+				}
+			}
+		}
+		t.Logf("auxiliary drift %v: |Δ log h_root| %.3g (200 steps), %.3g (800)", aux, errs[0], errs[1])
+		require.Less(t, errs[1], 2e-7)
+		require.Greater(t, errs[0]/errs[1], 50.0, "fourth order")
+	}
+}
+
+// linearAux is an interpolated auxiliary with the drift −λ(x − μ).
+type linearAux struct {
+	sde.Interpolated
+	lam float64
+	mu  []float64
+}
+
+func (a linearAux) CoefficientsTo(B, beta, q []float64, t float64) {
+	a.Interpolated.CoefficientsTo(B, beta, q, t)
+	for i := 0; i < a.D; i++ {
+		B[i*a.D+i] = -a.lam
+		beta[i] = a.lam * a.mu[i]
+	}
+}
+
+// With an auxiliary drift whose λ̃ and μ̃ depend on θ, the reverse pass equals central
+// finite differences in z, θ and τ²: explicit steps on uniform and time-changed grids
+// (with discrete edges), semi-implicit steps, exact steps (with discrete edges,
+// missing landmarks and into exactly observed tips), and the same without the step
+// cache. The auxiliary drift changes the result (the check has power).
+func TestFlowAuxDriftGradient(t *testing.T) {
+	rng := rand.New(rand.NewPCG(65, 66))
+	for k, dims := range [][2]int{{3, 2}, {4, 1}, {3, 2}, {3, 2}, {4, 1}, {3, 2}, {4, 2}} {
+		c := newFlowCase(rng, 7, dims[0], dims[1], 4)
+		c.drift = 0.8
+		c.aux = true
+		c.tc = k == 1 || k == 4
+		c.si = k == 2
+		c.ex = k >= 3
+		if k == 5 || k == 6 {
+			c.tau2 = 0 // the conditioning step into exact tips
+		}
+		if k == 6 { // missing landmarks, steps set by a step length
+			c.sl = 0.2
+			nd := dims[0] * dims[1]
+			for l := 0; l < dims[1]; l++ {
+				c.y[0*nd+0*dims[1]+l] = math.NaN()
+				c.y[1*nd+(dims[0]-1)*dims[1]+l] = math.NaN()
+			}
+		}
+		if k == 1 || k == 4 {
+			c.disc = make([]bool, c.tr.Len())
+			for v := 2; v < c.tr.Len(); v += 3 {
+				c.disc[v] = true
+			}
+		}
+		f, z, zbar, pbar, tb := checkFlowGradient(t, rng, c)
+		checkCacheFree(t, f, z, zbar, pbar, tb)
+		// Without the auxiliary drift (same anchors and noise) the value differs.
+		withAux := f.LogLikelihood()
+		c.aux = false
+		g := &FlowFilter{Steps: c.steps, TimeChange: c.tc, Discrete: c.disc, SemiImplicit: c.si, ExactSteps: c.ex, StepLength: c.sl}
+		require.NoError(t, g.SetData(c.tr, c.k.N, c.k.Dim, c.root, c.y))
+		g.SetAnchors(f.Anchors())
+		require.NoError(t, g.Run(c.flowAt(c.params()), c.tau2))
+		require.Greater(t, math.Abs(g.LogLikelihood()-withAux), 1e-3, "case %d", k)
+	}
+}
+
+// A bad auxiliary drift is refused by Run with an error that names it.
+func TestFlowAuxDriftBad(t *testing.T) {
+	rng := rand.New(rand.NewPCG(67, 68))
+	c := newFlowCase(rng, 5, 3, 2, 4)
+	c.drift = 0.5
+	f := &FlowFilter{Steps: 4}
+	require.NoError(t, f.SetData(c.tr, 3, 2, c.root, c.y))
+	base := c.flowAt(c.params()).(driftFlow)
+	for _, tc := range []struct {
+		lam  float64
+		mu   []float64
+		want string
+	}{
+		{-1, nil, "λ = -1"},
+		{math.NaN(), nil, "λ = NaN"},
+		{1, make([]float64, 5), "5 values, want 6"},
+		{1, []float64{0, 0, math.Inf(1), 0, 0, 0}, "centre"},
+	} {
+		err := f.Run(badAux{base, tc.lam, tc.mu}, c.tau2)
+		require.ErrorContains(t, err, tc.want)
+	}
+}
+
+type badAux struct {
+	driftFlow
+	lam float64
+	mu  []float64
+}
+
+func (b badAux) AuxDrift() (float64, []float64)            { return b.lam, b.mu }
+func (badAux) AuxDriftVJPTo([]float64, float64, []float64) {}
