@@ -228,26 +228,19 @@ func ExampleDrifter() {
 	// ∂/∂(k_α, k_σ) = [-2.4561 2.9450]
 }
 
-// meanRevertingAux is meanReverting whose auxiliary process shares its drift: an
-// AuxDrifter. Its θ (k_α, k_σ) does not enter λ or μ.
-type meanRevertingAux struct{ meanReverting }
-
-func (f meanRevertingAux) AuxDrift() (float64, []float64)              { return f.lambda, f.mu }
-func (f meanRevertingAux) AuxDriftVJPTo([]float64, float64, []float64) {}
-
-// A strong pull towards a mean shape: giving the auxiliary process the same linear
-// drift brings the guided proposal closer to the conditioned process, and the
-// log-weights vary much less from one noise draw to the next.
-func ExampleAuxDrifter() {
+// A strong pull towards a mean shape. MeanReverting's auxiliary process shares the
+// drift (it is an AuxDrifter); with the driftless auxiliary of meanReverting above, the
+// guided proposal is further from the conditioned process, and the log-weights vary
+// much more from one noise draw to the next.
+func ExampleMeanReverting() {
 	t, err := topology.ParseNewick("((c:0.6,d:0.6):0.4,e:1);")
 	if err != nil {
 		panic(err)
 	}
 	root := []float64{0, 0.5}
 	y := []float64{0.1, 0.6, -0.2, 0.4, 0.2, 0.8} // leaves e, c, d
-	drift := meanReverting{Flow: bffg.KunitaFlow(sde.Kunita{N: 2, Dim: 1, KAlpha: 1, KSigma: 0.7}),
-		lambda: 4, mu: root}
-	for _, flow := range []bffg.Flow{drift, meanRevertingAux{drift}} {
+	kunita := bffg.KunitaFlow(sde.Kunita{N: 2, Dim: 1, KAlpha: 1, KSigma: 0.7})
+	for _, flow := range []bffg.Flow{meanReverting{Flow: kunita, lambda: 4, mu: root}, bffg.MeanReverting(kunita, 4, root)} {
 		f := bffg.FlowFilter{Steps: 50}
 		if err := f.SetData(t, 2, 1, root, y); err != nil {
 			panic(err)

@@ -166,3 +166,44 @@ func (f *FlowFilter) auxDriftVJP(v int, w *flowWork) {
 	w.lamb = 0
 	clear(w.mub)
 }
+
+// MeanReverting returns flow with the drift b(x) = −λ(x − μ), which pulls every
+// landmark towards the shape μ (n×d, kept, not copied) at rate λ > 0: an
+// Ornstein–Uhlenbeck flow, a model of stabilising selection towards an optimal shape.
+// Its parameters are θ = (flow's θ, λ). It is an AuxDrifter whose auxiliary process
+// shares the drift, so the guided proposal keeps the pull.
+func MeanReverting(flow Flow, lambda float64, mu []float64) Flow {
+	return meanReverting{Flow: flow, lambda: lambda, mu: mu, np: flow.NumParams()}
+}
+
+type meanReverting struct {
+	Flow
+	lambda float64
+	mu     []float64
+	np     int // the wrapped flow's parameters; λ is θ[np]
+}
+
+func (f meanReverting) NumParams() int { return f.np + 1 }
+
+func (f meanReverting) DriftTo(dst, x []float64) error {
+	if len(f.mu) != len(x) {
+		return fmt.Errorf("bffg: MeanReverting: centre has %d values, state %d", len(f.mu), len(x))
+	}
+	for i, e := range x {
+		dst[i] = -f.lambda * (e - f.mu[i])
+	}
+	return nil
+}
+
+func (f meanReverting) DriftVJPTo(xbar, pbar, x, bbar []float64) {
+	for i, e := range x {
+		xbar[i] = -f.lambda * bbar[i]
+		pbar[f.np] -= (e - f.mu[i]) * bbar[i]
+	}
+}
+
+func (f meanReverting) AuxDrift() (float64, []float64) { return f.lambda, f.mu }
+
+func (f meanReverting) AuxDriftVJPTo(pbar []float64, lambar float64, _ []float64) {
+	pbar[f.np] += lambar
+}

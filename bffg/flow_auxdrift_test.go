@@ -79,50 +79,24 @@ func TestAuxWeights(t *testing.T) {
 	}
 }
 
-// ouFlow is the linear Ornstein–Uhlenbeck flow dX = −λ(X − μ)dt + σdW with a constant
-// K = σσ', θ = (λ), its own auxiliary (proxy = truth).
-type ouFlow struct {
-	constFlow
-	lambda float64
-	mu     []float64
-}
-
-func (f ouFlow) NumParams() int { return 1 }
-func (f ouFlow) DriftTo(dst, x []float64) error {
-	for i, e := range x {
-		dst[i] = -f.lambda * (e - f.mu[i])
-	}
-	return nil
-}
-func (f ouFlow) DriftVJPTo(xbar, pbar, x, bbar []float64) {
-	for i, e := range x {
-		xbar[i] = -f.lambda * bbar[i]
-		pbar[0] -= (e - f.mu[i]) * bbar[i]
-	}
-}
-func (f ouFlow) AuxDrift() (float64, []float64) { return f.lambda, f.mu }
-func (f ouFlow) AuxDriftVJPTo(pbar []float64, lb float64, _ []float64) {
-	pbar[0] += lb
-}
-
 // ouOracle returns the dense log-likelihood of the OU flow on tr with its root fixed:
 // each edge is the exact transition X_v = μ + φ(X_pa − μ) + N(0, (1 − φ²)/(2λ)·K ⊗ I_d),
 // φ = e^{−λT}.
-func ouOracle(t *testing.T, tr *topology.Topology, fl ouFlow, root, y []float64, tau2 float64) float64 {
+func ouOracle(t *testing.T, tr *topology.Topology, fl constFlow, lambda float64, mu, root, y []float64, tau2 float64) float64 {
 	D := fl.n * fl.d
 	a := sde.KronTo(make([]float64, D*D), fl.k, fl.n, fl.d)
 	proxy := ProxyFunc(func(v int, _, A, b, Q []float64) {
 		T := tr.BranchLength(v)
-		phi := math.Exp(-fl.lambda * T)
+		phi := math.Exp(-lambda * T)
 		setIdentity(A, D)
 		for i := range A {
 			A[i] *= phi
 		}
 		for i := range b {
-			b[i] = (1 - phi) * fl.mu[i]
+			b[i] = (1 - phi) * mu[i]
 		}
 		for i := range Q {
-			Q[i] = a[i] * -math.Expm1(-2*fl.lambda*T) / (2 * fl.lambda)
+			Q[i] = a[i] * -math.Expm1(-2*lambda*T) / (2 * lambda)
 		}
 	})
 	ll, err := DenseLogLikelihood(tr, proxy, Obs{Y: y, Var: tau2}, Root{Mean: root})
@@ -130,7 +104,7 @@ func ouOracle(t *testing.T, tr *topology.Topology, fl ouFlow, root, y []float64,
 	return ll
 }
 
-// With the OU flow as its own auxiliary (proxy = truth, including the drift), log h_root
+// With the OU flow (MeanReverting with a constant K) as its own auxiliary (proxy = truth, including the drift), log h_root
 // equals the dense closed form of the OU transitions on any grid, and with explicit or
 // semi-implicit steps every log-weight is 0 for any noise. The driftless auxiliary
 // gives non-zero weights on the same pass, so the check has power.
@@ -139,8 +113,9 @@ func TestFlowAuxDriftProxyIsTruth(t *testing.T) {
 	tr, kk, root, y := linearFlowCase(rng)
 	const n, d, tau2 = 3, 2, 0.05
 	mu := []float64{1, 0.5, -0.5, 0.2, 0, -1}
-	fl := ouFlow{constFlow: constFlow{n, d, kk}, lambda: 1.7, mu: mu}
-	want := ouOracle(t, tr, fl, root, y, tau2)
+	const lambda = 1.7
+	fl := MeanReverting(constFlow{n, d, kk}, lambda, mu)
+	want := ouOracle(t, tr, constFlow{n, d, kk}, lambda, mu, root, y, tau2)
 	for k, m := range []int{1, 8, 8, 30} {
 		f := &FlowFilter{Steps: m, TimeChange: k == 2, SemiImplicit: k == 3}
 		require.NoError(t, f.SetData(tr, n, d, root, y))
@@ -159,23 +134,24 @@ func TestFlowAuxDriftProxyIsTruth(t *testing.T) {
 		// The same pass with the driftless auxiliary.
 		g := &FlowFilter{Steps: m, TimeChange: k == 2, SemiImplicit: k == 3}
 		require.NoError(t, g.SetData(tr, n, d, root, y))
-		require.NoError(t, g.Run(driftOnly{fl}, tau2))
+		require.NoError(t, g.Run(driftOnly{fl, fl.(Drifter)}, tau2))
 		sum, err = g.Guide(z)
 		require.NoError(t, err)
 		require.Greater(t, math.Abs(sum), 0.1, "driftless auxiliary (steps %d)", m)
 	}
 	// Exactly observed leaves.
-	want = ouOracle(t, tr, fl, root, y, 0)
+	want = ouOracle(t, tr, constFlow{n, d, kk}, lambda, mu, root, y, 0)
 	f := &FlowFilter{Steps: 5}
 	require.NoError(t, f.SetData(tr, n, d, root, y))
 	require.NoError(t, f.Run(fl, 0))
 	relClose(t, want, f.LogLikelihood(), 1e-11, "log h_root, τ² = 0")
 }
 
-// driftOnly hides the AuxDrifter of a flow.
-type driftOnly struct{ ouFlow }
-
-func (driftOnly) AuxDrift() {}
+// driftOnly is a Flow and Drifter without the AuxDrifter.
+type driftOnly struct {
+	Flow
+	Drifter
+}
 
 // The factorised filter with an auxiliary drift agrees with SDEFilter's full D×D
 // computation with the same linear auxiliary (B = −λ̃I, β = λ̃μ̃, ã interpolated
@@ -328,3 +304,37 @@ type badAux struct {
 
 func (b badAux) AuxDrift() (float64, []float64)            { return b.lam, b.mu }
 func (badAux) AuxDriftVJPTo([]float64, float64, []float64) {}
+
+// FlowPotential on the mean-reverting Kunita flow, θ = (k_α, k_σ, λ) and τ² in logs:
+// the gradient equals central finite differences of the value, with exact steps
+// (canopy's shape model) and with explicit ones.
+func TestMeanRevertingPotentialGradient(t *testing.T) {
+	rng := rand.New(rand.NewPCG(69, 70))
+	c := newFlowCase(rng, 7, 3, 2, 5)
+	for _, exact := range []bool{false, true} {
+		c.ex = exact
+		f := c.filter(t)
+		p := &FlowPotential{Filter: f, NumFlowParams: 3, EstimateNoise: true,
+			NewFlow: func(th []float64) (Flow, error) {
+				k := c.k
+				k.KAlpha, k.KSigma = th[0], th[1]
+				return MeanReverting(KunitaFlow(k), th[2], c.root), nil
+			},
+			Priors: []Prior{LogInvGamma{2, 0.5}, LogInvGamma{3, 2}, Normal{0, 1}, Normal{-4, 2}}}
+		q := make([]float64, p.Dim())
+		q[0], q[1], q[2], q[3] = math.Log(0.1), math.Log(0.5), math.Log(2), math.Log(0.02)
+		for i := 4; i < len(q); i++ {
+			q[i] = rng.NormFloat64()
+		}
+		require.NoError(t, p.Check(q))
+		grad := make([]float64, len(q))
+		p.LogDensityGrad(q, grad)
+		for _, i := range []int{0, 1, 2, 3, 4 + c.steps*6, len(q) - 1, len(q) / 2} {
+			qp, qm := append([]float64(nil), q...), append([]float64(nil), q...)
+			qp[i] += 1e-6
+			qm[i] -= 1e-6
+			fd := (p.LogDensity(qp) - p.LogDensity(qm)) / 2e-6
+			require.InDelta(t, fd, grad[i], 1e-5*(1+math.Abs(fd)), "coordinate %d (exact steps %v)", i, exact)
+		}
+	}
+}
