@@ -204,7 +204,7 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.IntVar(&c.steps, "steps", 25, "kunita: Euler–Maruyama steps per edge")
 	fs.Float64Var(&c.stepLength, "step-length", 0, "kunita: if positive, give each edge of length T ⌈T/step-length⌉ steps instead of --steps")
 	fs.IntVar(&c.treeIndex, "tree-index", 0, "which tree of a multi-tree file (0 = first)")
-	fs.StringVar(&c.model, "model", "bm", "edge model: bm, ou or kunita (landmark shapes)")
+	fs.StringVar(&c.model, "model", "bm", "edge model: bm, ou, kunita (landmark shapes) or kunita-ou (shapes pulled towards the mean shape)")
 	fs.StringVar(&c.noise, "noise", "estimate", "leaf noise variance: estimate, none or a value")
 	fs.StringVar(&c.sampler, "sampler", "nuts", "sampler: nuts or rwpcn (hyperiax's pCN on z with a random walk on the parameters; warmup tunes both to acceptance 0.234)")
 	fs.IntVar(&c.chains, "chains", 4, "number of chains")
@@ -239,8 +239,8 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			c.draws = draws
 		}
 	}
-	if (c.landmarkFile != "") != (c.model == "kunita") {
-		return &exitError{code: 2, err: errors.New("--landmarks goes with --model kunita, and --model kunita needs --landmarks")}
+	if (c.landmarkFile != "") != shapeModel(c.model) {
+		return &exitError{code: 2, err: errors.New("--landmarks goes with --model kunita or kunita-ou, and they need --landmarks")}
 	}
 	if c.landmarkFile != "" && c.traitFile != "" {
 		return &exitError{code: 2, err: errors.New("give --traits or --landmarks, not both")}
@@ -333,9 +333,11 @@ func appendChain(a, b mcmc.Chain) mcmc.Chain {
 func loadProblem(c fitConfig) (*problem, error) {
 	load, build := loadData, func(ds *dataset) (*problem, error) { return newProblem(ds, c.model, c.noise) }
 	file := c.traitFile
-	if c.model == "kunita" {
+	if shapeModel(c.model) {
 		load, file = loadLandmarks, c.landmarkFile
-		build = func(ds *dataset) (*problem, error) { return newKunitaProblem(ds, c.noise, c.steps, c.stepLength) }
+		build = func(ds *dataset) (*problem, error) {
+			return newKunitaProblem(ds, c.noise, c.steps, c.stepLength, c.model == "kunita-ou")
+		}
 	}
 	ds, err := load(c.treeFile, file, c.treeIndex)
 	if err != nil {

@@ -101,14 +101,17 @@ func loadLandmarks(treeFile, lmFile string, index int) (*dataset, error) {
 // log k_α ~ N(log(v/T̄), 2²) with v the mean per-coordinate variance over tips and T̄ the
 // mean root-to-tip distance (K_ii ≈ k_α is the per-coordinate rate), log k_σ ~ N(log ℓ,
 // 1²) with ℓ half the median distance between landmarks of the mean shape, and
-// log τ² ~ N(log(v/100), 2²); --noise none observes the tips exactly. The auxiliary's
+// log τ² ~ N(log(v/100), 2²); --noise none observes the tips exactly. With ou
+// (--model kunita-ou) every landmark is also pulled towards the root shape at rate α,
+// the drift −α(x − root) (bffg.MeanReverting, whose auxiliary process shares it), with
+// log α ~ N(log(1/T̄), 2²) as for the OU trait model. The auxiliary's
 // anchors are refined at the prior medians (two rounds of hyperiax's Algorithm 3) and
 // then frozen. Each edge has --steps steps (or ⌈T/--step-length⌉) on the time-changed
 // grid t = s(2 − s/T), fine where the guiding term is strongest. The model is the Euler–Maruyama discretisation of
 // the flow on that grid, and each step is guided exactly (bffg.FlowFilter.ExactSteps), so
 // the target is that model's exact posterior at any step count. With --noise none the
 // last step into a tip is the transition conditioned on the tip's observed landmarks.
-func newKunitaProblem(ds *dataset, noise string, steps int, stepLength float64) (*problem, error) {
+func newKunitaProblem(ds *dataset, noise string, steps int, stepLength float64, ou bool) (*problem, error) {
 	est, nv, err := noiseFlag(noise)
 	if err != nil {
 		return nil, &exitError{code: 2, err: err}
@@ -157,6 +160,11 @@ func newKunitaProblem(ds *dataset, noise string, steps int, stepLength float64) 
 		return nil, errors.New("--model kunita: the mean shape has coinciding landmarks")
 	}
 	priors := []bffg.Prior{bffg.Normal{Mean: math.Log(v / depth), SD: 2}, bffg.Normal{Mean: math.Log(ell), SD: 1}}
+	pilotTheta := []float64{v / depth, ell}
+	if ou {
+		priors = append(priors, bffg.Normal{Mean: math.Log(1 / depth), SD: 2})
+		pilotTheta = append(pilotTheta, 1/depth)
+	}
 	if est {
 		priors = append(priors, bffg.Normal{Mean: math.Log(v / 100), SD: 2})
 		nv = v / 100
@@ -166,19 +174,27 @@ func newKunitaProblem(ds *dataset, noise string, steps int, stepLength float64) 
 		return nil, err
 	}
 	newFlow := func(th []float64) (bffg.Flow, error) {
-		return bffg.KunitaFlow(sde.Kunita{N: n, Dim: dim, KAlpha: th[0], KSigma: th[1]}), nil
+		k := bffg.KunitaFlow(sde.Kunita{N: n, Dim: dim, KAlpha: th[0], KSigma: th[1]})
+		if ou {
+			return bffg.MeanReverting(k, th[2], root), nil
+		}
+		return k, nil
 	}
-	pilot, _ := newFlow([]float64{v / depth, ell})
+	pilot, _ := newFlow(pilotTheta)
 	if err := bffg.FlowAnchors(f, pilot, nv, 2); err != nil {
 		return nil, fmt.Errorf("the shape model cannot be evaluated on these data: %w", err)
 	}
-	pot := &bffg.FlowPotential{Filter: f, NewFlow: newFlow, NumFlowParams: 2, Priors: priors, Tau2: nv, EstimateNoise: est}
+	pot := &bffg.FlowPotential{Filter: f, NewFlow: newFlow, NumFlowParams: len(pilotTheta), Priors: priors, Tau2: nv, EstimateNoise: est}
 	pr := &problem{ds: ds, flow: pot, names: []string{"log_k_alpha", "log_k_sigma"}}
 	exp := func(i int) func([]float64) float64 { return func(u []float64) float64 { return math.Exp(u[i]) } }
 	pr.params = []param{{"k_alpha", exp(0)}, {"k_sigma", exp(1)}}
+	if ou {
+		pr.names = append(pr.names, "log_alpha")
+		pr.params = append(pr.params, param{"alpha", exp(2)})
+	}
 	if est {
 		pr.names = append(pr.names, "log_tau2")
-		pr.params = append(pr.params, param{"tau2", exp(2)})
+		pr.params = append(pr.params, param{"tau2", exp(len(pilotTheta))})
 	}
 	return pr, nil
 }
@@ -272,3 +288,6 @@ func writeShapeAncestral(c fitConfig, pr *problem) error {
 	}
 	return w.close()
 }
+
+// shapeModel reports whether model is one of the landmark shape models.
+func shapeModel(model string) bool { return model == "kunita" || model == "kunita-ou" }

@@ -358,7 +358,7 @@ func TestSimulateKunita(t *testing.T) {
 	require.NoError(t, err)
 	var buf bytes.Buffer
 	const n, tau2 = 8, 0.01
-	require.NoError(t, simulateKunita(&buf, "", star, n, 0.1, 0.25, 50, tau2, 7))
+	require.NoError(t, simulateKunita(&buf, "", star, n, 0.1, 0.25, 0, 50, tau2, 7))
 	specs, err := tps.NewReader(&buf).ReadAll()
 	require.NoError(t, err)
 	require.Len(t, specs, 400)
@@ -438,6 +438,48 @@ func TestFitKunita(t *testing.T) {
 	require.Contains(t, stdout, "k_sigma")
 	require.NotContains(t, stdout, "tau2")
 	checkCladeMeans(t, filepath.Join(exact, "ancestral.csv"), shapes)
+}
+
+// fit --model kunita-ou on shapes simulated with a pull towards the root shape: runs,
+// reports the rate alpha next to k_alpha and k_sigma, and resumes; the simulator's
+// pull shrinks the tips' spread.
+func TestFitKunitaOU(t *testing.T) {
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "t.nwk")
+	require.NoError(t, os.WriteFile(tree, []byte("((A:2,B:2,C:2):2,(D:2,E:2):2);"), 0o644))
+	spread := func(file string) float64 {
+		specs, err := tps.ReadFile(file)
+		require.NoError(t, err)
+		s := 0.0
+		for _, sp := range specs {
+			for l, p := range sp.Landmarks {
+				phi := 2 * math.Pi * float64(l) / float64(len(sp.Landmarks))
+				s += (p[0]-math.Cos(phi))*(p[0]-math.Cos(phi)) + (p[1]-math.Sin(phi))*(p[1]-math.Sin(phi))
+			}
+		}
+		return s
+	}
+	var spreads []float64
+	for _, model := range []string{"kunita", "kunita-ou"} {
+		shapes := filepath.Join(dir, model+".tps")
+		_, stderr, code := canopy(t, "simulate", "--tree", tree, "--model", model, "--alpha", "5", "--landmarks", "5", "--noise", "0.001", "--seed", "3", "--out", shapes)
+		require.Equal(t, 0, code, stderr)
+		spreads = append(spreads, spread(shapes))
+	}
+	require.Less(t, spreads[1], spreads[0]/3, "the pull towards the root shape")
+	shapes := filepath.Join(dir, "kunita-ou.tps")
+	out := filepath.Join(dir, "out")
+	stdout, stderr, code := canopy(t, "fit", "--tree", tree, "--landmarks", shapes, "--model", "kunita-ou", "--steps", "8",
+		"--noise", "0.001", "--chains", "2", "--warmup", "100", "--draws", "100", "--out", out, "--quiet")
+	require.Equal(t, 0, code, stderr)
+	for _, name := range []string{"k_alpha", "k_sigma", "\nalpha "} {
+		require.Regexp(t, name, stdout)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "chain-1.csv"))
+	require.NoError(t, err)
+	require.Contains(t, string(b), "log_alpha")
+	_, stderr, code = canopy(t, "fit", "--resume", out, "--draws", "120", "--quiet")
+	require.Equal(t, 0, code, stderr)
 }
 
 // checkCladeMeans checks the ancestral shapes of TestFitKunita's tree (2 internal nodes

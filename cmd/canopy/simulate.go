@@ -17,13 +17,13 @@ func runSimulate(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("simulate", stderr)
 	treeFile := fs.String("tree", "", "tree file (Newick or Nexus); none for the built-in tree")
 	index := fs.Int("tree-index", 0, "which tree of a multi-tree file (0 = first)")
-	model := fs.String("model", "bm", "edge model: bm, ou or kunita (landmark shapes, written as TPS)")
+	model := fs.String("model", "bm", "edge model: bm, ou, kunita or kunita-ou (landmark shapes, written as TPS)")
 	nland := fs.Int("landmarks", 16, "kunita: number of landmarks (the root shape is a unit circle)")
 	kalpha := fs.Float64("kalpha", 0.1, "kunita: kernel amplitude k_α")
 	ksigma := fs.Float64("ksigma", 0.25, "kunita: kernel length scale k_σ")
 	steps := fs.Int("steps", 100, "kunita: Euler–Maruyama steps per unit branch length")
 	sigma2 := fs.Float64("sigma2", 1, "rate σ² per unit branch length")
-	alpha := fs.Float64("alpha", 1, "OU mean reversion α")
+	alpha := fs.Float64("alpha", 1, "OU mean reversion α (kunita-ou: towards the root shape)")
 	theta := fs.Float64("theta", 0, "OU optimum θ")
 	root := fs.Float64("root", 0, "root state")
 	noise := fs.Float64("noise", 0, "leaf noise variance τ²")
@@ -63,8 +63,11 @@ func runSimulate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	t := ds.tree
-	if *model == "kunita" {
-		return simulateKunita(stdout, *out, t, *nland, *kalpha, *ksigma, *steps, *noise, *seed)
+	switch *model {
+	case "kunita":
+		return simulateKunita(stdout, *out, t, *nland, *kalpha, *ksigma, 0, *steps, *noise, *seed)
+	case "kunita-ou":
+		return simulateKunita(stdout, *out, t, *nland, *kalpha, *ksigma, *alpha, *steps, *noise, *seed)
 	}
 	d := *ntraits
 	var k bffg.Kernel
@@ -117,16 +120,16 @@ func runSimulate(args []string, stdout, stderr io.Writer) error {
 }
 
 // simulateKunita draws landmark shapes on t under the Kunita flow of notebook 07 (drift
-// 0, diffusion chol(K(q) + εI) ⊗ I_2 with the Matérn-9/2 kernel), by Euler–Maruyama from
+// 0, or −α(x − root) if alpha > 0; diffusion chol(K(q) + εI) ⊗ I_2 with the Matérn-9/2
+// kernel), by Euler–Maruyama from
 // a unit circle of n landmarks at the root, adds N(0, τ²) noise at the tips and writes
 // them as a TPS file, one specimen per tip named by its label.
-func simulateKunita(stdout io.Writer, out string, t *topology.Topology, n int, kAlpha, kSigma float64, steps int, noise float64, seed uint64) error {
+func simulateKunita(stdout io.Writer, out string, t *topology.Topology, n int, kAlpha, kSigma, alpha float64, steps int, noise float64, seed uint64) error {
 	if n < 2 || n > 10000 || steps < 1 || steps > 1e6 || !(kAlpha > 0) || !(kSigma > 0) || math.IsInf(kAlpha, 0) || math.IsInf(kSigma, 0) {
 		return &exitError{code: 2, err: fmt.Errorf("kunita: need 2 ≤ --landmarks ≤ 10000, --steps ≥ 1 and positive finite --kalpha, --ksigma")}
 	}
 	const dim = 2
 	k := sde.Kunita{N: n, Dim: dim, KAlpha: kAlpha, KSigma: kSigma}
-	em := sde.EM{SDE: k}
 	D := n * dim
 	rng := rand.New(rand.NewPCG(seed, 0))
 	x := make([][]float64, t.Len())
@@ -134,6 +137,10 @@ func simulateKunita(stdout io.Writer, out string, t *topology.Topology, n int, k
 	for i := 0; i < n; i++ {
 		phi := 2 * math.Pi * float64(i) / float64(n)
 		x[0][dim*i], x[0][dim*i+1] = math.Cos(phi), math.Sin(phi)
+	}
+	em := sde.EM{SDE: k}
+	if alpha > 0 {
+		em.SDE = meanRevertingKunita{Kunita: k, alpha: alpha, mu: x[0]}
 	}
 	z := make([]float64, D)
 	for v := 1; v < t.Len(); v++ {
@@ -180,4 +187,18 @@ func simulateKunita(stdout io.Writer, out string, t *topology.Topology, n int, k
 		}
 	}
 	return tw.Flush()
+}
+
+// meanRevertingKunita is the Kunita flow with the drift −α(x − μ) towards the shape μ
+// (bffg.MeanReverting's model), for simulation.
+type meanRevertingKunita struct {
+	sde.Kunita
+	alpha float64
+	mu    []float64
+}
+
+func (k meanRevertingKunita) Drift(_ float64, x, dst []float64) {
+	for i, e := range x {
+		dst[i] = -k.alpha * (e - k.mu[i])
+	}
 }
