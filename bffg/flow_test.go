@@ -458,7 +458,8 @@ func TestFlowDriftConditionedState(t *testing.T) {
 // With a drift and ExactSteps, E_q[Π_v w_v]·h̃_root is p(y) of the Euler-discretised
 // flow with that drift, against the bootstrap with the same drift: noisy tips, with
 // two discrete (driftless) edges mixed in, and exactly observed tips (the conditioning
-// step). The same filter without the drift estimates a different p(y): the check has
+// step), with the driftless auxiliary and with one that shares the drift's linear part
+// (AuxDrifter). The same filter without the drift estimates a different p(y): the check has
 // power.
 func TestFlowDriftUnbiased(t *testing.T) {
 	if testing.Short() {
@@ -477,11 +478,14 @@ func TestFlowDriftUnbiased(t *testing.T) {
 		require.NoError(t, f.Run(flow, noise))
 		guided, seG := guidedEvidence(t, f, rand.New(rand.NewPCG(31, uint64(mode))), 20_000)
 		boot, seB := bootstrapDriftEvidence(t, tr, k, flow, root, data, noise, steps, disc, rand.New(rand.NewPCG(33, uint64(mode))), 400_000)
+		require.NoError(t, f.Run(newAuxDriftFlow(flow, 1, 0), noise)) // the auxiliary shares the linear drift
+		shared, seS := guidedEvidence(t, f, rand.New(rand.NewPCG(37, uint64(mode))), 20_000)
 		require.NoError(t, f.Run(KunitaFlow(k), noise))
 		plain, seP := guidedEvidence(t, f, rand.New(rand.NewPCG(35, uint64(mode))), 20_000)
-		t.Logf("τ² %g, discrete %v: p(y) guided %.5g ± %.2g, bootstrap %.5g ± %.2g; without the drift %.5g ± %.2g",
-			noise, disc, guided, seG, boot, seB, plain, seP)
+		t.Logf("τ² %g, discrete %v: p(y) guided %.5g ± %.2g (auxiliary drift %.5g ± %.2g), bootstrap %.5g ± %.2g; without the drift %.5g ± %.2g",
+			noise, disc, guided, seG, shared, seS, boot, seB, plain, seP)
 		require.InDelta(t, boot, guided, 4*math.Hypot(seG, seB))
+		require.InDelta(t, boot, shared, 4*math.Hypot(seS, seB))
 		require.Greater(t, math.Abs(plain-boot), 4*math.Hypot(seP, seB))
 	}
 }
