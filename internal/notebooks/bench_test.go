@@ -4,6 +4,8 @@ import (
 	"context"
 	"math"
 	"testing"
+
+	"github.com/canopy-bffg/canopy/bffg"
 )
 
 // BenchmarkNUTS times notebook 06's full NUTS run (4 chains × (1000 + 4000)).
@@ -81,3 +83,33 @@ func BenchmarkNotebook07FlowGrad(b *testing.B) { benchNB07Potential(b, true, fal
 func BenchmarkNotebook07FlowExactU(b *testing.B) { benchNB07Potential(b, false, true) }
 
 func BenchmarkNotebook07FlowExactGrad(b *testing.B) { benchNB07Potential(b, true, true) }
+
+// BenchmarkNotebook07FlowMeanRevertingGrad times U + ∇U with exact steps on notebook
+// 07's target with a pull towards the root shape (bffg.MeanReverting, λ = 1, sampled):
+// the drift, its auxiliary (shifted messages) and their adjoints on top of
+// BenchmarkNotebook07FlowExactGrad.
+func BenchmarkNotebook07FlowMeanRevertingGrad(b *testing.B) {
+	nb, err := Notebook07()
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := NB07Potential(nb)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.Filter.ExactSteps = true
+	p.NumFlowParams = 3
+	p.NewFlow = func(th []float64) (bffg.Flow, error) {
+		return bffg.MeanReverting(nb07Flow(th[0], th[1]), th[2], nb.Root), nil
+	}
+	p.Priors = append(p.Priors[:2:2], bffg.Normal{Mean: 0, SD: 1})
+	q := make([]float64, p.Dim())
+	q[0], q[1], q[2] = math.Log(NB07KAlpha), math.Log(NB07KSigma), 0
+	copy(q[3:], NB07CheckNoise())
+	g := make([]float64, len(q))
+	p.LogDensityGrad(q, g)
+	b.ReportAllocs()
+	for b.Loop() {
+		p.LogDensityGrad(q, g)
+	}
+}
