@@ -38,9 +38,10 @@
 // FlowFilter runs BFFG on trees whose edges carry an SDE with diffusion covariance
 // K(x) ⊗ I_d, and a drift b(x) if the Flow is a Drifter: landmark shapes under a
 // stochastic flow, such as the Kunita model of hyperiax notebook 07 (KunitaFlow,
-// driftless). Edges may also be discrete nonlinear
-// Gaussian transitions (FlowFilter.Discrete). Its messages stay in factorised
-// square-root form, its auxiliary process interpolates K between two anchors, and its
+// driftless) or its pull towards a shape (MeanReverting). Edges may also be discrete
+// nonlinear Gaussian transitions (FlowFilter.Discrete). Its messages stay in factorised
+// square-root form, its auxiliary process interpolates K between two anchors (with the
+// linear drift of an AuxDrifter, if the Flow is one), and its
 // reverse pass (FlowFilter.Backward) differentiates log h_root + Σ log w in the noise,
 // the flow's parameters and the leaf noise. FlowPotential wraps it for samplers.
 // SDEFilter is the plain D×D version used as a reference.

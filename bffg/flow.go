@@ -37,10 +37,9 @@ type Flow interface {
 // Drifter is implemented by a Flow with a drift b(X), an n×d matrix like the state.
 // An explicit or semi-implicit guided step gains b(x)dt and its log-weight b'r·dt,
 // the b'r of the (b − b̃)'r term of bffg-math §3, and an exact step's Euler
-// transition has mean x + b(x)dt. FlowFilter's auxiliary process has no drift
-// (b̃ = 0) unless the Flow is also an AuxDrifter; a strong drift then makes the
-// proposal poorer (the weights vary more), not wrong. Discrete edges
-// (FlowFilter.Discrete) have no drift.
+// transition has mean x + b(x)dt. Without an AuxDrifter FlowFilter's auxiliary
+// process has no drift (b̃ = 0), and a strong drift makes the proposal poorer (the
+// weights vary more), not wrong. Discrete edges (FlowFilter.Discrete) have no drift.
 type Drifter interface {
 	// DriftTo writes b(x) (n×d) into dst.
 	DriftTo(dst, x []float64) error
@@ -1034,8 +1033,9 @@ func (f *FlowFilter) NumNoise() int { return f.zo[f.t.Len()] * f.n * f.d }
 // Guide runs the guided Euler–Maruyama pass driven by z (NumNoise) with the flow and
 // messages of the last Run, x ← x + (b(x) + K(x)r)dt + chol(K(x))√dt z, r = F − Hx,
 // and returns Σ_v log w_v with the left-point log-weight
-// Σ_j [tr(b'r) − ½ d·tr((K − ã)H) + ½ tr(r'(K − ã)r)] dt_j (b = 0 without a
-// Drifter); with ExactSteps, each step's exact draw and weight instead.
+// Σ_j [tr((b − b̃)'r) − ½ d·tr((K − ã)H) + ½ tr(r'(K − ã)r)] dt_j (b = 0 without a
+// Drifter, b̃ = −λ(x − μ) with an AuxDrifter and 0 otherwise); with ExactSteps, each
+// step's exact draw and weight instead.
 func (f *FlowFilter) Guide(z []float64) (float64, error) {
 	f.mustRun()
 	if len(z) != f.NumNoise() {
@@ -1133,7 +1133,7 @@ func (f *FlowFilter) Guide(z []float64) (float64, error) {
 // stepForward evaluates, at state x on grid point j of the edge above v (with the
 // pulled message G, V in the work space), s = V − G'x, r = Gs, K = K(x), its factor
 // L_K, D = K − ã(t_j) and the drift b(x) (w.bx, with a Drifter), and returns the
-// log-weight rate tr(b'r) − ½ d·tr(DGG') + ½ tr(r'Dr).
+// log-weight rate tr((b − b̃)'r) − ½ d·tr(DGG') + ½ tr(r'Dr).
 func (f *FlowFilter) stepForward(v, j int, x []float64, w *flowWork) (float64, error) {
 	n, d := f.n, f.d
 	copy(w.s, w.v)
@@ -1160,7 +1160,7 @@ func (f *FlowFilter) stepForward(v, j int, x []float64, w *flowWork) (float64, e
 		}
 		rate += dot(w.bx, w.r)
 	}
-	if f.lam > 0 { // −b̃'r = λ(x − μ)'r
+	if f.aux != nil { // −b̃'r = λ(x − μ)'r
 		rate += f.lam * (dot(x, w.r) - dot(f.mu, w.r))
 	}
 	return rate, nil

@@ -64,7 +64,7 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 			}
 		}
 		// P0, PT for the pulls recomputed below, and for λ̄ through Q_j (pullVJP).
-		if f.cache == nil || f.discrete(v) || f.lam > 0 {
+		if f.cache == nil || f.discrete(v) || f.aux != nil {
 			if err := f.prepareEdge(v, w); err != nil {
 				return err
 			}
@@ -202,7 +202,7 @@ func (f *FlowFilter) explicitEdgeVJP(v int, path, zv, zbv []float64, w *flowWork
 			}
 			f.driftVJP(v, x, w.xbn, w)
 		}
-		if f.lam > 0 {
+		if f.aux != nil {
 			// dt·λ(x − μ)'r in the log-weight.
 			for i, e := range x {
 				w.rb[i] += dt * f.lam * (e - f.mu[i])

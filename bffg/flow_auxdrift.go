@@ -8,7 +8,7 @@ import (
 )
 
 // AuxDrifter is implemented by a Drifter that gives FlowFilter's auxiliary process
-// the linear drift b̃(x) = −λ(x − μ), λ ≥ 0 and μ an n×d matrix: usually the linear
+// the linear drift b̃(x) = −λ(x − μ), λ ≥ 0 finite and μ an n×d matrix: usually the linear
 // part of its own drift, such as an Ornstein–Uhlenbeck pull towards an optimal shape.
 // Without it the auxiliary has no drift, and a strong pull (λT of order one or more)
 // leaves the guided proposal far from the conditioned process.
@@ -20,7 +20,7 @@ import (
 // part of (b − b̃)'r. Discrete edges keep no drift.
 type AuxDrifter interface {
 	Drifter
-	// AuxDrift returns λ and μ (n×d; nil means zero). FlowFilter does not modify μ.
+	// AuxDrift returns λ and μ (n×d; nil means zero). Run copies μ.
 	AuxDrift() (lambda float64, mu []float64)
 	// AuxDriftVJPTo adds (∂λ/∂θ)λ̄ + (∂μ/∂θ)'μ̄ to pbar (len NumParams).
 	AuxDriftVJPTo(pbar []float64, lambar float64, mubar []float64)
@@ -56,8 +56,9 @@ func (f *FlowFilter) setAuxDrift(flow Flow) error {
 }
 
 // shifted reports whether the messages on the edge above v are those of an auxiliary
-// with a drift.
-func (f *FlowFilter) shifted(v int) bool { return f.lam > 0 && !f.discrete(v) }
+// with a drift. λ = 0 counts: the messages are then the driftless ones, but their
+// derivatives in λ are not zero.
+func (f *FlowFilter) shifted(v int) bool { return f.aux != nil && !f.discrete(v) }
 
 // expMoments returns E_m = ∫_0^h u^m e^{−ku} du for m = 0, 1, 2 (k, h ≥ 0), by their
 // power series where kh is small (the closed forms cancel there) and closed forms
@@ -82,7 +83,8 @@ func expMoments(k, h float64) (e0, e1, e2 float64) {
 
 // auxWeights returns, for time tj on an edge of length T with auxiliary drift rate
 // lam, the weights of Q_j = q0·ã₀ + qT·ã_T = ∫_{t_j}^T e^{−2λ(T−s)}ã(s)ds, their
-// derivatives in λ, and φ = e^{−λ(T−t_j)} with its complement ψ = 1 − φ and dφ/dλ.
+// derivatives in λ, and φ = e^{−λ(T−t_j)} with its complement ψ = 1 − φ and dφ/dλ
+// (φ = 0 once λ(T − t_j) > 200).
 // With u = T − s, ã(s) = ã_T + (u/T)(ã₀ − ã_T), so q0 = E₁/T and qT = E₀ − E₁/T
 // with k = 2λ (expMoments), and dE_m/dk = −E_{m+1}.
 func auxWeights(T, tj, lam float64) (q0, qT, dq0, dqT, phi, psi, dphi float64) {
@@ -93,13 +95,18 @@ func auxWeights(T, tj, lam float64) (q0, qT, dq0, dqT, phi, psi, dphi float64) {
 	e0, e1, e2 := expMoments(2*lam, h)
 	q0, qT = e1/T, e0-e1/T
 	dq0, dqT = -2*e2/T, 2*(e2/T-e1)
+	if lam*h > 200 {
+		// The message is flat in x to double precision, and φ² in a fused precision
+		// could underflow where φ times the information does not.
+		return q0, qT, dq0, dqT, 0, 1, 0
+	}
 	phi, psi = math.Exp(-lam*h), -math.Expm1(-lam*h)
 	return q0, qT, dq0, dqT, phi, psi, -h * phi
 }
 
-// shift turns the message of the driftless pullback at grid point j of the edge above
-// v (G, V in the work space) into that of the auxiliary with drift: h_j(x) is the
-// driftless message at μ + φ(x − μ), so G ← φG and V ← V − ψG'μ.
+// shift turns the message at grid point j of the edge above v, pulled back through
+// N(·, Q_j ⊗ I_d) (G, V in the work space), into that of the auxiliary with drift,
+// which evaluates it at the mean μ + φ(x − μ): G ← φG and V ← V − ψG'μ.
 func (f *FlowFilter) shift(v, j int, w *flowWork) {
 	n, d := f.n, f.d
 	T := f.t.BranchLength(v)

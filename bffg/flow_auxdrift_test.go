@@ -289,6 +289,7 @@ func TestFlowAuxDriftBad(t *testing.T) {
 		{-1, nil, "λ = -1"},
 		{math.NaN(), nil, "λ = NaN"},
 		{1, make([]float64, 5), "5 values, want 6"},
+		{math.Inf(1), nil, "λ = +Inf"},
 		{1, []float64{0, 0, math.Inf(1), 0, 0, 0}, "centre"},
 	} {
 		err := f.Run(badAux{base, tc.lam, tc.mu}, c.tau2)
@@ -335,6 +336,101 @@ func TestMeanRevertingPotentialGradient(t *testing.T) {
 			qm[i] -= 1e-6
 			fd := (p.LogDensity(qp) - p.LogDensity(qm)) / 2e-6
 			require.InDelta(t, fd, grad[i], 1e-5*(1+math.Abs(fd)), "coordinate %d (exact steps %v)", i, exact)
+		}
+	}
+}
+
+// At λ̃ = 0 the messages are the driftless ones but their derivative in λ̃ is not zero:
+// the reverse pass equals a one-sided finite difference there (and central ones near
+// it). A later Run whose μ is nil uses μ = 0, not the previous μ.
+func TestFlowAuxDriftAtZero(t *testing.T) {
+	rng := rand.New(rand.NewPCG(71, 72))
+	c := newFlowCase(rng, 7, 3, 2, 4)
+	c.drift = 0.8
+	base := c.flowAt(c.params()).(driftFlow)
+	f := c.filter(t)
+	anchors := f.Anchors()
+	z := c.noise(rng, f, 1)
+	run := func(lam float64, mu []float64) *FlowFilter {
+		g := &FlowFilter{Steps: c.steps}
+		require.NoError(t, g.SetData(c.tr, c.k.N, c.k.Dim, c.root, c.y))
+		g.SetAnchors(anchors)
+		require.NoError(t, g.Run(badAux{base, lam, mu}, c.tau2))
+		_, err := g.Guide(z)
+		require.NoError(t, err)
+		return g
+	}
+	obj := func(lam float64) float64 {
+		g := run(lam, base.mu)
+		return g.LogLikelihood() + sum(g.LogWeights())
+	}
+	// λ̄ reaches AuxDriftVJPTo; recordAux collects it.
+	for _, lam := range []float64{0, 0.3} {
+		g := &FlowFilter{Steps: c.steps}
+		require.NoError(t, g.SetData(c.tr, c.k.N, c.k.Dim, c.root, c.y))
+		g.SetAnchors(anchors)
+		rec := &recordAux{badAux: badAux{base, lam, base.mu}}
+		require.NoError(t, g.Run(rec, c.tau2))
+		_, err := g.Guide(z)
+		require.NoError(t, err)
+		_, err = g.Backward(z, make([]float64, len(z)), make([]float64, 3))
+		require.NoError(t, err)
+		const h = 1e-6
+		var fd float64
+		if lam == 0 { // one-sided, second order: λ̃ ≥ 0
+			fd = (4*obj(h) - 3*obj(0) - obj(2*h)) / (2 * h)
+		} else {
+			fd = (obj(lam+h) - obj(lam-h)) / (2 * h)
+		}
+		require.NotZero(t, rec.lambar)
+		require.InDelta(t, fd, rec.lambar, 1e-4*(1+math.Abs(fd)), "λ̃ = %v", lam)
+	}
+	// A nil μ after a non-zero one.
+	g := run(0.5, base.mu)
+	withMu := g.LogLikelihood()
+	require.NoError(t, g.Run(badAux{base, 0.5, nil}, c.tau2))
+	fresh := run(0.5, make([]float64, len(base.mu)))
+	require.NotEqual(t, withMu, g.LogLikelihood())
+	require.Equal(t, fresh.LogLikelihood(), g.LogLikelihood())
+}
+
+// recordAux records λ̄ passed to AuxDriftVJPTo.
+type recordAux struct {
+	badAux
+	lambar float64
+}
+
+func (r *recordAux) AuxDriftVJPTo(_ []float64, lb float64, _ []float64) { r.lambar += lb }
+
+func sum(x []float64) float64 {
+	s := 0.0
+	for _, e := range x {
+		s += e
+	}
+	return s
+}
+
+// A rate so large that φ = e^{−λ(T−t)} is negligible on some edges: Run, Guide and
+// Backward succeed with finite results, explicit and exact steps (at rates where φ
+// underflowed to tiny values, fusion once reported a zero precision with non-zero
+// information).
+func TestFlowAuxDriftLargeRate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(73, 74))
+	c := newFlowCase(rng, 7, 3, 2, 20)
+	c.drift = 0.8
+	base := c.flowAt(c.params()).(driftFlow)
+	for _, ex := range []bool{false, true} {
+		for _, rate := range []float64{300, 400, 900, 1e4} {
+			f := &FlowFilter{Steps: c.steps, ExactSteps: ex}
+			require.NoError(t, f.SetData(c.tr, c.k.N, c.k.Dim, c.root, c.y))
+			require.NoError(t, f.Run(newAuxDriftFlow(base, rate, 0.4), c.tau2), "rate %v", rate)
+			z := c.noise(rng, f, 1)
+			lw, err := f.Guide(z)
+			require.NoError(t, err)
+			zb, pb := make([]float64, len(z)), make([]float64, 3)
+			tb, err := f.Backward(z, zb, pb)
+			require.NoError(t, err)
+			require.NoError(t, checkFinite(append(append(pb, tb, lw, f.LogLikelihood()), zb...)))
 		}
 	}
 }
