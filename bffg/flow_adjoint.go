@@ -63,11 +63,10 @@ func (f *FlowFilter) Backward(z, zbar, pbar []float64) (float64, error) {
 				w.xbn[i] += e
 			}
 		}
-		// P0, PT for the pulls recomputed below, and for λ̄ through Q_j (pullVJP).
-		if f.cache == nil || f.discrete(v) || f.aux != nil {
-			if err := f.prepareEdge(v, w); err != nil {
-				return err
-			}
+		// ã₀, ã_T, P0 and PT for the pulls recomputed below, and for λ̄ through Q_j
+		// (pullVJP).
+		if err := f.prepareEdge(v, w); err != nil {
+			return err
 		}
 		clearEdgeAdjoints(w)
 		var err error
@@ -389,7 +388,7 @@ func (f *FlowFilter) exactEdgeVJP(v int, path, z, zb []float64, w *flowWork) err
 		if cached {
 			p, _ := f.exactSlot(v, last)
 			w.loadPull(f.cache[p:])
-		} else if _, err := f.pull(v, last, w); err != nil {
+		} else if _, err := f.pullExact(v, last, path, w); err != nil {
 			return err
 		}
 		x := path[last*nd : m*nd]
@@ -409,7 +408,7 @@ func (f *FlowFilter) exactEdgeVJP(v int, path, z, zb []float64, w *flowWork) err
 		if cached {
 			p, _ := f.exactSlot(v, m)
 			w.loadPull(f.cache[p:])
-		} else if _, err := f.pull(v, m, w); err != nil {
+		} else if _, err := f.pullExact(v, m, path, w); err != nil {
 			return err
 		}
 		clear(w.gb)
@@ -431,7 +430,7 @@ func (f *FlowFilter) exactEdgeVJP(v int, path, z, zb []float64, w *flowWork) err
 			return err
 		}
 		if !cached {
-			if _, err := f.pull(v, j, w); err != nil {
+			if _, err := f.pullExact(v, j, path, w); err != nil {
 				return err
 			}
 			w.swapPull()
@@ -444,13 +443,45 @@ func (f *FlowFilter) exactEdgeVJP(v int, path, z, zb []float64, w *flowWork) err
 		f.tiltedVJP(v, dt, x, mean, zb[j*nd:(j+1)*nd], w.g, w.gb, w.vb, w)
 		kn++
 		f.auxVJP(x, w.gq, w.sq, w.gqb, w.vqb, w.xbn)
+		if f.LocalAux { // grid point j+1's message: the auxiliary at x_j
+			if err := f.localEdge(v, j, x, w); err != nil {
+				return err
+			}
+		}
 		f.pullVJP(v, j+1, kn, w)
+		if f.LocalAux {
+			f.localVJP(v, x, w)
+		}
 		w.swapPull()
 		w.swapAdjoints()
 		kn = -1
 	}
+	if f.LocalAux { // grid point 0's message keeps the anchors
+		if err := f.prepareEdge(v, w); err != nil {
+			return err
+		}
+	}
 	f.pullVJP(v, 0, kn, w)
 	return nil
+}
+
+// pullExact is pull for grid point j of an edge with exact steps and path path: under
+// LocalAux, grid point j > 0 takes the auxiliary at x_{j−1} and grid point 0 the
+// anchors'.
+func (f *FlowFilter) pullExact(v, j int, path []float64, w *flowWork) (float64, error) {
+	if f.LocalAux {
+		var err error
+		if j > 0 {
+			nd := f.n * f.d
+			err = f.localEdge(v, j-1, path[(j-1)*nd:j*nd], w)
+		} else {
+			err = f.prepareEdge(v, w)
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	return f.pull(v, j, w)
 }
 
 // driftVJP adds (∂b/∂x)'b̄ to xb and (∂b/∂θ)'b̄ to θ̄ of the edge above v, for the
@@ -617,7 +648,7 @@ func (f *FlowFilter) pullLeafVJP(v, i int, q0, qT, dq0, dqT, kbar float64, G, V 
 			e := sb[a*no+b]
 			w.a0b[ka*n+kb] += q0 * e
 			w.aTb[ka*n+kb] += qT * e
-			w.lamb += e * (dq0*f.a0[v][ka*n+kb] + dqT*f.aT[v][ka*n+kb])
+			w.lamb += e * (dq0*w.ea0[ka*n+kb] + dqT*w.eaT[ka*n+kb])
 		}
 		f.tb[v] += sb[a*no+a]
 	}

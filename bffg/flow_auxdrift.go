@@ -214,3 +214,52 @@ func (f meanReverting) AuxDrift() (float64, []float64) { return f.lambda, f.mu }
 func (f meanReverting) AuxDriftVJPTo(pbar []float64, lambar float64, _ []float64) {
 	pbar[f.np] += lambar
 }
+
+// localEdge makes the pulls of the edge above v use the auxiliary linearised at x, the
+// state at grid point j (LocalAux): ã₀ = ã_T = K(x) (w.kf), P0 = PT = L'K(x)L.
+func (f *FlowFilter) localEdge(v, j int, x []float64, w *flowWork) error {
+	n := f.n
+	if err := f.flow.KernelTo(w.kf, x); err != nil {
+		return &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("local auxiliary at step %d", j), Err: err}
+	}
+	w.ea0, w.eaT = w.kf, w.kf
+	if f.obsLeaf(v) >= 0 {
+		return nil
+	}
+	L := f.lv[v]
+	dense.Gemm(false, false, 1, w.kf, n, n, L, n, n, 0, w.p0)
+	dense.Trmm(true, L, n, w.p0, n)
+	symmetrize(w.p0, n)
+	copy(w.pT, w.p0)
+	return nil
+}
+
+// localVJP moves the adjoints that pullVJP left for the message of grid point j+1 —
+// of P0, PT (w.p0b, w.pTb) or of ã₀, ã_T (w.a0b, w.aTb), all of K(x_j) under
+// LocalAux (localEdge at x_j in the work space) — into L̄_v, θ̄ of the edge above v
+// and x̄_j (w.xbn), and clears them.
+func (f *FlowFilter) localVJP(v int, x []float64, w *flowWork) {
+	n := f.n
+	ab := w.a0b
+	for i, e := range w.aTb {
+		ab[i] += e
+	}
+	if f.obsLeaf(v) < 0 {
+		// P = L'KL with P̄ = P̄0 + P̄T: L̄ += 2KLP̄, K̄ += LP̄L'.
+		for i, e := range w.pTb {
+			w.p0b[i] += e
+		}
+		L := f.lv[v]
+		dense.Gemm(false, false, 1, L, n, n, w.p0b, n, n, 0, w.t1)
+		dense.Gemm(false, false, 2, w.kf, n, n, w.t1, n, n, 1, f.lb[v])
+		dense.Gemm(false, true, 1, w.t1, n, n, L, n, n, 1, ab)
+	}
+	f.flow.KernelVJPTo(w.xq, f.pb[v], x, ab)
+	for i, e := range w.xq {
+		w.xbn[i] += e
+	}
+	clear(w.p0b)
+	clear(w.pTb)
+	clear(w.a0b)
+	clear(w.aTb)
+}

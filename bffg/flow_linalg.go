@@ -25,6 +25,10 @@ type flowWork struct {
 	gu          []float64 // n×n
 	vu, gm, mub []float64 // n×d
 	lamb        float64
+	// the ã at the two ends of the edge that pulls use: the anchors' (prepareEdge)
+	// or both K(x_j) (localEdge, in kf)
+	ea0, eaT []float64
+	kf       []float64 // n×n
 }
 
 // swapPull exchanges the two pullback slots (c, g, v) and (cq, gq, vq).
@@ -109,7 +113,7 @@ func (w *flowWork) init(n, d int) {
 	nn, nd := n*n, n*d
 	w.pu = make([]float64, n)
 	for _, p := range []*[]float64{&w.p0, &w.pT, &w.t1, &w.c, &w.g, &w.k, &w.lk, &w.dm, &w.e,
-		&w.p0b, &w.pTb, &w.a0b, &w.aTb, &w.gb, &w.kb, &w.lkb, &w.db, &w.cb, &w.sb, &w.zb, &w.gu} {
+		&w.p0b, &w.pTb, &w.a0b, &w.aTb, &w.gb, &w.kb, &w.lkb, &w.db, &w.cb, &w.sb, &w.zb, &w.gu, &w.kf} {
 		*p = make([]float64, nn)
 	}
 	for _, p := range []*[]float64{&w.wm, &w.gs, &w.ks, &w.cq, &w.gq, &w.gqb} {

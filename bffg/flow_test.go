@@ -36,6 +36,7 @@ type flowCase struct {
 	disc    []bool  // discrete edges
 	drift   float64 // λ of driftFlow (0: no drift)
 	aux     bool    // with a drift, an auxiliary drift (auxDriftFlow)
+	local   bool    // LocalAux (with ex)
 }
 
 func newFlowCase(rng *rand.Rand, leaves, n, d, steps int) flowCase {
@@ -61,7 +62,7 @@ func newFlowCase(rng *rand.Rand, leaves, n, d, steps int) flowCase {
 }
 
 func (c flowCase) filter(t *testing.T) *FlowFilter {
-	f := &FlowFilter{Steps: c.steps, TimeChange: c.tc, Discrete: c.disc, SemiImplicit: c.si, ExactSteps: c.ex, StepLength: c.sl}
+	f := &FlowFilter{Steps: c.steps, TimeChange: c.tc, Discrete: c.disc, SemiImplicit: c.si, ExactSteps: c.ex, StepLength: c.sl, LocalAux: c.local}
 	require.NoError(t, f.SetData(c.tr, c.k.N, c.k.Dim, c.root, c.y))
 	flow := c.flowAt(c.params())
 	require.NoError(t, f.Run(flow, c.tau2))
@@ -177,7 +178,7 @@ func TestFlowFilterMatchesFull(t *testing.T) {
 
 // flowObjective returns log h_root + Σ log w at (k_α, k_σ, τ²) and z, anchors fixed.
 func flowObjective(t *testing.T, c flowCase, anchors []float64, p []float64, z []float64) float64 {
-	f := &FlowFilter{Steps: c.steps, TimeChange: c.tc, Discrete: c.disc, SemiImplicit: c.si, ExactSteps: c.ex, StepLength: c.sl}
+	f := &FlowFilter{Steps: c.steps, TimeChange: c.tc, Discrete: c.disc, SemiImplicit: c.si, ExactSteps: c.ex, StepLength: c.sl, LocalAux: c.local}
 	require.NoError(t, f.SetData(c.tr, c.k.N, c.k.Dim, c.root, c.y))
 	f.SetAnchors(anchors)
 	require.NoError(t, f.Run(c.flowAt(p), p[2]))
@@ -458,8 +459,8 @@ func TestFlowDriftConditionedState(t *testing.T) {
 // With a drift and ExactSteps, E_q[Π_v w_v]·h̃_root is p(y) of the Euler-discretised
 // flow with that drift, against the bootstrap with the same drift: noisy tips, with
 // two discrete (driftless) edges mixed in, and exactly observed tips (the conditioning
-// step), with the driftless auxiliary and with one that shares the drift's linear part
-// (AuxDrifter). The same filter without the drift estimates a different p(y): the check has
+// step), with the driftless auxiliary, with one that shares the drift's linear part
+// (AuxDrifter), and with that one linearised at every step's state (LocalAux). The same filter without the drift estimates a different p(y): the check has
 // power.
 func TestFlowDriftUnbiased(t *testing.T) {
 	if testing.Short() {
@@ -480,10 +481,15 @@ func TestFlowDriftUnbiased(t *testing.T) {
 		boot, seB := bootstrapDriftEvidence(t, tr, k, flow, root, data, noise, steps, disc, rand.New(rand.NewPCG(33, uint64(mode))), 400_000)
 		require.NoError(t, f.Run(newAuxDriftFlow(flow, 1, 0), noise)) // the auxiliary shares the linear drift
 		shared, seS := guidedEvidence(t, f, rand.New(rand.NewPCG(37, uint64(mode))), 20_000)
+		f.LocalAux = true // and is linearised at every step's state
+		require.NoError(t, f.Run(newAuxDriftFlow(flow, 1, 0), noise))
+		local, seL := guidedEvidence(t, f, rand.New(rand.NewPCG(39, uint64(mode))), 20_000)
+		f.LocalAux = false
 		require.NoError(t, f.Run(KunitaFlow(k), noise))
 		plain, seP := guidedEvidence(t, f, rand.New(rand.NewPCG(35, uint64(mode))), 20_000)
-		t.Logf("τ² %g, discrete %v: p(y) guided %.5g ± %.2g (auxiliary drift %.5g ± %.2g), bootstrap %.5g ± %.2g; without the drift %.5g ± %.2g",
-			noise, disc, guided, seG, shared, seS, boot, seB, plain, seP)
+		t.Logf("τ² %g, discrete %v: p(y) guided %.5g ± %.2g (auxiliary drift %.5g ± %.2g, and local %.5g ± %.2g), bootstrap %.5g ± %.2g; without the drift %.5g ± %.2g",
+			noise, disc, guided, seG, shared, seS, local, seL, boot, seB, plain, seP)
+		require.InDelta(t, boot, local, 4*math.Hypot(seL, seB))
 		require.InDelta(t, boot, guided, 4*math.Hypot(seG, seB))
 		require.InDelta(t, boot, shared, 4*math.Hypot(seS, seB))
 		require.Greater(t, math.Abs(plain-boot), 4*math.Hypot(seP, seB))
@@ -491,8 +497,9 @@ func TestFlowDriftUnbiased(t *testing.T) {
 }
 
 // With ExactSteps, E_q[Π_v w_v]·h̃_root is p(y) of the Euler-discretised flow whatever
-// the auxiliary: the estimates with anchors at the root state and with refined anchors
-// agree within Monte Carlo error on a coarse grid (5 steps an edge). The explicit step's
+// the auxiliary: the estimates with anchors at the root state linearised at every
+// step (LocalAux) and with refined anchors agree within Monte Carlo error on a coarse
+// grid (5 steps an edge). The explicit step's
 // left-point weights do not: there the two auxiliaries give estimates many standard
 // errors apart, so the check has power.
 func TestFlowExactStepsAuxiliaryFree(t *testing.T) {
@@ -501,7 +508,7 @@ func TestFlowExactStepsAuxiliaryFree(t *testing.T) {
 	}
 	tr, k, root, y, tau2 := twoLandmarkProblem(t)
 	estimate := func(exact, refine bool) (mean, se float64) {
-		f := &FlowFilter{Steps: 5, ExactSteps: exact}
+		f := &FlowFilter{Steps: 5, ExactSteps: exact, LocalAux: exact && !refine}
 		require.NoError(t, f.SetData(tr, 2, 1, root, y))
 		if refine {
 			require.NoError(t, FlowAnchors(f, KunitaFlow(k), tau2, 2))
