@@ -22,7 +22,8 @@ type AuxDrifter interface {
 	Drifter
 	// AuxDrift returns λ and μ (n×d; nil means zero). Run copies μ.
 	AuxDrift() (lambda float64, mu []float64)
-	// AuxDriftVJPTo adds (∂λ/∂θ)λ̄ + (∂μ/∂θ)'μ̄ to pbar (len NumParams).
+	// AuxDriftVJPTo adds (∂λ/∂θ)λ̄ + (∂μ/∂θ)'μ̄ to pbar (len NumParams). The reverse
+	// pass calls it concurrently for different edges, each with its own pbar.
 	AuxDriftVJPTo(pbar []float64, lambar float64, mubar []float64)
 }
 

@@ -364,17 +364,18 @@ func TestFlowAuxDriftAtZero(t *testing.T) {
 		g := run(lam, base.mu)
 		return g.LogLikelihood() + sum(g.LogWeights())
 	}
-	// λ̄ reaches AuxDriftVJPTo; recordAux collects it.
+	// λ̄ reaches AuxDriftVJPTo; recordAux passes it on.
 	for _, lam := range []float64{0, 0.3} {
 		g := &FlowFilter{Steps: c.steps}
 		require.NoError(t, g.SetData(c.tr, c.k.N, c.k.Dim, c.root, c.y))
 		g.SetAnchors(anchors)
-		rec := &recordAux{badAux: badAux{base, lam, base.mu}}
-		require.NoError(t, g.Run(rec, c.tau2))
+		require.NoError(t, g.Run(recordAux{badAux{base, lam, base.mu}}, c.tau2))
 		_, err := g.Guide(z)
 		require.NoError(t, err)
-		_, err = g.Backward(z, make([]float64, len(z)), make([]float64, 3))
+		pbar := make([]float64, 4)
+		_, err = g.Backward(z, make([]float64, len(z)), pbar)
 		require.NoError(t, err)
+		lambar := pbar[3]
 		const h = 1e-6
 		var fd float64
 		if lam == 0 { // one-sided, second order: λ̃ ≥ 0
@@ -382,8 +383,8 @@ func TestFlowAuxDriftAtZero(t *testing.T) {
 		} else {
 			fd = (obj(lam+h) - obj(lam-h)) / (2 * h)
 		}
-		require.NotZero(t, rec.lambar)
-		require.InDelta(t, fd, rec.lambar, 1e-4*(1+math.Abs(fd)), "λ̃ = %v", lam)
+		require.NotZero(t, lambar)
+		require.InDelta(t, fd, lambar, 1e-4*(1+math.Abs(fd)), "λ̃ = %v", lam)
 	}
 	// A nil μ after a non-zero one.
 	g := run(0.5, base.mu)
@@ -394,13 +395,12 @@ func TestFlowAuxDriftAtZero(t *testing.T) {
 	require.Equal(t, fresh.LogLikelihood(), g.LogLikelihood())
 }
 
-// recordAux records λ̄ passed to AuxDriftVJPTo.
-type recordAux struct {
-	badAux
-	lambar float64
-}
+// recordAux passes λ̄ of AuxDriftVJPTo into an extra parameter, θ[3] (the reverse pass
+// calls it concurrently for different edges, each with its own θ̄).
+type recordAux struct{ badAux }
 
-func (r *recordAux) AuxDriftVJPTo(_ []float64, lb float64, _ []float64) { r.lambar += lb }
+func (recordAux) NumParams() int                                        { return 4 }
+func (recordAux) AuxDriftVJPTo(pbar []float64, lb float64, _ []float64) { pbar[3] += lb }
 
 func sum(x []float64) float64 {
 	s := 0.0
