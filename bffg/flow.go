@@ -127,7 +127,7 @@ type FlowFilter struct {
 	// keeps the anchors. Near an observed tip, where K(x_j) is close to the true
 	// diffusion and the anchors' interpolation is not, the log-weights vary far less
 	// (on notebook 07's data, the spread of Σ log w over draws of z falls about
-	// sixfold). Each step costs one more kernel evaluation and an n×n product.
+	// eightfold). Each step costs one more kernel evaluation and an n×n product.
 	LocalAux bool
 	// StepLength, if positive, gives each SDE edge of length T ⌈T/StepLength⌉ steps
 	// (at least one) instead of Steps, and each discrete edge one, so that short edges

@@ -11,7 +11,7 @@
 //
 //	go run ./examples/notebook07 [-json] [-sampler both|rwpcn|nuts] [-chains 3]
 //	    [-rw-warmup 5000 -rw-draws 5000] [-nuts-warmup 300 -nuts-draws 300] [-seed 7]
-//	    [-exact-steps] [-semi-implicit] [-steps n] [-adapt]
+//	    [-exact-steps [-local-aux]] [-semi-implicit] [-steps n] [-adapt]
 //
 // The notebook ran 3 RW/pCN chains of 10000 iterations and discarded the first 5000;
 // that is the default here. The filter uses factorised 16×16 messages, and the anchors
@@ -45,11 +45,12 @@ func main() {
 	seed := flag.Uint64("seed", 7, "random seed of the chains")
 	semi := flag.Bool("semi-implicit", false, "semi-implicit guided steps (stable at any step size; the notebook's are explicit)")
 	exactSteps := flag.Bool("exact-steps", false, "guide each Euler step exactly, with exact weights for the discretised flow (the notebook's steps are explicit)")
+	local := flag.Bool("local-aux", false, "with -exact-steps, linearise the auxiliary process at every step's state (bffg.FlowFilter.LocalAux)")
 	adapt := flag.Bool("adapt", false, "let RW/pCN warmup tune β and the random-walk scale (the notebook keeps β 0.1 and scales 0.05, 0.04)")
 	steps := flag.Int("steps", 0, "steps per edge on the time-changed grid for both samplers (0: the notebook's 100 uniform steps)")
 	flag.Parse()
 	cfg := config{steps: *steps, sampler: *sampler, chains: *chains, rwWarmup: *rwWarmup, rwDraws: *rwDraws,
-		nutsWarmup: *nutsWarmup, nutsDraws: *nutsDraws, seed: *seed, semi: *semi, exact: *exactSteps, adapt: *adapt}
+		nutsWarmup: *nutsWarmup, nutsDraws: *nutsDraws, seed: *seed, semi: *semi, exact: *exactSteps, adapt: *adapt, local: *local}
 	if err := run(os.Stdout, *asJSON, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "notebook07:", err)
 		os.Exit(1)
@@ -60,7 +61,7 @@ type config struct {
 	sampler                                          string
 	chains, rwWarmup, rwDraws, nutsWarmup, nutsDraws int
 	seed                                             uint64
-	semi, exact, adapt                               bool
+	semi, exact, adapt, local                        bool
 	steps                                            int
 }
 
@@ -124,7 +125,7 @@ func run(w io.Writer, asJSON bool, cfg config) error {
 	ctx := context.Background()
 	if cfg.sampler == "both" || cfg.sampler == "rwpcn" {
 		r.RWPCN, err = notebooks.NB07RWPCN(ctx, nb, notebooks.RunConfig{Chains: cfg.chains, Warmup: cfg.rwWarmup, Draws: cfg.rwDraws, Seed: cfg.seed,
-			SemiImplicit: cfg.semi, ExactSteps: cfg.exact, Steps: cfg.steps, Adapt: cfg.adapt, Progress: progress("rw/pcn", cfg.rwWarmup+cfg.rwDraws)})
+			SemiImplicit: cfg.semi, ExactSteps: cfg.exact, Steps: cfg.steps, Adapt: cfg.adapt, LocalAux: cfg.local, Progress: progress("rw/pcn", cfg.rwWarmup+cfg.rwDraws)})
 		if err != nil {
 			return err
 		}
@@ -134,7 +135,7 @@ func run(w io.Writer, asJSON bool, cfg config) error {
 	}
 	if cfg.sampler == "both" || cfg.sampler == "nuts" {
 		r.NUTS, err = notebooks.NB07NUTS(ctx, nb, notebooks.RunConfig{Chains: cfg.chains, Warmup: cfg.nutsWarmup, Draws: cfg.nutsDraws, Seed: cfg.seed,
-			SemiImplicit: cfg.semi, ExactSteps: cfg.exact, Steps: cfg.steps, Progress: progress("nuts", cfg.nutsWarmup+cfg.nutsDraws)})
+			SemiImplicit: cfg.semi, ExactSteps: cfg.exact, Steps: cfg.steps, LocalAux: cfg.local, Progress: progress("nuts", cfg.nutsWarmup+cfg.nutsDraws)})
 		if err != nil {
 			return err
 		}

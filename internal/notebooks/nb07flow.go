@@ -69,6 +69,7 @@ func nb07Target(nb NB07, cfg RunConfig) (*bffg.FlowPotential, error) {
 	}
 	p.Filter.SemiImplicit = cfg.SemiImplicit
 	p.Filter.ExactSteps = cfg.ExactSteps
+	p.Filter.LocalAux = cfg.LocalAux
 	return p, nil
 }
 

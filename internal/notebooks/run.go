@@ -64,6 +64,9 @@ type RunConfig struct {
 	// Steps, if positive, sets notebook 07's steps per edge (on the time-changed grid)
 	// instead of the notebook's 100 uniform ones.
 	Steps int
+	// LocalAux linearises notebook 07's auxiliary at every step's state
+	// (bffg.FlowFilter.LocalAux; needs ExactSteps).
+	LocalAux bool
 	// Adapt lets warmup tune notebook 07's RW/pCN kernel (β and the random-walk
 	// scale, mcmc.MetropolisAdaptation) instead of keeping the notebook's fixed values.
 	Adapt bool
