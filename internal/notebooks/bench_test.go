@@ -46,7 +46,7 @@ func BenchmarkNotebook07U(b *testing.B) {
 	}
 }
 
-func benchNB07Potential(b *testing.B, grad, exact bool) {
+func benchNB07Potential(b *testing.B, grad, exact bool, local ...bool) {
 	nb, err := Notebook07()
 	if err != nil {
 		b.Fatal(err)
@@ -56,6 +56,7 @@ func benchNB07Potential(b *testing.B, grad, exact bool) {
 		b.Fatal(err)
 	}
 	p.Filter.ExactSteps = exact
+	p.Filter.LocalAux = len(local) > 0 && local[0]
 	q := make([]float64, p.Dim())
 	q[0], q[1] = math.Log(NB07KAlpha), math.Log(NB07KSigma)
 	copy(q[2:], NB07CheckNoise())
@@ -83,6 +84,12 @@ func BenchmarkNotebook07FlowGrad(b *testing.B) { benchNB07Potential(b, true, fal
 func BenchmarkNotebook07FlowExactU(b *testing.B) { benchNB07Potential(b, false, true) }
 
 func BenchmarkNotebook07FlowExactGrad(b *testing.B) { benchNB07Potential(b, true, true) }
+
+// BenchmarkNotebook07FlowLocalU and …Grad time exact steps with the auxiliary
+// linearised at every step (bffg.FlowFilter.LocalAux).
+func BenchmarkNotebook07FlowLocalU(b *testing.B) { benchNB07Potential(b, false, true, true) }
+
+func BenchmarkNotebook07FlowLocalGrad(b *testing.B) { benchNB07Potential(b, true, true, true) }
 
 // BenchmarkNotebook07FlowMeanRevertingGrad times U + ∇U with exact steps on notebook
 // 07's target with a pull towards the root shape (bffg.MeanReverting, λ = 1, sampled):
