@@ -3,6 +3,7 @@ package bffg
 import (
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -80,4 +81,36 @@ func TestFlowLocalAuxLinear(t *testing.T) {
 	f := &FlowFilter{Steps: 6, LocalAux: true}
 	require.NoError(t, f.SetData(tr, n, d, root, y))
 	require.ErrorContains(t, f.Run(constFlow{n, d, kk}, tau2), "LocalAux needs ExactSteps")
+}
+
+// Clone keeps every exported setting of a FlowFilter (checked by reflection, so that
+// a new setting cannot be left out: LocalAux once was), and the clone evaluates the
+// same numbers.
+func TestFlowFilterCloneSettings(t *testing.T) {
+	rng := rand.New(rand.NewPCG(79, 80))
+	c := newFlowCase(rng, 5, 3, 2, 4)
+	f := &FlowFilter{Steps: 4, TimeChange: true, ExactSteps: true, LocalAux: true, StepLength: 0.3, Workers: 2,
+		Discrete: make([]bool, c.tr.Len())}
+	f.Discrete[2] = true
+	rv := reflect.ValueOf(f).Elem()
+	for i := 0; i < rv.NumField(); i++ {
+		if fd := rv.Type().Field(i); fd.IsExported() && fd.Name != "SemiImplicit" { // excluded by ExactSteps
+			require.False(t, rv.Field(i).IsZero(), "set %s in this test", fd.Name)
+		}
+	}
+	require.NoError(t, f.SetData(c.tr, 3, 2, c.root, c.y))
+	g := f.Clone()
+	gv := reflect.ValueOf(g).Elem()
+	for i := 0; i < rv.NumField(); i++ {
+		if rv.Type().Field(i).IsExported() {
+			require.Equal(t, rv.Field(i).Interface(), gv.Field(i).Interface(), rv.Type().Field(i).Name)
+		}
+	}
+	z := c.noise(rng, f, 1)
+	for _, h := range []*FlowFilter{f, g} {
+		require.NoError(t, h.Run(KunitaFlow(c.k), c.tau2))
+		_, err := h.Guide(z)
+		require.NoError(t, err)
+	}
+	require.Equal(t, f.LogWeights(), g.LogWeights())
 }

@@ -194,7 +194,8 @@ func (p *FlowPotential) States(q, x []float64) error {
 // Clone returns a FlowFilter with the same tree, data, anchors and settings, and its
 // own buffers.
 func (f *FlowFilter) Clone() *FlowFilter {
-	c := &FlowFilter{Steps: f.Steps, TimeChange: f.TimeChange, SemiImplicit: f.SemiImplicit, ExactSteps: f.ExactSteps, StepLength: f.StepLength, Workers: f.Workers, Discrete: f.Discrete}
+	c := &FlowFilter{Steps: f.Steps, TimeChange: f.TimeChange, SemiImplicit: f.SemiImplicit, ExactSteps: f.ExactSteps,
+		LocalAux: f.LocalAux, StepLength: f.StepLength, Workers: f.Workers, Discrete: f.Discrete}
 	if f.t == nil {
 		return c
 	}
