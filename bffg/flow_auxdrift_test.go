@@ -194,19 +194,7 @@ func TestFlowAuxDriftMatchesFull(t *testing.T) {
 			if steps < 800 {
 				continue
 			}
-			z := c.noise(rng, f, 1)
-			sum, err := f.Guide(z)
-			require.NoError(t, err)
-			x, lw := make([]float64, c.tr.Len()*D), make([]float64, c.tr.Len())
-			want, err := g.Guide(truth, c.root, z, x, lw)
-			require.NoError(t, err)
-			relClose(t, want, sum, 1e-6, "Σ log w")
-			for v := 1; v < c.tr.Len(); v++ {
-				require.InDelta(t, lw[v], f.LogWeights()[v], 1e-6*(1+math.Abs(lw[v])), "log w at %d", v)
-				for i, e := range f.State(v) {
-					require.InDelta(t, x[v*D+i], e, 1e-6, "state of %d", v)
-				}
-			}
+			checkGuideMatchesFull(t, c, f, &g, truth, c.noise(rng, f, 1), 1e-6, 1e-6)
 		}
 		t.Logf("auxiliary drift %v: |Δ log h_root| %.3g (200 steps), %.3g (800)", aux, errs[0], errs[1])
 		require.Less(t, errs[1], 2e-7)
@@ -248,17 +236,10 @@ func TestFlowAuxDriftGradient(t *testing.T) {
 		}
 		if k == 6 { // missing landmarks, steps set by a step length
 			c.sl = 0.2
-			nd := dims[0] * dims[1]
-			for l := 0; l < dims[1]; l++ {
-				c.y[0*nd+0*dims[1]+l] = math.NaN()
-				c.y[1*nd+(dims[0]-1)*dims[1]+l] = math.NaN()
-			}
+			c.missLandmarks()
 		}
 		if k == 1 || k == 4 {
-			c.disc = make([]bool, c.tr.Len())
-			for v := 2; v < c.tr.Len(); v += 3 {
-				c.disc[v] = true
-			}
+			c.discreteEvery()
 		}
 		f, z, zbar, pbar, tb := checkFlowGradient(t, rng, c)
 		checkCacheFree(t, f, z, zbar, pbar, tb)

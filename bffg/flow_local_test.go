@@ -1,7 +1,6 @@
 package bffg
 
 import (
-	"math"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -24,17 +23,10 @@ func TestFlowLocalAuxGradient(t *testing.T) {
 		}
 		if k == 3 || k == 4 { // missing landmarks, steps set by a step length
 			c.sl = 0.2
-			nd := dims[0] * dims[1]
-			for l := 0; l < dims[1]; l++ {
-				c.y[0*nd+0*dims[1]+l] = math.NaN()
-				c.y[1*nd+(dims[0]-1)*dims[1]+l] = math.NaN()
-			}
+			c.missLandmarks()
 		}
 		if k == 1 || k == 4 {
-			c.disc = make([]bool, c.tr.Len())
-			for v := 2; v < c.tr.Len(); v += 3 {
-				c.disc[v] = true
-			}
+			c.discreteEvery()
 		}
 		if k >= 5 {
 			c.drift = 0.8

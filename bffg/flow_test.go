@@ -155,24 +155,47 @@ func TestFlowFilterMatchesFull(t *testing.T) {
 			truth = c.flowAt(c.params()).(driftFlow)
 		}
 		f := c.filter(t)
-		D := dims[0] * dims[1]
 		g := SDEFilter{Steps: c.steps}
 		g.SetAnchors(c.tr, f.Anchors())
 		require.NoError(t, g.Run(c.tr, kunitaAux{c.k}, Obs{Y: c.y, Var: c.tau2}))
 		relClose(t, g.LogLikelihood(c.root), f.LogLikelihood(), 1e-10, "log h_root")
-		z := c.noise(rng, f, 1)
-		sum, err := f.Guide(z)
-		require.NoError(t, err)
-		x, lw := make([]float64, c.tr.Len()*D), make([]float64, c.tr.Len())
-		want, err := g.Guide(truth, c.root, z, x, lw)
-		require.NoError(t, err)
-		relClose(t, want, sum, 1e-9, "Σ log w")
-		for v := 1; v < c.tr.Len(); v++ {
-			require.InDelta(t, lw[v], f.LogWeights()[v], 1e-9*(1+math.Abs(lw[v])), "log w at %d", v)
-			for i, e := range f.State(v) {
-				require.InDelta(t, x[v*D+i], e, 1e-10, "state of %d", v)
-			}
+		checkGuideMatchesFull(t, c, f, &g, truth, c.noise(rng, f, 1), 1e-9, 1e-10)
+	}
+}
+
+// checkGuideMatchesFull runs f's and g's guided passes with the same noise z and checks
+// Σ log w, every log-weight (to relative tolerance tolW) and every state (to tolX).
+func checkGuideMatchesFull(t *testing.T, c flowCase, f *FlowFilter, g *SDEFilter, truth sde.SDE, z []float64, tolW, tolX float64) {
+	t.Helper()
+	D := c.k.N * c.k.Dim
+	sum, err := f.Guide(z)
+	require.NoError(t, err)
+	x, lw := make([]float64, c.tr.Len()*D), make([]float64, c.tr.Len())
+	want, err := g.Guide(truth, c.root, z, x, lw)
+	require.NoError(t, err)
+	relClose(t, want, sum, tolW, "Σ log w")
+	for v := 1; v < c.tr.Len(); v++ {
+		require.InDelta(t, lw[v], f.LogWeights()[v], tolW*(1+math.Abs(lw[v])), "log w at %d", v)
+		for i, e := range f.State(v) {
+			require.InDelta(t, x[v*D+i], e, tolX, "state of %d", v)
 		}
+	}
+}
+
+// missLandmarks removes landmark 0 from leaf 0 and the last landmark from leaf 1.
+func (c *flowCase) missLandmarks() {
+	n, d := c.k.N, c.k.Dim
+	for l := 0; l < d; l++ {
+		c.y[0*n*d+0*d+l] = math.NaN()
+		c.y[1*n*d+(n-1)*d+l] = math.NaN()
+	}
+}
+
+// discreteEvery makes every third edge from node 2 on discrete.
+func (c *flowCase) discreteEvery() {
+	c.disc = make([]bool, c.tr.Len())
+	for v := 2; v < c.tr.Len(); v += 3 {
+		c.disc[v] = true
 	}
 }
 
@@ -234,17 +257,10 @@ func TestFlowDriftGradient(t *testing.T) {
 		}
 		if k >= 6 { // missing landmarks, steps set by a step length
 			c.sl = 0.2
-			nd := dims[0] * dims[1]
-			for l := 0; l < dims[1]; l++ {
-				c.y[0*nd+0*dims[1]+l] = math.NaN()           // leaf 0 misses landmark 0
-				c.y[1*nd+(dims[0]-1)*dims[1]+l] = math.NaN() // leaf 1 its last
-			}
+			c.missLandmarks()
 		}
 		if k == 1 || k == 4 {
-			c.disc = make([]bool, c.tr.Len())
-			for v := 2; v < c.tr.Len(); v += 3 {
-				c.disc[v] = true
-			}
+			c.discreteEvery()
 		}
 		f, z, zbar, pbar, tb := checkFlowGradient(t, rng, c)
 		require.NotZero(t, pbar[2], "∂/∂λ")

@@ -46,7 +46,11 @@ func BenchmarkNotebook07U(b *testing.B) {
 	}
 }
 
-func benchNB07Potential(b *testing.B, grad, exact bool, local ...bool) {
+// nb07Bench says what benchNB07Potential times: U or U + ∇U, with exact steps, the
+// local auxiliary, or the mean-reverting flow (bffg.MeanReverting, λ = 1, sampled).
+type nb07Bench struct{ grad, exact, local, meanReverting bool }
+
+func benchNB07Potential(b *testing.B, o nb07Bench) {
 	nb, err := Notebook07()
 	if err != nil {
 		b.Fatal(err)
@@ -55,16 +59,23 @@ func benchNB07Potential(b *testing.B, grad, exact bool, local ...bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p.Filter.ExactSteps = exact
-	p.Filter.LocalAux = len(local) > 0 && local[0]
+	p.Filter.ExactSteps = o.exact
+	p.Filter.LocalAux = o.local
+	if o.meanReverting {
+		p.NumFlowParams = 3
+		p.NewFlow = func(th []float64) (bffg.Flow, error) {
+			return bffg.MeanReverting(nb07Flow(th[0], th[1]), th[2], nb.Root), nil
+		}
+		p.Priors = append(p.Priors[:2:2], bffg.Normal{Mean: 0, SD: 1})
+	}
 	q := make([]float64, p.Dim())
-	q[0], q[1] = math.Log(NB07KAlpha), math.Log(NB07KSigma)
-	copy(q[2:], NB07CheckNoise())
+	q[0], q[1] = math.Log(NB07KAlpha), math.Log(NB07KSigma) // λ = 1: log λ = 0
+	copy(q[p.NumParams():], NB07CheckNoise())
 	g := make([]float64, len(q))
 	p.LogDensityGrad(q, g) // sizes the step cache once
 	b.ReportAllocs()
 	for b.Loop() {
-		if grad {
+		if o.grad {
 			p.LogDensityGrad(q, g)
 		} else {
 			p.LogDensity(q)
@@ -74,49 +85,33 @@ func benchNB07Potential(b *testing.B, grad, exact bool, local ...bool) {
 
 // BenchmarkNotebook07FlowU times U on notebook 07's target with factorised messages
 // (16×16 instead of 32×32) and frozen anchors: one filter plus the guided pass.
-func BenchmarkNotebook07FlowU(b *testing.B) { benchNB07Potential(b, false, false) }
+func BenchmarkNotebook07FlowU(b *testing.B) { benchNB07Potential(b, nb07Bench{}) }
 
 // BenchmarkNotebook07FlowGrad times U + ∇U (the reverse pass included).
-func BenchmarkNotebook07FlowGrad(b *testing.B) { benchNB07Potential(b, true, false) }
+func BenchmarkNotebook07FlowGrad(b *testing.B) { benchNB07Potential(b, nb07Bench{grad: true}) }
 
 // BenchmarkNotebook07FlowExactU and …Grad time the same with exact (Euler-transition)
 // guided steps.
-func BenchmarkNotebook07FlowExactU(b *testing.B) { benchNB07Potential(b, false, true) }
+func BenchmarkNotebook07FlowExactU(b *testing.B) { benchNB07Potential(b, nb07Bench{exact: true}) }
 
-func BenchmarkNotebook07FlowExactGrad(b *testing.B) { benchNB07Potential(b, true, true) }
+func BenchmarkNotebook07FlowExactGrad(b *testing.B) {
+	benchNB07Potential(b, nb07Bench{grad: true, exact: true})
+}
 
 // BenchmarkNotebook07FlowLocalU and …Grad time exact steps with the auxiliary
 // linearised at every step (bffg.FlowFilter.LocalAux).
-func BenchmarkNotebook07FlowLocalU(b *testing.B) { benchNB07Potential(b, false, true, true) }
+func BenchmarkNotebook07FlowLocalU(b *testing.B) {
+	benchNB07Potential(b, nb07Bench{exact: true, local: true})
+}
 
-func BenchmarkNotebook07FlowLocalGrad(b *testing.B) { benchNB07Potential(b, true, true, true) }
+func BenchmarkNotebook07FlowLocalGrad(b *testing.B) {
+	benchNB07Potential(b, nb07Bench{grad: true, exact: true, local: true})
+}
 
 // BenchmarkNotebook07FlowMeanRevertingGrad times U + ∇U with exact steps on notebook
 // 07's target with a pull towards the root shape (bffg.MeanReverting, λ = 1, sampled):
 // the drift, its auxiliary (shifted messages) and their adjoints on top of
 // BenchmarkNotebook07FlowExactGrad.
 func BenchmarkNotebook07FlowMeanRevertingGrad(b *testing.B) {
-	nb, err := Notebook07()
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, err := NB07Potential(nb)
-	if err != nil {
-		b.Fatal(err)
-	}
-	p.Filter.ExactSteps = true
-	p.NumFlowParams = 3
-	p.NewFlow = func(th []float64) (bffg.Flow, error) {
-		return bffg.MeanReverting(nb07Flow(th[0], th[1]), th[2], nb.Root), nil
-	}
-	p.Priors = append(p.Priors[:2:2], bffg.Normal{Mean: 0, SD: 1})
-	q := make([]float64, p.Dim())
-	q[0], q[1], q[2] = math.Log(NB07KAlpha), math.Log(NB07KSigma), 0
-	copy(q[3:], NB07CheckNoise())
-	g := make([]float64, len(q))
-	p.LogDensityGrad(q, g)
-	b.ReportAllocs()
-	for b.Loop() {
-		p.LogDensityGrad(q, g)
-	}
+	benchNB07Potential(b, nb07Bench{grad: true, exact: true, meanReverting: true})
 }
