@@ -336,7 +336,7 @@ func loadProblem(c fitConfig) (*problem, error) {
 	if shapeModel(c.model) {
 		load, file = loadLandmarks, c.landmarkFile
 		build = func(ds *dataset) (*problem, error) {
-			return newKunitaProblem(ds, c.noise, c.steps, c.stepLength, c.model == "kunita-ou")
+			return newKunitaProblem(ds, c.noise, c.steps, c.stepLength, c.model == "kunita-ou", c.sampler == "nuts")
 		}
 	}
 	ds, err := load(c.treeFile, file, c.treeIndex)

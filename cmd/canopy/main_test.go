@@ -404,6 +404,7 @@ func TestFitKunita(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(b), "engine = nuts") // the default
 	require.Contains(t, string(b), "canopy_blas = "+dense.Backend)
+	require.Contains(t, string(b), "canopy_local_aux = true") // NUTS guides with the local auxiliary
 	rw := filepath.Join(dir, "rw")
 	stdout, stderr, code = canopy(t, "fit", "--tree", tree, "--landmarks", shapes, "--model", "kunita", "--step-length", "0.15",
 		"--sampler", "rwpcn", "--chains", "2", "--warmup", "100", "--draws", "100", "--out", rw, "--quiet")
@@ -414,6 +415,7 @@ func TestFitKunita(t *testing.T) {
 	b, err = os.ReadFile(filepath.Join(rw, "chain-1.csv"))
 	require.NoError(t, err)
 	require.Contains(t, string(b), "pcnrw")
+	require.Contains(t, string(b), "canopy_local_aux = false")
 	// Warmup tuned β (from hyperiax's 0.1) and the resumed run kept it.
 	require.Regexp(t, `canopy_pcn_beta = (0\.\d+|1)\n`, string(b))
 	require.NotContains(t, string(b), "canopy_pcn_beta = 0.1\n")

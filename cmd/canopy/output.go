@@ -97,7 +97,8 @@ func writeChains(c fitConfig, pr *problem, cols []mcmc.Chain) error {
 		cfg.Adapt = cmdstan.AdaptFrom(*c.adaptation())
 		cfg.MaxDepth = c.depth()
 		if pr.flow != nil { // the backends' results differ by rounding
-			cfg.Extra = append(cfg.Extra, cmdstan.Setting{Path: "canopy_blas", Value: dense.Backend})
+			cfg.Extra = append(cfg.Extra, cmdstan.Setting{Path: "canopy_blas", Value: dense.Backend},
+				cmdstan.Setting{Path: "canopy_local_aux", Value: strconv.FormatBool(pr.flow.Filter.LocalAux)})
 		}
 		if c.sampler == "rwpcn" {
 			cfg.Metric = cmdstan.UnitMetric
