@@ -126,8 +126,10 @@ type FlowFilter struct {
 	// telescope to exact BFFG; only grid point 0, which the parent's message fuses,
 	// keeps the anchors. Near an observed tip, where K(x_j) is close to the true
 	// diffusion and the anchors' interpolation is not, the log-weights vary far less
-	// (on notebook 07's data, the spread of Σ log w over draws of z falls about
-	// eightfold). Each step costs one more kernel evaluation and an n×n product.
+	// (on notebook 07's data the spread of Σ log w over draws of z falls about
+	// eightfold, and NUTS on the noise takes steps five times longer). Each step
+	// costs one more kernel evaluation and n×n product, and its gradient about a
+	// quarter more.
 	LocalAux bool
 	// StepLength, if positive, gives each SDE edge of length T ⌈T/StepLength⌉ steps
 	// (at least one) instead of Steps, and each discrete edge one, so that short edges
