@@ -11,14 +11,15 @@ import (
 // With LocalAux the reverse pass equals central finite differences in z, θ and τ²:
 // noisy and exactly observed tips, uniform and time-changed grids, discrete edges mixed
 // in, missing landmarks with steps set by a step length, and a drift with and without
-// an auxiliary drift; and the same without the step cache, bit for bit.
+// an auxiliary drift (also into exact tips); and the same without the step cache, bit
+// for bit.
 func TestFlowLocalAuxGradient(t *testing.T) {
 	rng := rand.New(rand.NewPCG(75, 76))
-	for k, dims := range [][2]int{{3, 2}, {4, 1}, {3, 2}, {4, 2}, {3, 2}, {3, 2}, {4, 3}} {
+	for k, dims := range [][2]int{{3, 2}, {4, 1}, {3, 2}, {4, 2}, {3, 2}, {3, 2}, {4, 3}, {3, 2}} {
 		c := newFlowCase(rng, 7, dims[0], dims[1], 4)
 		c.ex, c.local = true, true
 		c.tc = k == 1 || k == 5
-		if k == 2 || k == 3 {
+		if k == 2 || k == 3 || k == 7 {
 			c.tau2 = 0 // the conditioning step into exact tips
 		}
 		if k == 3 || k == 4 { // missing landmarks, steps set by a step length
@@ -30,7 +31,7 @@ func TestFlowLocalAuxGradient(t *testing.T) {
 		}
 		if k >= 5 {
 			c.drift = 0.8
-			c.aux = k == 6
+			c.aux = k >= 6
 		}
 		f, z, zbar, pbar, tb := checkFlowGradient(t, rng, c)
 		checkCacheFree(t, f, z, zbar, pbar, tb)
