@@ -678,8 +678,14 @@ func (f *FlowFilter) pullLeaf(v, i int, q0, qT float64, w *flowWork) (float64, e
 		c[a*no+a] += f.tau2
 	}
 	if err := sde.CholeskyTo(c, c, no); err != nil {
+		// With the anchors' auxiliary only a zero-length edge into an exact leaf gets
+		// here; with LocalAux also a near-singular K at a guided state.
+		hint := "an exactly observed leaf needs a positive branch length"
+		if len(w.ea0) > 0 && &w.ea0[0] == &w.kf[0] {
+			hint = "the diffusion K at the guided state is near singular"
+		}
 		return 0, &NodeError{Node: v, Name: f.t.Name(v), What: "pullback of the observation",
-			Err: fmt.Errorf("%w (an exactly observed leaf needs a positive branch length)", err)}
+			Err: fmt.Errorf("%w (%s)", err, hint)}
 	}
 	setIdentity(ct, no)
 	dense.TrsmRight(true, c, no, ct, no) // C⁻ᵀ

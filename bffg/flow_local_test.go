@@ -1,6 +1,7 @@
 package bffg
 
 import (
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -106,4 +107,76 @@ func TestFlowFilterCloneSettings(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.Equal(t, f.LogWeights(), g.LogWeights())
+}
+
+// Flipping LocalAux between Run and Guide, or between Guide and Backward, is an error,
+// not a reverse pass through other messages than the guided pass used.
+func TestFlowLocalAuxModeChange(t *testing.T) {
+	rng := rand.New(rand.NewPCG(91, 92))
+	c := newFlowCase(rng, 5, 3, 2, 4)
+	c.ex, c.local = true, true
+	f := c.filter(t)
+	z := c.noise(rng, f, 1)
+	_, err := f.Guide(z)
+	require.NoError(t, err)
+	f.LocalAux = false
+	_, err = f.Backward(z, make([]float64, len(z)), make([]float64, 2))
+	require.ErrorContains(t, err, "changed since Guide")
+	_, err = f.Guide(z)
+	require.ErrorContains(t, err, "changed since Run")
+}
+
+// Sweeps over several workers give the same bits with LocalAux (each worker has its
+// own K(x_j) buffer): noisy and exact tips, a discrete edge, step-length grids.
+func TestFlowLocalAuxWorkersDeterministic(t *testing.T) {
+	rng := rand.New(rand.NewPCG(93, 94))
+	for k := 0; k < 3; k++ {
+		c := newFlowCase(rng, 12, 3, 2, 5)
+		c.ex, c.local = true, true
+		c.disc = make([]bool, c.tr.Len())
+		c.disc[3] = true
+		if k == 1 {
+			c.tau2 = 0
+			c.missLandmarks()
+		}
+		if k == 2 {
+			c.sl, c.tc = 0.2, true
+		}
+		f := c.filter(t)
+		checkWorkersDeterministic(t, c, f, c.noise(rng, f, 1))
+	}
+}
+
+// With one step per edge the message of grid point 1 is the child's own, whatever the
+// auxiliary: LocalAux changes neither the value nor the gradient.
+func TestFlowLocalAuxOneStep(t *testing.T) {
+	rng := rand.New(rand.NewPCG(95, 96))
+	for _, tau2 := range []float64{0.01, 0} {
+		c := newFlowCase(rng, 7, 3, 2, 4)
+		c.ex, c.sl, c.tau2 = true, 1e3, tau2
+		c.drift, c.aux = 0.8, true
+		var ref []float64
+		for _, local := range []bool{false, true} {
+			c.local = local
+			f := c.filter(t)
+			z := make([]float64, f.NumNoise())
+			r := rand.New(rand.NewPCG(1, 2))
+			for i := range z {
+				z[i] = r.NormFloat64()
+			}
+			s, err := f.Guide(z)
+			require.NoError(t, err)
+			zb, pb := make([]float64, len(z)), make([]float64, 3)
+			tb, err := f.Backward(z, zb, pb)
+			require.NoError(t, err)
+			got := append(append([]float64{s + f.LogLikelihood(), tb}, pb...), zb...)
+			if ref == nil {
+				ref = got
+				continue
+			}
+			for i := range got {
+				require.InDelta(t, ref[i], got[i], 1e-12*(1+math.Abs(ref[i])), "entry %d (τ² %v)", i, tau2)
+			}
+		}
+	}
 }

@@ -432,6 +432,22 @@ func TestFitKunita(t *testing.T) {
 	checkCladeMeans(t, filepath.Join(out, "ancestral.csv"), shapes)
 	_, stderr, code = canopy(t, "fit", "--resume", out, "--draws", "150", "--quiet")
 	require.Equal(t, 0, code, stderr)
+	// The resumed run keeps the local auxiliary, which the checkpoint records; one
+	// from before that record resumes without it, as it was made.
+	cp, err = os.ReadFile(filepath.Join(out, "checkpoint.json"))
+	require.NoError(t, err)
+	require.Contains(t, string(cp), `"local_aux":true`)
+	b, err = os.ReadFile(filepath.Join(out, "chain-1.csv"))
+	require.NoError(t, err)
+	require.Contains(t, string(b), "canopy_local_aux = true")
+	old := strings.Replace(string(cp), `"local_aux":true,`, "", 1)
+	require.NotEqual(t, string(cp), old)
+	require.NoError(t, os.WriteFile(filepath.Join(out, "checkpoint.json"), []byte(old), 0o644))
+	_, stderr, code = canopy(t, "fit", "--resume", out, "--draws", "160", "--quiet")
+	require.Equal(t, 0, code, stderr)
+	b, err = os.ReadFile(filepath.Join(out, "chain-1.csv"))
+	require.NoError(t, err)
+	require.Contains(t, string(b), "canopy_local_aux = false")
 	// Exact tips: the last step into each tip is conditioned on it.
 	exact := filepath.Join(dir, "exact")
 	stdout, stderr, code = canopy(t, "fit", "--tree", tree, "--landmarks", shapes, "--model", "kunita", "--steps", "5",

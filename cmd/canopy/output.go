@@ -145,6 +145,7 @@ type checkpoint struct {
 	Seed       uint64        `json:"seed"`
 	AdaptDelta float64       `json:"adapt_delta,omitempty"`
 	MaxDepth   int           `json:"max_depth,omitempty"`
+	LocalAux   bool          `json:"local_aux,omitempty"` // absent in checkpoints from before it: false
 	State      []*chainState `json:"state"`
 }
 
@@ -161,7 +162,7 @@ type chainState struct {
 func writeCheckpoint(c fitConfig, chains []mcmc.Chain) error {
 	cp := checkpoint{Version: 1, TreeFile: abs(c.treeFile), TraitFile: abs(c.traitFile), Landmarks: abs(c.landmarkFile), Steps: c.steps, StepLength: c.stepLength, TreeIndex: c.treeIndex,
 		Model: c.model, Noise: c.noise, Sampler: c.sampler, Chains: c.chains, Warmup: c.warmup, Draws: c.draws, Seed: c.seed,
-		AdaptDelta: c.adaptDelta, MaxDepth: c.maxDepth}
+		AdaptDelta: c.adaptDelta, MaxDepth: c.maxDepth, LocalAux: c.localAux}
 	for _, ch := range chains {
 		k := ch.Checkpoint
 		if k == nil {
