@@ -41,7 +41,8 @@
 // driftless) or its pull towards a shape (MeanReverting). Edges may also be discrete
 // nonlinear Gaussian transitions (FlowFilter.Discrete). Its messages stay in factorised
 // square-root form, its auxiliary process interpolates K between two anchors (with the
-// linear drift of an AuxDrifter, if the Flow is one), and its
+// linear drift of an AuxDrifter, if the Flow is one) or, with exact steps and
+// LocalAux, is linearised at every step's state, and its
 // reverse pass (FlowFilter.Backward) differentiates log h_root + Σ log w in the noise,
 // the flow's parameters and the leaf noise. FlowPotential wraps it for samplers.
 // SDEFilter is the plain D×D version used as a reference.
