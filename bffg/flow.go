@@ -594,7 +594,7 @@ func (f *FlowFilter) edgeEnds(v int) error {
 // (w.ea0, w.eaT), and writes P0 = L'ã₀L and PT = L'ã_TL into the work space.
 func (f *FlowFilter) prepareEdge(v int, w *flowWork) error {
 	n := f.n
-	w.ea0, w.eaT = f.a0[v], f.aT[v]
+	w.ea0, w.eaT, w.kfAt = f.a0[v], f.aT[v], nil
 	if f.obsLeaf(v) >= 0 {
 		return nil // pull uses ã₀ and ã_T directly
 	}
@@ -757,7 +757,9 @@ func (f *FlowFilter) discreteStep(v int, x, z, xv []float64, w *flowWork) (float
 // w.dm, w.dr, w.r and w.xs, and on failure names what failed.
 func (f *FlowFilter) tiltedStep(c float64, x, mean, z, xv, G, V []float64, kappa float64, w *flowWork) (float64, string, error) {
 	n, d := f.n, f.d
-	if err := f.flow.KernelTo(w.k, x); err != nil {
+	if len(w.kfAt) > 0 && &w.kfAt[0] == &x[0] { // localEdge has just evaluated K(x)
+		copy(w.k, w.kf)
+	} else if err := f.flow.KernelTo(w.k, x); err != nil {
 		return 0, "transition covariance", err
 	}
 	for i, e := range w.k {

@@ -223,7 +223,7 @@ func (f *FlowFilter) localEdge(v, j int, x []float64, w *flowWork) error {
 	if err := f.flow.KernelTo(w.kf, x); err != nil {
 		return &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("local auxiliary at step %d", j), Err: err}
 	}
-	w.ea0, w.eaT = w.kf, w.kf
+	w.ea0, w.eaT, w.kfAt = w.kf, w.kf, x
 	if f.obsLeaf(v) >= 0 {
 		return nil
 	}

@@ -29,6 +29,7 @@ type flowWork struct {
 	// or both K(x_j) (localEdge, in kf)
 	ea0, eaT []float64
 	kf       []float64 // n×n
+	kfAt     []float64 // the state whose K is in kf, so that tiltedStep need not recompute it
 }
 
 // swapPull exchanges the two pullback slots (c, g, v) and (cq, gq, vq).
