@@ -593,35 +593,47 @@ func (f *FlowFilter) edgeEnds(v int) error {
 // prepareEdge makes the pulls of the edge above v use the anchors' ã₀ and ã_T
 // (w.ea0, w.eaT), and writes P0 = L'ã₀L and PT = L'ã_TL into the work space.
 func (f *FlowFilter) prepareEdge(v int, w *flowWork) error {
-	n := f.n
 	w.ea0, w.eaT, w.kfAt = f.a0[v], f.aT[v], nil
 	if f.obsLeaf(v) >= 0 {
 		return nil // pull uses ã₀ and ã_T directly
 	}
-	L := f.lv[v]
-	dense.Gemm(false, false, 1, f.a0[v], n, n, L, n, n, 0, w.p0)
-	dense.Trmm(true, L, n, w.p0, n)
-	dense.Gemm(false, false, 1, f.aT[v], n, n, L, n, n, 0, w.pT)
-	dense.Trmm(true, L, n, w.pT, n)
-	symmetrize(w.p0, n)
-	symmetrize(w.pT, n)
+	f.sandwich(w.p0, f.a0[v], v)
+	f.sandwich(w.pT, f.aT[v], v)
 	return nil
+}
+
+// sandwich writes P = L'aL (symmetrised) into dst, L the factor of v's vertex message;
+// sandwichVJP is its reverse.
+func (f *FlowFilter) sandwich(dst, a []float64, v int) {
+	n, L := f.n, f.lv[v]
+	dense.Gemm(false, false, 1, a, n, n, L, n, n, 0, dst)
+	dense.Trmm(true, L, n, dst, n)
+	symmetrize(dst, n)
+}
+
+// sandwichVJP adds the adjoints of P = L'aL given P̄ (pb): L̄_v += 2aLP̄ and
+// ā += LP̄L' (into ab). It uses w.t1.
+func (f *FlowFilter) sandwichVJP(a, pb, ab []float64, v int, w *flowWork) {
+	n, L := f.n, f.lv[v]
+	dense.Gemm(false, false, 1, L, n, n, pb, n, n, 0, w.t1)
+	dense.Gemm(false, false, 2, a, n, n, w.t1, n, n, 1, f.lb[v])
+	dense.Gemm(false, true, 1, w.t1, n, n, L, n, n, 1, ab)
 }
 
 // pull writes the message at grid point j of the edge above v into the work space
 // (C = chol(I + q0·P0 + qT·PT), G = LC⁻ᵀ, V = C⁻¹U, then shifted by an auxiliary
 // drift) and returns κ_j = κ − dΣlog C_kk.
 func (f *FlowFilter) pull(v, j int, w *flowWork) (float64, error) {
-	q0, qT := f.pullWeights(v, j)
+	a := f.pullWeights(v, j)
 	var kappa float64
 	var err error
 	if i := f.obsLeaf(v); i >= 0 {
-		kappa, err = f.pullLeaf(v, i, q0, qT, w)
+		kappa, err = f.pullLeaf(v, i, a.q0, a.qT, w)
 	} else {
-		kappa, err = f.pullVertex(v, j, q0, qT, w)
+		kappa, err = f.pullVertex(v, j, a.q0, a.qT, w)
 	}
 	if err == nil && f.shifted(v) {
-		f.shift(v, j, w)
+		f.shift(a, w)
 	}
 	return kappa, err
 }
@@ -681,7 +693,7 @@ func (f *FlowFilter) pullLeaf(v, i int, q0, qT float64, w *flowWork) (float64, e
 		// With the anchors' auxiliary only a zero-length edge into an exact leaf gets
 		// here; with LocalAux also a near-singular K at a guided state.
 		hint := "an exactly observed leaf needs a positive branch length"
-		if len(w.ea0) > 0 && &w.ea0[0] == &w.kf[0] {
+		if w.kfAt != nil {
 			hint = "the diffusion K at the guided state is near singular"
 		}
 		return 0, &NodeError{Node: v, Name: f.t.Name(v), What: "pullback of the observation",
@@ -699,20 +711,20 @@ func (f *FlowFilter) pullLeaf(v, i int, q0, qT float64, w *flowWork) (float64, e
 	return -0.5*float64(no*d)*log2Pi - float64(d)*logDiag(c, no), nil
 }
 
-// pullWeights returns the weights of Q_j = q0·ã₀ + qT·ã_T for grid point j of the
-// edge above v (a discrete edge has Q = T·ã₀; with an auxiliary drift, auxWeights).
-func (f *FlowFilter) pullWeights(v, j int) (q0, qT float64) {
+// pullWeights returns the transition of the auxiliary from grid point j of the edge
+// above v to its end: the weights of Q_j = q0·ã₀ + qT·ã_T (a discrete edge has
+// Q = T·ã₀) and, with an auxiliary drift, the rest of auxWeights.
+func (f *FlowFilter) pullWeights(v, j int) auxTransition {
 	T := f.t.BranchLength(v)
 	if f.discrete(v) {
-		return T, 0
+		return auxTransition{q0: T, phi: 1}
 	}
 	tj, _ := f.gridPoint(T, f.ns[v], j)
 	if f.shifted(v) {
-		q0, qT, _, _, _, _, _ = auxWeights(T, tj, f.lam)
-		return q0, qT
+		return auxWeights(T, tj, f.lam)
 	}
-	_, q0, qT = edgeWeights(T, tj)
-	return q0, qT
+	_, q0, qT := edgeWeights(T, tj)
+	return auxTransition{q0: q0, qT: qT, phi: 1}
 }
 
 // discreteStep draws the state xv at the end of the discrete edge above v from its

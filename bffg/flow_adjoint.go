@@ -564,17 +564,13 @@ func (f *FlowFilter) conditionVJP(v, i int, c float64, x, mean []float64, w *flo
 // auxiliary drift's λ̄ in w.lamb). It overwrites w.gb.
 func (f *FlowFilter) pullVJP(v, j int, kbar float64, w *flowWork) {
 	n, d := f.n, f.d
-	q0, qT := f.pullWeights(v, j)
+	a := f.pullWeights(v, j)
 	G, V := w.g, w.v
-	var dq0, dqT float64 // ∂q/∂λ of an auxiliary drift
 	if f.shifted(v) {
-		G, V = f.unshiftVJP(v, j, w)
-		T := f.t.BranchLength(v)
-		tj, _ := f.gridPoint(T, f.ns[v], j)
-		_, _, dq0, dqT, _, _, _ = auxWeights(T, tj, f.lam)
+		G, V = f.unshiftVJP(v, a, w)
 	}
 	if i := f.obsLeaf(v); i >= 0 {
-		f.pullLeafVJP(v, i, q0, qT, dq0, dqT, kbar, G, V, w)
+		f.pullLeafVJP(v, i, a, kbar, G, V, w)
 		return
 	}
 	clear(w.cb)
@@ -599,11 +595,11 @@ func (f *FlowFilter) pullVJP(v, j int, kbar float64, w *flowWork) {
 	dense.Gemm(true, false, -1, w.gb, n, n, G, n, n, 1, w.cb)
 	sde.CholeskyVJPTo(w.sb, w.c, w.cb, n)
 	for i, e := range w.sb {
-		w.p0b[i] += q0 * e
-		w.pTb[i] += qT * e
+		w.p0b[i] += a.q0 * e
+		w.pTb[i] += a.qT * e
 	}
-	if dq0 != 0 || dqT != 0 {
-		w.lamb += dq0*dot(w.sb, w.p0) + dqT*dot(w.sb, w.pT)
+	if a.dq0 != 0 || a.dqT != 0 {
+		w.lamb += a.dq0*dot(w.sb, w.p0) + a.dqT*dot(w.sb, w.pT)
 	}
 }
 
@@ -620,9 +616,9 @@ func clearEdgeAdjoints(w *flowWork) {
 
 // pullLeafVJP is pullVJP for pullLeaf (G, V its driftless message): given Ḡ, V̄ and
 // κ̄_j, it adds Σ̄ (Σ = CC') to the observed block of ã₀ and ã_T, its trace to the
-// node's ∂/∂τ², and Σ̄'s part of λ̄ through Q_j's weights (dq0, dqT = ∂q/∂λ). With Cᵢ = C⁻ᵀ
+// node's ∂/∂τ², and Σ̄'s part of λ̄ through Q_j's weights (tr.dq0, tr.dqT). With Cᵢ = C⁻ᵀ
 // (dCᵢ = −Cᵢ dC' Cᵢ) and Ḡ_O the observed rows of Ḡ: C̄ = −C⁻ᵀV̄V' − CᵢḠ_O'Cᵢ − dκ̄/C_kk.
-func (f *FlowFilter) pullLeafVJP(v, i int, q0, qT, dq0, dqT, kbar float64, G, V []float64, w *flowWork) {
+func (f *FlowFilter) pullLeafVJP(v, i int, tr auxTransition, kbar float64, G, V []float64, w *flowWork) {
 	n, d := f.n, f.d
 	O := f.seen[i]
 	no := len(O)
@@ -646,9 +642,9 @@ func (f *FlowFilter) pullLeafVJP(v, i int, q0, qT, dq0, dqT, kbar float64, G, V 
 	for a, ka := range O {
 		for b, kb := range O {
 			e := sb[a*no+b]
-			w.a0b[ka*n+kb] += q0 * e
-			w.aTb[ka*n+kb] += qT * e
-			w.lamb += e * (dq0*w.ea0[ka*n+kb] + dqT*w.eaT[ka*n+kb])
+			w.a0b[ka*n+kb] += tr.q0 * e
+			w.aTb[ka*n+kb] += tr.qT * e
+			w.lamb += e * (tr.dq0*w.ea0[ka*n+kb] + tr.dqT*w.eaT[ka*n+kb])
 		}
 		f.tb[v] += sb[a*no+a]
 	}
@@ -658,14 +654,8 @@ func (f *FlowFilter) pullLeafVJP(v, i int, q0, qT, dq0, dqT, kbar float64, G, V 
 // ã_T (w.a0b, w.aTb) of the edge above v into L̄_v and into pbar through the kernel at
 // the two anchors.
 func (f *FlowFilter) edgeVJP(v int, w *flowWork) {
-	n := f.n
-	L := f.lv[v]
-	for _, pa := range [2]struct{ a, pb, ab []float64 }{{f.a0[v], w.p0b, w.a0b}, {f.aT[v], w.pTb, w.aTb}} {
-		// L̄ += 2ãLP̄, ā += LP̄L'.
-		dense.Gemm(false, false, 1, L, n, n, pa.pb, n, n, 0, w.t1)
-		dense.Gemm(false, false, 2, pa.a, n, n, w.t1, n, n, 1, f.lb[v])
-		dense.Gemm(false, true, 1, w.t1, n, n, L, n, n, 1, pa.ab)
-	}
+	f.sandwichVJP(f.a0[v], w.p0b, w.a0b, v, w)
+	f.sandwichVJP(f.aT[v], w.pTb, w.aTb, v, w)
 	p := f.t.Parent(v)
 	anc := f.anc[p]
 	if p == 0 {

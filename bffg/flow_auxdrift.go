@@ -82,51 +82,52 @@ func expMoments(k, h float64) (e0, e1, e2 float64) {
 	return -math.Expm1(-x) / k, (1 - ex*(1+x)) / (k * k), (2 - ex*(x*x+2*x+2)) / (k * k * k)
 }
 
-// auxWeights returns, for time tj on an edge of length T with auxiliary drift rate
-// lam, the weights of Q_j = q0·ã₀ + qT·ã_T = ∫_{t_j}^T e^{−2λ(T−s)}ã(s)ds, their
-// derivatives in λ, and φ = e^{−λ(T−t_j)} with its complement ψ = 1 − φ and dφ/dλ
-// (φ = 0 once λ(T − t_j) > 200).
-// With u = T − s, ã(s) = ã_T + (u/T)(ã₀ − ã_T), so q0 = E₁/T and qT = E₀ − E₁/T
-// with k = 2λ (expMoments), and dE_m/dk = −E_{m+1}.
-func auxWeights(T, tj, lam float64) (q0, qT, dq0, dqT, phi, psi, dphi float64) {
+// auxTransition is the auxiliary's transition from a grid point t_j to the end T of
+// an edge: X̃_T = μ + φ(x − μ) + N(0, Q_j ⊗ I_d) with Q_j = q0·ã₀ + qT·ã_T. Without a
+// drift φ = 1 and ψ = 1 − φ = 0; dq0, dqT and dphi are derivatives in λ.
+type auxTransition struct{ q0, qT, dq0, dqT, phi, psi, dphi float64 }
+
+// auxWeights returns the transition for time tj on an edge of length T with auxiliary
+// drift rate lam: Q_j = ∫_{t_j}^T e^{−2λ(T−s)}ã(s)ds and φ = e^{−λ(T−t_j)} (φ = 0
+// once λ(T − t_j) > 200). With u = T − s, ã(s) = ã_T + (u/T)(ã₀ − ã_T), so
+// q0 = E₁/T and qT = E₀ − E₁/T with k = 2λ (expMoments), and dE_m/dk = −E_{m+1}.
+func auxWeights(T, tj, lam float64) auxTransition {
 	if T <= 0 {
-		return 0, 0, 0, 0, 1, 0, 0
+		return auxTransition{phi: 1}
 	}
 	h := T - tj
 	e0, e1, e2 := expMoments(2*lam, h)
-	q0, qT = e1/T, e0-e1/T
-	dq0, dqT = -2*e2/T, 2*(e2/T-e1)
+	a := auxTransition{q0: e1 / T, qT: e0 - e1/T, dq0: -2 * e2 / T, dqT: 2 * (e2/T - e1)}
 	if lam*h > 200 {
 		// The message is flat in x to double precision, and φ² in a fused precision
 		// could underflow where φ times the information does not.
-		return q0, qT, dq0, dqT, 0, 1, 0
+		a.psi = 1
+		return a
 	}
-	phi, psi = math.Exp(-lam*h), -math.Expm1(-lam*h)
-	return q0, qT, dq0, dqT, phi, psi, -h * phi
+	a.phi, a.psi = math.Exp(-lam*h), -math.Expm1(-lam*h)
+	a.dphi = -h * a.phi
+	return a
 }
 
-// shift turns the message at grid point j of the edge above v, pulled back through
-// N(·, Q_j ⊗ I_d) (G, V in the work space), into that of the auxiliary with drift,
-// which evaluates it at the mean μ + φ(x − μ): G ← φG and V ← V − ψG'μ.
-func (f *FlowFilter) shift(v, j int, w *flowWork) {
+// shift turns the message pulled back through N(·, Q_j ⊗ I_d) (G, V in the work
+// space) into that of the auxiliary with drift a, which evaluates it at the mean
+// μ + φ(x − μ): G ← φG and V ← V − ψG'μ.
+func (f *FlowFilter) shift(a auxTransition, w *flowWork) {
 	n, d := f.n, f.d
-	T := f.t.BranchLength(v)
-	tj, _ := f.gridPoint(T, f.ns[v], j)
-	_, _, _, _, phi, psi, _ := auxWeights(T, tj, f.lam)
-	dense.Gemm(true, false, -psi, w.g, n, n, f.mu, n, d, 1, w.v)
+	dense.Gemm(true, false, -a.psi, w.g, n, n, f.mu, n, d, 1, w.v)
 	for i := range w.g {
-		w.g[i] *= phi
+		w.g[i] *= a.phi
 	}
 }
 
-// unshiftVJP is the reverse of shift at grid point j of the edge above v, with C of
-// the pullback in the work space and the adjoints Ḡ, V̄ of the shifted message in
+// unshiftVJP is the reverse of shift(a) on the edge above v, with C of the pullback
+// in the work space and the adjoints Ḡ, V̄ of the shifted message in
 // w.gb, w.vb. It recomputes the driftless G and V into w.gu and w.vu and returns
 // them, turns w.gb into Ḡ of the driftless G (V̄ is unchanged) and adds to λ̄ and μ̄
 // of the edge (w.lamb, w.mub):
 //
 //	Ḡ ← φḠ − ψμV̄',  μ̄ += −ψGV̄,  φ̄ = ⟨Ḡ, G⟩ + ⟨V̄, G'μ⟩,  λ̄ += φ̄·dφ/dλ.
-func (f *FlowFilter) unshiftVJP(v, j int, w *flowWork) (G, V []float64) {
+func (f *FlowFilter) unshiftVJP(v int, a auxTransition, w *flowWork) (G, V []float64) {
 	n, d := f.n, f.d
 	G, V = w.gu, w.vu
 	if i := f.obsLeaf(v); i >= 0 {
@@ -149,18 +150,15 @@ func (f *FlowFilter) unshiftVJP(v, j int, w *flowWork) (G, V []float64) {
 		copy(V, f.uv[v])
 		dense.Trsm(false, w.c, n, V, d)
 	}
-	T := f.t.BranchLength(v)
-	tj, _ := f.gridPoint(T, f.ns[v], j)
-	_, _, _, _, phi, psi, dphi := auxWeights(T, tj, f.lam)
 	gm := w.gm
 	dense.Gemm(true, false, 1, G, n, n, f.mu, n, d, 0, gm) // G'μ
 	phib := dot(w.gb, G) + dot(w.vb, gm)
-	w.lamb += phib * dphi
-	dense.Gemm(false, false, -psi, G, n, n, w.vb, n, d, 1, w.mub)
+	w.lamb += phib * a.dphi
+	dense.Gemm(false, false, -a.psi, G, n, n, w.vb, n, d, 1, w.mub)
 	for i := range w.gb {
-		w.gb[i] *= phi
+		w.gb[i] *= a.phi
 	}
-	dense.Gemm(false, true, -psi, f.mu, n, d, w.vb, n, d, 1, w.gb)
+	dense.Gemm(false, true, -a.psi, f.mu, n, d, w.vb, n, d, 1, w.gb)
 	return G, V
 }
 
@@ -219,7 +217,6 @@ func (f meanReverting) AuxDriftVJPTo(pbar []float64, lambar float64, _ []float64
 // localEdge makes the pulls of the edge above v use the auxiliary linearised at x, the
 // state at grid point j (LocalAux): ã₀ = ã_T = K(x) (w.kf), P0 = PT = L'K(x)L.
 func (f *FlowFilter) localEdge(v, j int, x []float64, w *flowWork) error {
-	n := f.n
 	if err := f.flow.KernelTo(w.kf, x); err != nil {
 		return &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("local auxiliary at step %d", j), Err: err}
 	}
@@ -227,10 +224,7 @@ func (f *FlowFilter) localEdge(v, j int, x []float64, w *flowWork) error {
 	if f.obsLeaf(v) >= 0 {
 		return nil
 	}
-	L := f.lv[v]
-	dense.Gemm(false, false, 1, w.kf, n, n, L, n, n, 0, w.p0)
-	dense.Trmm(true, L, n, w.p0, n)
-	symmetrize(w.p0, n)
+	f.sandwich(w.p0, w.kf, v)
 	copy(w.pT, w.p0)
 	return nil
 }
@@ -240,20 +234,15 @@ func (f *FlowFilter) localEdge(v, j int, x []float64, w *flowWork) error {
 // LocalAux (localEdge at x_j in the work space) — into L̄_v, θ̄ of the edge above v
 // and x̄_j (w.xbn), and clears them.
 func (f *FlowFilter) localVJP(v int, x []float64, w *flowWork) {
-	n := f.n
 	ab := w.a0b
 	for i, e := range w.aTb {
 		ab[i] += e
 	}
-	if f.obsLeaf(v) < 0 {
-		// P = L'KL with P̄ = P̄0 + P̄T: L̄ += 2KLP̄, K̄ += LP̄L'.
+	if f.obsLeaf(v) < 0 { // P = L'KL with P̄ = P̄0 + P̄T
 		for i, e := range w.pTb {
 			w.p0b[i] += e
 		}
-		L := f.lv[v]
-		dense.Gemm(false, false, 1, L, n, n, w.p0b, n, n, 0, w.t1)
-		dense.Gemm(false, false, 2, w.kf, n, n, w.t1, n, n, 1, f.lb[v])
-		dense.Gemm(false, true, 1, w.t1, n, n, L, n, n, 1, ab)
+		f.sandwichVJP(w.kf, w.p0b, ab, v, w)
 	}
 	f.flow.KernelVJPTo(w.xq, f.pb[v], x, ab)
 	for i, e := range w.xq {

@@ -60,22 +60,21 @@ func TestAuxWeights(t *testing.T) {
 	}
 	for _, c := range [][3]float64{{1, 0, 0.7}, {1, 0.3, 1e-4}, {2.5, 1, 3}, {0.4, 0.1, 40}, {1, 0.999, 2}, {3, 0, 0.08}} {
 		T, tj, lam := c[0], c[1], c[2]
-		q0, qT, dq0, dqT, phi, psi, dphi := auxWeights(T, tj, lam)
+		a := auxWeights(T, tj, lam)
 		w0, wT := quad(T, tj, lam)
-		require.InDelta(t, w0, q0, 1e-13*T, "q0 %v", c)
-		require.InDelta(t, wT, qT, 1e-13*T, "qT %v", c)
-		require.InDelta(t, math.Exp(-lam*(T-tj)), phi, 1e-15)
-		require.InDelta(t, 1-phi, psi, 1e-15)
+		require.InDelta(t, w0, a.q0, 1e-13*T, "q0 %v", c)
+		require.InDelta(t, wT, a.qT, 1e-13*T, "qT %v", c)
+		require.InDelta(t, math.Exp(-lam*(T-tj)), a.phi, 1e-15)
+		require.InDelta(t, 1-a.phi, a.psi, 1e-15)
 		const h = 1e-6
-		p0, pT, _, _, pp, _, _ := auxWeights(T, tj, lam+h)
-		m0, mT, _, _, pm, _, _ := auxWeights(T, tj, lam-h)
-		require.InDelta(t, (p0-m0)/(2*h), dq0, 1e-7, "dq0 %v", c)
-		require.InDelta(t, (pT-mT)/(2*h), dqT, 1e-7, "dqT %v", c)
-		require.InDelta(t, (pp-pm)/(2*h), dphi, 1e-8, "dφ %v", c)
+		p, m := auxWeights(T, tj, lam+h), auxWeights(T, tj, lam-h)
+		require.InDelta(t, (p.q0-m.q0)/(2*h), a.dq0, 1e-7, "dq0 %v", c)
+		require.InDelta(t, (p.qT-m.qT)/(2*h), a.dqT, 1e-7, "dqT %v", c)
+		require.InDelta(t, (p.phi-m.phi)/(2*h), a.dphi, 1e-8, "dφ %v", c)
 		_, e0, eT := edgeWeights(T, tj)
-		z0, zT, _, _, _, _, _ := auxWeights(T, tj, 0)
-		require.InDelta(t, e0, z0, 1e-15)
-		require.InDelta(t, eT, zT, 1e-15)
+		z := auxWeights(T, tj, 0)
+		require.InDelta(t, e0, z.q0, 1e-15)
+		require.InDelta(t, eT, z.qT, 1e-15)
 	}
 }
 
