@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/stat/distmv"
 
 	"github.com/canopy-bffg/canopy/sde"
 	"github.com/canopy-bffg/canopy/topology"
@@ -393,7 +395,8 @@ func sum(x []float64) float64 {
 // A rate so large that φ = e^{−λ(T−t)} is negligible on some edges: Run, Guide and
 // Backward succeed with finite results, explicit and exact steps (at rates where φ
 // underflowed to tiny values, fusion once reported a zero precision with non-zero
-// information).
+// information); where φ = 0 on every edge, log h_root is the closed form of leaves
+// independent of their ancestors.
 func TestFlowAuxDriftLargeRate(t *testing.T) {
 	rng := rand.New(rand.NewPCG(73, 74))
 	c := newFlowCase(rng, 7, 3, 2, 20)
@@ -411,6 +414,49 @@ func TestFlowAuxDriftLargeRate(t *testing.T) {
 			tb, err := f.Backward(z, zb, pb)
 			require.NoError(t, err)
 			require.NoError(t, checkFinite(append(append(pb, tb, lw, f.LogLikelihood()), zb...)))
+			if rate == 1e4 {
+				// φ = 0 on every edge: each node forgets its parent, and log h_root is
+				// Σ_leaves log N(y_i; μ̃, (Q_i + τ²I) ⊗ I_d), Q_i the auxiliary's
+				// covariance over the whole leaf edge.
+				require.InDelta(t, largeRateLogH(t, c, newAuxDriftFlow(base, rate, 0.4), f.Anchors()), f.LogLikelihood(), 1e-9)
+			}
 		}
 	}
+}
+
+// largeRateLogH returns the auxiliary's log-likelihood of c's leaves when the drift
+// a makes every edge forget its start (λT > 200 on every edge).
+func largeRateLogH(t *testing.T, c flowCase, a auxDriftFlow, anchors []float64) float64 {
+	t.Helper()
+	n, d := c.k.N, c.k.Dim
+	nd := n * d
+	lam, mu := a.AuxDrift()
+	ll := 0.0
+	for i := 0; i < c.tr.NumLeaves(); i++ {
+		v := c.tr.Leaf(i)
+		T := c.tr.BranchLength(v)
+		require.Greater(t, lam*T, 200.0, "leaf %d", i)
+		p := c.tr.Parent(v)
+		a0, aT := make([]float64, n*n), make([]float64, n*n)
+		c.k.JitteredKernelTo(a0, anchors[p*nd:(p+1)*nd])
+		c.k.JitteredKernelTo(aT, anchors[v*nd:(v+1)*nd])
+		w := auxWeights(T, 0, lam)
+		cov := mat.NewSymDense(n, nil)
+		for r := 0; r < n; r++ {
+			for q := 0; q < n; q++ {
+				cov.SetSym(r, q, w.q0*a0[r*n+q]+w.qT*aT[r*n+q])
+			}
+			cov.SetSym(r, r, cov.At(r, r)+c.tau2)
+		}
+		dist, ok := distmv.NewNormal(make([]float64, n), cov, nil)
+		require.True(t, ok)
+		for l := 0; l < d; l++ {
+			e := make([]float64, n)
+			for r := range e {
+				e[r] = c.y[i*nd+r*d+l] - mu[r*d+l]
+			}
+			ll += dist.LogProb(e)
+		}
+	}
+	return ll
 }
