@@ -440,11 +440,14 @@ func largeRateLogH(t *testing.T, c flowCase, a auxDriftFlow, anchors []float64) 
 		a0, aT := make([]float64, n*n), make([]float64, n*n)
 		c.k.JitteredKernelTo(a0, anchors[p*nd:(p+1)*nd])
 		c.k.JitteredKernelTo(aT, anchors[v*nd:(v+1)*nd])
-		w := auxWeights(T, 0, lam)
+		// Q = ∫_0^T e^{−k(T−s)}ã(s)ds with k = 2λ, ã linear from a0 to aT; e^{−kT}
+		// terms vanish: Q = aT/k − (aT − a0)/(k²T).
+		k := 2 * lam
+		q0, qT := 1/(k*k*T), 1/k-1/(k*k*T)
 		cov := mat.NewSymDense(n, nil)
 		for r := 0; r < n; r++ {
 			for q := 0; q < n; q++ {
-				cov.SetSym(r, q, w.q0*a0[r*n+q]+w.qT*aT[r*n+q])
+				cov.SetSym(r, q, q0*a0[r*n+q]+qT*aT[r*n+q])
 			}
 			cov.SetSym(r, r, cov.At(r, r)+c.tau2)
 		}
