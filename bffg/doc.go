@@ -42,8 +42,8 @@
 // nonlinear Gaussian transitions (FlowFilter.Discrete). Its messages stay in factorised
 // square-root form, its auxiliary process interpolates K between two anchors (with the
 // linear drift of an AuxDrifter, if the Flow is one) or, with exact steps and
-// LocalAux, is linearised at every step's state, and its
-// reverse pass (FlowFilter.Backward) differentiates log h_root + Σ log w in the noise,
+// LocalAux, is linearised at every step's state. Exact steps may integrate that
+// linear drift exactly (ExponentialSteps). Its reverse pass (FlowFilter.Backward) differentiates log h_root + Σ log w in the noise,
 // the flow's parameters and the leaf noise. FlowPotential wraps it for samplers.
 // SDEFilter is the plain D×D version used as a reference.
 package bffg

@@ -116,7 +116,7 @@ type FlowFilter struct {
 	// last step's diffusion, τ² < 1e−9·dt·max K_kk: the tilted step's weight is a
 	// difference of two terms of order 1/τ² there (the same holds for discrete edges
 	// to leaves). With a Drifter the transitions are N(x_j + dt_j·b(x_j), dt_j·K(x_j)
-	// ⊗ I_d). It excludes SemiImplicit.
+	// ⊗ I_d) (see ExponentialSteps for an AuxDrifter). It excludes SemiImplicit.
 	ExactSteps bool
 	// LocalAux, with ExactSteps, guides each step j of an SDE edge with the message of
 	// an auxiliary process linearised at the step's state: its diffusion is frozen at
@@ -131,6 +131,15 @@ type FlowFilter struct {
 	// costs one more kernel evaluation and n×n product, and its gradient about a
 	// quarter more.
 	LocalAux bool
+	// ExponentialSteps, with ExactSteps and an AuxDrifter flow, integrates the
+	// auxiliary's linear drift −λ(x − μ) exactly within each step (exponential Euler):
+	// the transition of step j is N(x_j + c₁b(x_j), c₂K(x_j) ⊗ I_d) with
+	// c₁ = (1 − e^{−λdt})/λ and c₂ = (1 − e^{−2λdt})/(2λ) in place of dt. It is exact
+	// for an Ornstein–Uhlenbeck flow whose diffusion does not depend on x, at any step
+	// size, where the Euler transition's mean overshoots once λ·dt is not small
+	// (its discretised posterior then underestimates λ). As dt → 0 both transitions
+	// agree to first order. Without an AuxDrifter (λ = 0) the steps are the Euler steps.
+	ExponentialSteps bool
 	// StepLength, if positive, gives each SDE edge of length T ⌈T/StepLength⌉ steps
 	// (at least one) instead of Steps, and each discrete edge one, so that short edges
 	// cost little and long ones keep their accuracy. The edges' noise blocks then differ
@@ -180,7 +189,7 @@ type FlowFilter struct {
 	path   [][]float64 // per node, (Steps+1)×n×d guided states
 	logw   []float64
 	guided bool
-	mode   [3]bool // ExactSteps, SemiImplicit and LocalAux at the last Run
+	mode   stepMode // the kind of guided step at the last Run
 	// cache keeps every step's forward quantities from Guide for Backward when they
 	// fit in flowCacheBytes; otherwise Backward recomputes them.
 	cache []float64
@@ -379,6 +388,9 @@ func (f *FlowFilter) Run(flow Flow, tau2 float64) error {
 	if f.LocalAux && !f.ExactSteps {
 		return errors.New("bffg: FlowFilter: LocalAux needs ExactSteps")
 	}
+	if f.ExponentialSteps && !f.ExactSteps {
+		return errors.New("bffg: FlowFilter: ExponentialSteps needs ExactSteps")
+	}
 	if f.Discrete != nil && len(f.Discrete) != f.t.Len() {
 		return fmt.Errorf("bffg: FlowFilter.Discrete has %d entries for %d nodes", len(f.Discrete), f.t.Len())
 	}
@@ -387,7 +399,7 @@ func (f *FlowFilter) Run(flow Flow, tau2 float64) error {
 	if err := f.setAuxDrift(flow); err != nil {
 		return err
 	}
-	f.mode = [3]bool{f.ExactSteps, f.SemiImplicit, f.LocalAux}
+	f.mode = f.stepMode()
 	t, n, d := f.t, f.n, f.d
 	nd := n * d
 	tau := math.Sqrt(tau2)
@@ -454,8 +466,8 @@ func (f *FlowFilter) checkLeafNoise(v int) error {
 	n, m := f.n, f.ns[v]
 	c, a := T, f.a0[v]
 	if !f.discrete(v) {
-		_, c = f.gridPoint(T, m, m-1)
-		a = f.aT[v]
+		_, dt := f.gridPoint(T, m, m-1)
+		c, a = f.stepTimes(v, dt).diff, f.aT[v]
 	}
 	kmax := 0.0
 	for k := 0; k < n; k++ {
@@ -468,11 +480,18 @@ func (f *FlowFilter) checkLeafNoise(v int) error {
 	return nil
 }
 
+// stepMode is the settings that choose the guided step.
+type stepMode struct{ exact, semi, local, exp bool }
+
+func (f *FlowFilter) stepMode() stepMode {
+	return stepMode{f.ExactSteps, f.SemiImplicit, f.LocalAux, f.ExponentialSteps}
+}
+
 // checkMode reports whether the kind of guided step changed since the last Run: the
 // messages, the checks of Run and the step cache all depend on it.
 func (f *FlowFilter) checkMode(since string) error {
-	if f.mode != [3]bool{f.ExactSteps, f.SemiImplicit, f.LocalAux} {
-		return fmt.Errorf("bffg: FlowFilter: ExactSteps, SemiImplicit or LocalAux changed since %s", since)
+	if f.mode != f.stepMode() {
+		return fmt.Errorf("bffg: FlowFilter: ExactSteps, SemiImplicit, LocalAux or ExponentialSteps changed since %s", since)
 	}
 	return nil
 }
@@ -862,15 +881,16 @@ func (f *FlowFilter) exactEdge(v int, path, z []float64, w *flowWork) (float64, 
 	lw := 0.0
 	for j := 0; j < m; j++ {
 		_, dt := f.gridPoint(T, m, j)
+		st := f.stepTimes(v, dt)
 		x, next := path[j*nd:(j+1)*nd], path[(j+1)*nd:(j+2)*nd]
 		w.swapPull()
 		f.residual(w.sq, w.vq, w.gq, x) // V_j − G_j'x
-		mean, err := f.stepMean(v, j, dt, x, w)
+		mean, err := f.stepMean(v, j, st.drift, x, w)
 		if err != nil {
 			return 0, err
 		}
 		if j == m-1 && f.conditioned(v) {
-			logE, what, err := f.conditionStep(dt, f.t.LeafIndex(v), x, mean, z[j*nd:(j+1)*nd], next, w)
+			logE, what, err := f.conditionStep(st.diff, f.t.LeafIndex(v), x, mean, z[j*nd:(j+1)*nd], next, w)
 			if err != nil {
 				return 0, &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("%s at step %d", what, j), Err: err}
 			}
@@ -885,7 +905,7 @@ func (f *FlowFilter) exactEdge(v int, path, z []float64, w *flowWork) (float64, 
 		if err != nil {
 			return 0, err
 		}
-		logE, what, err := f.tiltedStep(dt, x, mean, z[j*nd:(j+1)*nd], next, w.g, w.v, kn, w)
+		logE, what, err := f.tiltedStep(st.diff, x, mean, z[j*nd:(j+1)*nd], next, w.g, w.v, kn, w)
 		if err != nil {
 			return 0, &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("%s at step %d", what, j), Err: err}
 		}
@@ -901,9 +921,10 @@ func (f *FlowFilter) exactEdge(v int, path, z []float64, w *flowWork) (float64, 
 	return lw, nil
 }
 
-// stepMean returns the mean of exact step j's Euler transition from x on the edge
-// above v: x itself, or m = x + dt·b(x) (in w.xd, with b(x) in w.bx) for a Drifter.
-func (f *FlowFilter) stepMean(v, j int, dt float64, x []float64, w *flowWork) ([]float64, error) {
+// stepMean returns the mean of exact step j's transition from x on the edge above v,
+// with drift time c (stepTimes): x itself, or m = x + c·b(x) (in w.xd, with b(x) in
+// w.bx) for a Drifter.
+func (f *FlowFilter) stepMean(v, j int, c float64, x []float64, w *flowWork) ([]float64, error) {
 	if !f.drifts(v) {
 		return x, nil
 	}
@@ -911,7 +932,7 @@ func (f *FlowFilter) stepMean(v, j int, dt float64, x []float64, w *flowWork) ([
 		return nil, &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("drift at step %d", j), Err: err}
 	}
 	for i, e := range x {
-		w.xd[i] = e + dt*w.bx[i]
+		w.xd[i] = e + c*w.bx[i]
 	}
 	return w.xd, nil
 }

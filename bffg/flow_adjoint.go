@@ -290,14 +290,14 @@ func (f *FlowFilter) discreteVJP(v int, x, z, zb []float64, w *flowWork) error {
 	if f.conditioned(v) {
 		f.residual(w.s, w.v, w.g, x)
 		clear(zb)
-		if err := f.conditionVJP(v, f.t.LeafIndex(v), T, x, x, w); err != nil {
+		if err := f.conditionVJP(v, f.t.LeafIndex(v), stepTimes{drift: T, diff: T}, x, x, w); err != nil {
 			return err
 		}
 	} else {
 		if _, err := f.discreteStep(v, x, z, w.xn, w); err != nil {
 			return err
 		}
-		f.tiltedVJP(v, T, x, x, zb, f.lv[v], f.lb[v], f.ub[v], w)
+		f.tiltedVJP(v, stepTimes{drift: T, diff: T}, x, x, zb, f.lv[v], f.lb[v], f.ub[v], w)
 		f.kb[v]++
 	}
 	f.auxVJP(x, w.g, w.s, w.gb, w.vb, xb)
@@ -309,8 +309,10 @@ func (f *FlowFilter) discreteVJP(v int, x, z, zb []float64, w *flowWork) error {
 // are in the work space, for the edge above v: given x̄ of the drawn state in w.xbn
 // (and a unit weight on the returned log-integral), it leaves x̄ of x in w.xbn, writes
 // z̄ into zb, adds the adjoints of G and V to gb and vb (the caller adds κ̄ += 1) and
-// adds to pbar. On an edge with a drift, mean is x + c·b(x) (stepMean), otherwise x.
-func (f *FlowFilter) tiltedVJP(v int, c float64, x, mean, zb, G, gb, vb []float64, w *flowWork) {
+// adds to pbar (and to λ̄ of the edge, w.lamb, under ExponentialSteps). The
+// transition is N(mean, c₂K(x) ⊗ I_d), and on an edge with a drift mean is x + c₁b(x)
+// (stepMean; b(x) in w.bx), otherwise x, for the times c₁, c₂ in st.
+func (f *FlowFilter) tiltedVJP(v int, st stepTimes, x, mean, zb, G, gb, vb []float64, w *flowWork) {
 	n, d := f.n, f.d
 	xb := w.xbn
 	// x' = m + Rt, t = B⁻ᵀy, y = g + z (m the mean).
@@ -340,9 +342,10 @@ func (f *FlowFilter) tiltedVJP(v int, c float64, x, mean, zb, G, gb, vb []float6
 	dense.Gemm(false, false, -1, G, n, n, w.rb, n, d, 1, xb)
 	dense.Gemm(false, true, -1, mean, n, d, w.rb, n, d, 1, gb)
 	if f.drifts(v) {
-		// x̄ so far is m̄; m = x + c·b(x).
+		// x̄ so far is m̄; m = x + c₁b(x).
+		w.lamb += st.ddrift * dot(xb, w.bx)
 		for i, e := range xb {
-			w.xd[i] = c * e
+			w.xd[i] = st.drift * e
 		}
 		f.driftVJP(v, x, xb, w)
 	}
@@ -355,9 +358,13 @@ func (f *FlowFilter) tiltedVJP(v int, c float64, x, mean, zb, G, gb, vb []float6
 	for i, e := range w.sb {
 		gb[i] += e
 	}
+	if st.ddiff != 0 {
+		// R = √c₂·chol(K), so c̄₂ = ⟨R̄, R⟩/(2c₂) (R's upper triangle is zero).
+		w.lamb += st.ddiff * dot(w.lkb, w.lk) / (2 * st.diff)
+	}
 	sde.CholeskyVJPTo(w.sb, w.lk, w.lkb, n)
 	for i := range w.sb {
-		w.sb[i] *= c
+		w.sb[i] *= st.diff
 	}
 	f.flow.KernelVJPTo(w.xq, f.pb[v], x, w.sb)
 	for i, e := range w.xq {
@@ -393,12 +400,13 @@ func (f *FlowFilter) exactEdgeVJP(v int, path, z, zb []float64, w *flowWork) err
 		}
 		x := path[last*nd : m*nd]
 		_, dt := f.gridPoint(T, m, last)
+		st := f.stepTimes(v, dt)
 		clear(zb[last*nd:])
-		mean, err := f.stepMean(v, last, dt, x, w)
+		mean, err := f.stepMean(v, last, st.drift, x, w)
 		if err != nil {
 			return err
 		}
-		if err := f.conditionVJP(v, f.t.LeafIndex(v), dt, x, mean, w); err != nil {
+		if err := f.conditionVJP(v, f.t.LeafIndex(v), st, x, mean, w); err != nil {
 			return err
 		}
 		f.residual(w.sq, w.v, w.g, x)
@@ -416,6 +424,7 @@ func (f *FlowFilter) exactEdgeVJP(v int, path, z, zb []float64, w *flowWork) err
 	}
 	for j := last - 1; j >= 0; j-- {
 		_, dt := f.gridPoint(T, m, j)
+		st := f.stepTimes(v, dt)
 		x := path[j*nd : (j+1)*nd]
 		zj := z[j*nd : (j+1)*nd]
 		w.swapPull()
@@ -425,7 +434,7 @@ func (f *FlowFilter) exactEdgeVJP(v int, path, z, zb []float64, w *flowWork) err
 			w.loadStep(f.cache[s:])
 			w.swapPull() // grid point j+1 in c, g, v; j in cq, gq, vq
 		}
-		mean, err := f.stepMean(v, j, dt, x, w)
+		mean, err := f.stepMean(v, j, st.drift, x, w)
 		if err != nil {
 			return err
 		}
@@ -436,11 +445,11 @@ func (f *FlowFilter) exactEdgeVJP(v int, path, z, zb []float64, w *flowWork) err
 			w.swapPull()
 			f.residual(w.sq, w.vq, w.gq, x)
 			// Recompute the step's quantities (its value, hence κ, is not needed).
-			if _, what, err := f.tiltedStep(dt, x, mean, zj, w.xn, w.g, w.v, 0, w); err != nil {
+			if _, what, err := f.tiltedStep(st.diff, x, mean, zj, w.xn, w.g, w.v, 0, w); err != nil {
 				return &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("%s at step %d", what, j), Err: err}
 			}
 		}
-		f.tiltedVJP(v, dt, x, mean, zb[j*nd:(j+1)*nd], w.g, w.gb, w.vb, w)
+		f.tiltedVJP(v, st, x, mean, zb[j*nd:(j+1)*nd], w.g, w.gb, w.vb, w)
 		kn++
 		f.auxVJP(x, w.gq, w.sq, w.gqb, w.vqb, w.xbn)
 		if f.LocalAux { // grid point j+1's message: the auxiliary at x_j
@@ -504,18 +513,20 @@ func (f *FlowFilter) auxVJP(x, G, s, gb, vb, xb []float64) {
 }
 
 // conditionVJP adds to x̄ (w.xbn), θ̄ and τ̄² of the edge above leaf v (leaf index i) the
-// adjoints of the conditioning step's log N(y_O; m_O, Σ ⊗ I_d), Σ = c·K_OO(x), m the
-// transition's mean (x, or x + c·b(x) on an edge with a drift). Its draw is not differentiated: the
-// state of a leaf feeds nothing, so x̄ of it is zero (and z̄ of the step too). With
-// β = Σ⁻¹(y_O − m_O): Σ̄ = ½ββ' − ½dΣ⁻¹, m̄_O = β (taken back to x̄ through the
-// drift), K̄_OO = cΣ̄, and τ̄² += tr Σ̄, the derivative as τ² grows from 0.
-func (f *FlowFilter) conditionVJP(v, i int, c float64, x, mean []float64, w *flowWork) error {
+// adjoints of the conditioning step's log N(y_O; m_O, Σ ⊗ I_d), Σ = c₂K_OO(x), m the
+// transition's mean (x, or x + c₁b(x) on an edge with a drift; the times in st). Its
+// draw is not differentiated: the state of a leaf feeds nothing, so x̄ of it is zero
+// (and z̄ of the step too). With β = Σ⁻¹(y_O − m_O): Σ̄ = ½ββ' − ½dΣ⁻¹, m̄_O = β (taken
+// back to x̄ through the drift), K̄_OO = c₂Σ̄, c̄₂ = tr(Σ̄K_OO), c̄₁ = ⟨m̄, b⟩, and
+// τ̄² += tr Σ̄, the derivative as τ² grows from 0.
+func (f *FlowFilter) conditionVJP(v, i int, st stepTimes, x, mean []float64, w *flowWork) error {
 	n, d := f.n, f.d
 	O := f.seen[i]
 	no := len(O)
 	if no == 0 {
 		return nil
 	}
+	c := st.diff
 	S, beta, what, err := f.observedFactor(c, i, x, mean, w)
 	if err != nil {
 		return &NodeError{Node: v, Name: f.t.Name(v), What: what, Err: err}
@@ -533,18 +544,22 @@ func (f *FlowFilter) conditionVJP(v, i int, c float64, x, mean []float64, w *flo
 	clear(w.kb)
 	mb := w.yb // m̄ of the transition mean, from x̄_O += β
 	clear(mb)
+	cb := 0.0 // c̄₂
 	for a, ka := range O {
 		for b, kb := range O {
 			w.kb[ka*n+kb] = c * sb[a*no+b]
+			cb += sb[a*no+b] * w.k[ka*n+kb]
 		}
 		f.tb[v] += sb[a*no+a]
 		for l := 0; l < d; l++ {
 			mb[ka*d+l] = beta[a*d+l]
 		}
 	}
+	w.lamb += st.ddiff * cb
 	if f.drifts(v) {
+		w.lamb += st.ddrift * dot(mb, w.bx)
 		for i, e := range mb {
-			w.xd[i] = c * e
+			w.xd[i] = st.drift * e
 		}
 		f.driftVJP(v, x, mb, w)
 	}

@@ -109,6 +109,22 @@ func auxWeights(T, tj, lam float64) auxTransition {
 	return a
 }
 
+// stepTimes are the drift and diffusion times c₁ and c₂ of an exact step, which stand
+// for dt in its transition N(x + c₁b(x), c₂K(x) ⊗ I_d), and their derivatives in λ.
+type stepTimes struct{ drift, diff, ddrift, ddiff float64 }
+
+// stepTimes returns the times of an exact step of length dt on the edge above v: both
+// dt, or under ExponentialSteps on an edge with an auxiliary drift c₁ = ∫₀^dt e^{−λu}du
+// and c₂ = ∫₀^dt e^{−2λu}du (E₀ of expMoments, whose derivative in k is −E₁).
+func (f *FlowFilter) stepTimes(v int, dt float64) stepTimes {
+	if !f.ExponentialSteps || !f.shifted(v) {
+		return stepTimes{drift: dt, diff: dt}
+	}
+	a0, a1, _ := expMoments(f.lam, dt)
+	b0, b1, _ := expMoments(2*f.lam, dt)
+	return stepTimes{drift: a0, diff: b0, ddrift: -a1, ddiff: -2 * b1}
+}
+
 // shift turns the message pulled back through N(·, Q_j ⊗ I_d) (G, V in the work
 // space) into that of the auxiliary with drift a, which evaluates it at the mean
 // μ + φ(x − μ): G ← φG and V ← V − ψG'μ.

@@ -247,7 +247,7 @@ func TestFlowAuxDriftGradient(t *testing.T) {
 		// Without the auxiliary drift (same anchors and noise) the value differs.
 		withAux := f.LogLikelihood()
 		c.aux = false
-		g := &FlowFilter{Steps: c.steps, TimeChange: c.tc, Discrete: c.disc, SemiImplicit: c.si, ExactSteps: c.ex, StepLength: c.sl, LocalAux: c.local}
+		g := c.newFilter()
 		require.NoError(t, g.SetData(c.tr, c.k.N, c.k.Dim, c.root, c.y))
 		g.SetAnchors(f.Anchors())
 		require.NoError(t, g.Run(c.flowAt(c.params()), c.tau2))

@@ -83,7 +83,7 @@ func TestFlowLocalAuxLinear(t *testing.T) {
 func TestFlowFilterCloneSettings(t *testing.T) {
 	rng := rand.New(rand.NewPCG(79, 80))
 	c := newFlowCase(rng, 5, 3, 2, 4)
-	f := &FlowFilter{Steps: 4, TimeChange: true, ExactSteps: true, LocalAux: true, StepLength: 0.3, Workers: 2,
+	f := &FlowFilter{Steps: 4, TimeChange: true, ExactSteps: true, LocalAux: true, ExponentialSteps: true, StepLength: 0.3, Workers: 2,
 		Discrete: make([]bool, c.tr.Len())}
 	f.Discrete[2] = true
 	rv := reflect.ValueOf(f).Elem()

@@ -195,7 +195,7 @@ func (p *FlowPotential) States(q, x []float64) error {
 // own buffers.
 func (f *FlowFilter) Clone() *FlowFilter {
 	c := &FlowFilter{Steps: f.Steps, TimeChange: f.TimeChange, SemiImplicit: f.SemiImplicit, ExactSteps: f.ExactSteps,
-		LocalAux: f.LocalAux, StepLength: f.StepLength, Workers: f.Workers, Discrete: f.Discrete}
+		LocalAux: f.LocalAux, ExponentialSteps: f.ExponentialSteps, StepLength: f.StepLength, Workers: f.Workers, Discrete: f.Discrete}
 	if f.t == nil {
 		return c
 	}

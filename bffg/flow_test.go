@@ -37,6 +37,13 @@ type flowCase struct {
 	drift   float64 // λ of driftFlow (0: no drift)
 	aux     bool    // with a drift, an auxiliary drift (auxDriftFlow)
 	local   bool    // LocalAux (with ex)
+	expo    bool    // ExponentialSteps (with ex)
+}
+
+// newFilter returns a FlowFilter with the case's settings, before SetData.
+func (c flowCase) newFilter() *FlowFilter {
+	return &FlowFilter{Steps: c.steps, TimeChange: c.tc, Discrete: c.disc, SemiImplicit: c.si, ExactSteps: c.ex,
+		StepLength: c.sl, LocalAux: c.local, ExponentialSteps: c.expo}
 }
 
 func newFlowCase(rng *rand.Rand, leaves, n, d, steps int) flowCase {
@@ -62,7 +69,7 @@ func newFlowCase(rng *rand.Rand, leaves, n, d, steps int) flowCase {
 }
 
 func (c flowCase) filter(t *testing.T) *FlowFilter {
-	f := &FlowFilter{Steps: c.steps, TimeChange: c.tc, Discrete: c.disc, SemiImplicit: c.si, ExactSteps: c.ex, StepLength: c.sl, LocalAux: c.local}
+	f := c.newFilter()
 	require.NoError(t, f.SetData(c.tr, c.k.N, c.k.Dim, c.root, c.y))
 	flow := c.flowAt(c.params())
 	require.NoError(t, f.Run(flow, c.tau2))
@@ -201,7 +208,7 @@ func (c *flowCase) discreteEvery() {
 
 // flowObjective returns log h_root + Σ log w at (k_α, k_σ, τ²) and z, anchors fixed.
 func flowObjective(t *testing.T, c flowCase, anchors []float64, p []float64, z []float64) float64 {
-	f := &FlowFilter{Steps: c.steps, TimeChange: c.tc, Discrete: c.disc, SemiImplicit: c.si, ExactSteps: c.ex, StepLength: c.sl, LocalAux: c.local}
+	f := c.newFilter()
 	require.NoError(t, f.SetData(c.tr, c.k.N, c.k.Dim, c.root, c.y))
 	f.SetAnchors(anchors)
 	require.NoError(t, f.Run(c.flowAt(p), p[2]))
