@@ -42,6 +42,7 @@ type fitConfig struct {
 	adaptDelta          float64 // NUTS: target acceptance of step-size adaptation
 	maxDepth            int     // NUTS: maximum tree depth
 	localAux            bool    // kunita: guide with the local auxiliary (NUTS; bffg.FlowFilter.LocalAux)
+	exponential         bool    // kunita-ou: integrate the pull exactly in each step (bffg.FlowFilter.ExponentialSteps)
 }
 
 // param describes one reported parameter: its name and how it is computed from the
@@ -232,7 +233,7 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		c = fitConfig{treeFile: prev.TreeFile, traitFile: prev.TraitFile, treeIndex: prev.TreeIndex, model: prev.Model,
 			noise: prev.Noise, sampler: prev.Sampler, chains: prev.Chains, warmup: prev.Warmup, draws: prev.Draws,
 			seed: prev.Seed, out: *resume, quiet: c.quiet, landmarkFile: prev.Landmarks, steps: prev.Steps, stepLength: prev.StepLength,
-			adaptDelta: prev.AdaptDelta, maxDepth: prev.MaxDepth, localAux: prev.LocalAux}
+			adaptDelta: prev.AdaptDelta, maxDepth: prev.MaxDepth, localAux: prev.LocalAux, exponential: prev.ExponentialSteps}
 		if c.adaptDelta == 0 { // a checkpoint from before these settings: the defaults
 			c.adaptDelta, c.maxDepth = 0.8, 10
 		}
@@ -243,6 +244,7 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		// Shape fits with NUTS guide with the local auxiliary; RW/pCN mixed better
 		// without it. A resumed run keeps its checkpoint's choice.
 		c.localAux = c.sampler == "nuts"
+		c.exponential = c.model == "kunita-ou"
 	}
 	if (c.landmarkFile != "") != shapeModel(c.model) {
 		return &exitError{code: 2, err: errors.New("--landmarks goes with --model kunita or kunita-ou, and they need --landmarks")}
@@ -341,7 +343,7 @@ func loadProblem(c fitConfig) (*problem, error) {
 	if shapeModel(c.model) {
 		load, file = loadLandmarks, c.landmarkFile
 		build = func(ds *dataset) (*problem, error) {
-			return newKunitaProblem(ds, c.noise, c.steps, c.stepLength, c.model == "kunita-ou", c.localAux)
+			return newKunitaProblem(ds, c)
 		}
 	}
 	ds, err := load(c.treeFile, file, c.treeIndex)

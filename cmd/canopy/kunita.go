@@ -101,20 +101,24 @@ func loadLandmarks(treeFile, lmFile string, index int) (*dataset, error) {
 // log k_α ~ N(log(v/T̄), 2²) with v the mean per-coordinate variance over tips and T̄ the
 // mean root-to-tip distance (K_ii ≈ k_α is the per-coordinate rate), log k_σ ~ N(log ℓ,
 // 1²) with ℓ half the median distance between landmarks of the mean shape, and
-// log τ² ~ N(log(v/100), 2²); --noise none observes the tips exactly. With ou
-// (--model kunita-ou) every landmark is also pulled towards the root shape at rate α,
+// log τ² ~ N(log(v/100), 2²); --noise none observes the tips exactly. With
+// --model kunita-ou every landmark is also pulled towards the root shape at rate α,
 // the drift −α(x − root) (bffg.MeanReverting, whose auxiliary process shares it), with
 // log α ~ N(log(1/T̄), 2²) as for the OU trait model. The auxiliary's
 // anchors are refined at the prior medians (two rounds of hyperiax's Algorithm 3) and
 // then frozen. Each edge has --steps steps (or ⌈T/--step-length⌉) on the time-changed
-// grid t = s(2 − s/T), fine where the guiding term is strongest. The model is the Euler–Maruyama discretisation of
-// the flow on that grid, and each step is guided exactly (bffg.FlowFilter.ExactSteps), so
+// grid t = s(2 − s/T), fine where the guiding term is strongest. The model is the
+// Euler–Maruyama discretisation of the flow on that grid (the exponential Euler one
+// under c.exponential, below), and each step is guided exactly (bffg.FlowFilter.ExactSteps), so
 // the target is that model's exact posterior at any step count. With --noise none the
 // last step into a tip is the transition conditioned on the tip's observed landmarks.
-// With local (NUTS) every step is guided by the auxiliary linearised at its state
+// With c.localAux (NUTS) every step is guided by the auxiliary linearised at its state
 // (bffg.FlowFilter.LocalAux): on notebook 07's data NUTS then takes steps five times
 // longer, with a tenth of the cost per effective draw; RW/pCN mixed worse with it.
-func newKunitaProblem(ds *dataset, noise string, steps int, stepLength float64, ou, local bool) (*problem, error) {
+// With c.exponential (kunita-ou) each step integrates the pull exactly
+// (bffg.FlowFilter.ExponentialSteps), so that a step with α·dt near 1 does not bias α.
+func newKunitaProblem(ds *dataset, c fitConfig) (*problem, error) {
+	noise, steps, stepLength, ou := c.noise, c.steps, c.stepLength, c.model == "kunita-ou"
 	est, nv, err := noiseFlag(noise)
 	if err != nil {
 		return nil, &exitError{code: 2, err: err}
@@ -172,7 +176,8 @@ func newKunitaProblem(ds *dataset, noise string, steps int, stepLength float64, 
 		priors = append(priors, bffg.Normal{Mean: math.Log(v / 100), SD: 2})
 		nv = v / 100
 	}
-	f := &bffg.FlowFilter{Steps: steps, StepLength: stepLength, TimeChange: true, ExactSteps: true, LocalAux: local}
+	f := &bffg.FlowFilter{Steps: steps, StepLength: stepLength, TimeChange: true, ExactSteps: true,
+		LocalAux: c.localAux, ExponentialSteps: c.exponential}
 	if err := f.SetData(t, n, dim, root, ds.y); err != nil {
 		return nil, err
 	}

@@ -496,8 +496,21 @@ func TestFitKunitaOU(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(out, "chain-1.csv"))
 	require.NoError(t, err)
 	require.Contains(t, string(b), "log_alpha")
+	require.Contains(t, string(b), "canopy_exponential_steps = true") // the pull is integrated exactly
 	_, stderr, code = canopy(t, "fit", "--resume", out, "--draws", "120", "--quiet")
 	require.Equal(t, 0, code, stderr)
+	// The checkpoint records the exponential steps; one from before that record
+	// resumes with the Euler steps it was made with.
+	cp, err := os.ReadFile(filepath.Join(out, "checkpoint.json"))
+	require.NoError(t, err)
+	old := strings.Replace(string(cp), `"exponential_steps":true`, `"exponential_steps":false`, 1)
+	require.NotEqual(t, string(cp), old)
+	require.NoError(t, os.WriteFile(filepath.Join(out, "checkpoint.json"), []byte(old), 0o644))
+	_, stderr, code = canopy(t, "fit", "--resume", out, "--draws", "130", "--quiet")
+	require.Equal(t, 0, code, stderr)
+	b, err = os.ReadFile(filepath.Join(out, "chain-1.csv"))
+	require.NoError(t, err)
+	require.Contains(t, string(b), "canopy_exponential_steps = false")
 }
 
 // checkCladeMeans checks the ancestral shapes of TestFitKunita's tree (2 internal nodes

@@ -98,7 +98,8 @@ func writeChains(c fitConfig, pr *problem, cols []mcmc.Chain) error {
 		cfg.MaxDepth = c.depth()
 		if pr.flow != nil { // the backends' results differ by rounding
 			cfg.Extra = append(cfg.Extra, cmdstan.Setting{Path: "canopy_blas", Value: dense.Backend},
-				cmdstan.Setting{Path: "canopy_local_aux", Value: strconv.FormatBool(pr.flow.Filter.LocalAux)})
+				cmdstan.Setting{Path: "canopy_local_aux", Value: strconv.FormatBool(pr.flow.Filter.LocalAux)},
+				cmdstan.Setting{Path: "canopy_exponential_steps", Value: strconv.FormatBool(pr.flow.Filter.ExponentialSteps)})
 		}
 		if c.sampler == "rwpcn" {
 			cfg.Metric = cmdstan.UnitMetric
@@ -129,24 +130,26 @@ func writeChains(c fitConfig, pr *problem, cols []mcmc.Chain) error {
 // mcmc.Run needs to continue it (nil for a chain stopped during warmup, which a resumed
 // run repeats from its start; its seed makes that identical).
 type checkpoint struct {
-	Version    int           `json:"version"`
-	TreeFile   string        `json:"tree"`
-	TraitFile  string        `json:"traits"`
-	Landmarks  string        `json:"landmarks,omitempty"`
-	Steps      int           `json:"steps,omitempty"`
-	StepLength float64       `json:"step_length,omitempty"`
-	TreeIndex  int           `json:"tree_index"`
-	Model      string        `json:"model"`
-	Noise      string        `json:"noise"`
-	Sampler    string        `json:"sampler"`
-	Chains     int           `json:"chains"`
-	Warmup     int           `json:"warmup"`
-	Draws      int           `json:"draws"`
-	Seed       uint64        `json:"seed"`
-	AdaptDelta float64       `json:"adapt_delta,omitempty"`
-	MaxDepth   int           `json:"max_depth,omitempty"`
-	LocalAux   bool          `json:"local_aux,omitempty"` // absent in checkpoints from before it: false
-	State      []*chainState `json:"state"`
+	Version    int     `json:"version"`
+	TreeFile   string  `json:"tree"`
+	TraitFile  string  `json:"traits"`
+	Landmarks  string  `json:"landmarks,omitempty"`
+	Steps      int     `json:"steps,omitempty"`
+	StepLength float64 `json:"step_length,omitempty"`
+	TreeIndex  int     `json:"tree_index"`
+	Model      string  `json:"model"`
+	Noise      string  `json:"noise"`
+	Sampler    string  `json:"sampler"`
+	Chains     int     `json:"chains"`
+	Warmup     int     `json:"warmup"`
+	Draws      int     `json:"draws"`
+	Seed       uint64  `json:"seed"`
+	AdaptDelta float64 `json:"adapt_delta,omitempty"`
+	MaxDepth   int     `json:"max_depth,omitempty"`
+	LocalAux   bool    `json:"local_aux,omitempty"` // absent in checkpoints from before it: false
+	// ExponentialSteps is absent in checkpoints from before it: false, the Euler steps.
+	ExponentialSteps bool          `json:"exponential_steps,omitempty"`
+	State            []*chainState `json:"state"`
 }
 
 type chainState struct {
@@ -162,7 +165,7 @@ type chainState struct {
 func writeCheckpoint(c fitConfig, chains []mcmc.Chain) error {
 	cp := checkpoint{Version: 1, TreeFile: abs(c.treeFile), TraitFile: abs(c.traitFile), Landmarks: abs(c.landmarkFile), Steps: c.steps, StepLength: c.stepLength, TreeIndex: c.treeIndex,
 		Model: c.model, Noise: c.noise, Sampler: c.sampler, Chains: c.chains, Warmup: c.warmup, Draws: c.draws, Seed: c.seed,
-		AdaptDelta: c.adaptDelta, MaxDepth: c.maxDepth, LocalAux: c.localAux}
+		AdaptDelta: c.adaptDelta, MaxDepth: c.maxDepth, LocalAux: c.localAux, ExponentialSteps: c.exponential}
 	for _, ch := range chains {
 		k := ch.Checkpoint
 		if k == nil {
