@@ -297,7 +297,7 @@ func (f *FlowFilter) discreteVJP(v int, x, z, zb []float64, w *flowWork) error {
 		if _, err := f.discreteStep(v, x, z, w.xn, w); err != nil {
 			return err
 		}
-		f.tiltedVJP(v, stepTimes{drift: T, diff: T}, x, x, zb, f.lv[v], f.lb[v], f.ub[v], w)
+		f.tiltedVJP(v, stepTimes{drift: T, diff: T}, x, x, zb, f.lv[v], f.lb[v], f.ub[v], nil, w)
 		f.kb[v]++
 	}
 	f.auxVJP(x, w.g, w.s, w.gb, w.vb, xb)
@@ -311,8 +311,10 @@ func (f *FlowFilter) discreteVJP(v int, x, z, zb []float64, w *flowWork) error {
 // z̄ into zb, adds the adjoints of G and V to gb and vb (the caller adds κ̄ += 1) and
 // adds to pbar (and to λ̄ of the edge, w.lamb, under ExponentialSteps). The
 // transition is N(mean, c₂K(x) ⊗ I_d), and on an edge with a drift mean is x + c₁b(x)
-// (stepMean; b(x) in w.bx), otherwise x, for the times c₁, c₂ in st.
-func (f *FlowFilter) tiltedVJP(v int, st stepTimes, x, mean, zb, G, gb, vb []float64, w *flowWork) {
+// (stepMean; b(x) in w.bx), otherwise x, for the times c₁, c₂ in st. The adjoint of
+// K(x) goes back through the kernel to x̄ and θ̄, or, if kb is not nil, is added to kb
+// for the caller to take back with others at the same x.
+func (f *FlowFilter) tiltedVJP(v int, st stepTimes, x, mean, zb, G, gb, vb, kb []float64, w *flowWork) {
 	n, d := f.n, f.d
 	xb := w.xbn
 	// x' = m + Rt, t = B⁻ᵀy, y = g + z (m the mean).
@@ -363,6 +365,12 @@ func (f *FlowFilter) tiltedVJP(v int, st stepTimes, x, mean, zb, G, gb, vb []flo
 		w.lamb += st.ddiff * dot(w.lkb, w.lk) / (2 * st.diff)
 	}
 	sde.CholeskyVJPTo(w.sb, w.lk, w.lkb, n)
+	if kb != nil {
+		for i, e := range w.sb {
+			kb[i] += st.diff * e
+		}
+		return
+	}
 	for i := range w.sb {
 		w.sb[i] *= st.diff
 	}
@@ -449,7 +457,13 @@ func (f *FlowFilter) exactEdgeVJP(v int, path, z, zb []float64, w *flowWork) err
 				return &NodeError{Node: v, Name: f.t.Name(v), What: fmt.Sprintf("%s at step %d", what, j), Err: err}
 			}
 		}
-		f.tiltedVJP(v, st, x, mean, zb[j*nd:(j+1)*nd], w.g, w.gb, w.vb, w)
+		// Under LocalAux, K̄(x_j) of the step waits in w.a0b for localVJP, which takes
+		// it back through the kernel with that of grid point j+1's message.
+		var kb []float64
+		if f.LocalAux {
+			kb = w.a0b
+		}
+		f.tiltedVJP(v, st, x, mean, zb[j*nd:(j+1)*nd], w.g, w.gb, w.vb, kb, w)
 		kn++
 		f.auxVJP(x, w.gq, w.sq, w.gqb, w.vqb, w.xbn)
 		if f.LocalAux { // grid point j+1's message: the auxiliary at x_j

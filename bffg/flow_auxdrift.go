@@ -247,8 +247,9 @@ func (f *FlowFilter) localEdge(v, j int, x []float64, w *flowWork) error {
 
 // localVJP moves the adjoints that pullVJP left for the message of grid point j+1 —
 // of P0, PT (w.p0b, w.pTb) or of ã₀, ã_T (w.a0b, w.aTb), all of K(x_j) under
-// LocalAux (localEdge at x_j in the work space) — into L̄_v, θ̄ of the edge above v
-// and x̄_j (w.xbn), and clears them.
+// LocalAux (localEdge at x_j in the work space) — and the adjoint of K(x_j) that
+// step j's tiltedVJP left in w.a0b into L̄_v, θ̄ of the edge above v and x̄_j (w.xbn),
+// through one kernel VJP, and clears them.
 func (f *FlowFilter) localVJP(v int, x []float64, w *flowWork) {
 	ab := w.a0b
 	for i, e := range w.aTb {
