@@ -47,8 +47,9 @@ func BenchmarkNotebook07U(b *testing.B) {
 }
 
 // nb07Bench says what benchNB07Potential times: U or U + ∇U, with exact steps, the
-// local auxiliary, or the mean-reverting flow (bffg.MeanReverting, λ = 1, sampled).
-type nb07Bench struct{ grad, exact, local, meanReverting bool }
+// local auxiliary, or the mean-reverting flow (bffg.MeanReverting, λ = 1, sampled) with
+// Euler or exponential steps.
+type nb07Bench struct{ grad, exact, local, meanReverting, exponential bool }
 
 func benchNB07Potential(b *testing.B, o nb07Bench) {
 	nb, err := Notebook07()
@@ -61,6 +62,7 @@ func benchNB07Potential(b *testing.B, o nb07Bench) {
 	}
 	p.Filter.ExactSteps = o.exact
 	p.Filter.LocalAux = o.local
+	p.Filter.ExponentialSteps = o.exponential
 	if o.meanReverting {
 		p.NumFlowParams = 3
 		p.NewFlow = func(th []float64) (bffg.Flow, error) {
@@ -114,4 +116,10 @@ func BenchmarkNotebook07FlowLocalGrad(b *testing.B) {
 // BenchmarkNotebook07FlowExactGrad.
 func BenchmarkNotebook07FlowMeanRevertingGrad(b *testing.B) {
 	benchNB07Potential(b, nb07Bench{grad: true, exact: true, meanReverting: true})
+}
+
+// BenchmarkNotebook07FlowExponentialGrad is BenchmarkNotebook07FlowMeanRevertingGrad
+// with the pull integrated exactly in each step (bffg.FlowFilter.ExponentialSteps).
+func BenchmarkNotebook07FlowExponentialGrad(b *testing.B) {
+	benchNB07Potential(b, nb07Bench{grad: true, exact: true, meanReverting: true, exponential: true})
 }
