@@ -42,8 +42,20 @@ func loadLandmarks(treeFile, lmFile string, index int) (*dataset, error) {
 		if err != nil {
 			return nil, err
 		}
-	} else if specs, err = tps.ReadFile(lmFile); err != nil {
-		return nil, err
+	} else {
+		f, err := os.Open(lmFile)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r := tps.NewReader(f)
+		r.File = lmFile
+		if specs, err = r.ReadAll(); err != nil {
+			return nil, err
+		}
+		if k := r.NumMarkedMissing; k > 0 {
+			fmt.Fprintf(os.Stderr, "canopy: note: %s: %d landmark(s) written as -1 -1, tpsDig's mark, are read as missing\n", lmFile, k)
+		}
 	}
 	if len(specs) == 0 {
 		return nil, fmt.Errorf("%s: no specimens", lmFile)

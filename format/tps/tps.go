@@ -31,10 +31,12 @@
 //
 // tpsDig2 (from version 2.18) writes a missing landmark as -1 -1, and other tools
 // write NA. By default a landmark is missing when any of its coordinates is NA or
-// NaN (in any case) or equals Reader.MissingValue, which is -1. Set MissingValue
-// to NaN to turn the -1 rule off, or set Reader.NegativeMissing to treat every
-// negative coordinate as missing, as geomorph's negNA option does. All coordinates
-// of a missing landmark are NaN in the result.
+// NaN (in any case) or all of them equal Reader.MissingValue, which is -1: a single
+// -1, common in centred or aligned shapes, is a coordinate. Reader.NumMarkedMissing
+// counts the landmarks that rule has marked, so that a caller can say so. Set
+// MissingValue to NaN to turn the rule off, or set Reader.NegativeMissing to treat
+// every negative coordinate as missing, as geomorph's negNA option does. All
+// coordinates of a missing landmark are NaN in the result.
 //
 // # Scale
 //
@@ -136,9 +138,13 @@ type Reader struct {
 	// File names the input in errors.
 	File string
 
-	// MissingValue marks a missing landmark: one whose coordinates include it.
+	// MissingValue marks a missing landmark: one whose coordinates all equal it.
 	// NewReader sets it to -1; NaN turns the rule off (NA always marks one).
 	MissingValue float64
+
+	// NumMarkedMissing counts the landmarks read so far that MissingValue or
+	// NegativeMissing has marked missing (not those written as NA).
+	NumMarkedMissing int
 
 	// NegativeMissing marks every landmark with a negative coordinate missing.
 	NegativeMissing bool
@@ -443,7 +449,8 @@ func (r *Reader) points(n, dim int, key string, at int) ([][]float64, error) {
 // coords parses a line of dim coordinates, applying the missing-value rules.
 func (r *Reader) coords(line string, dim int) ([]float64, error) {
 	p := make([]float64, 0, dim)
-	missing := false
+	// na: a coordinate is NA; marked: all equal MissingValue; neg: one is negative.
+	na, marked, neg := false, true, false
 	i := 0
 	for {
 		for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
@@ -462,7 +469,7 @@ func (r *Reader) coords(line string, dim int) ([]float64, error) {
 		}
 		if strings.EqualFold(f, "NA") || strings.EqualFold(f, "NaN") {
 			p = append(p, math.NaN())
-			missing = true
+			na = true
 			continue
 		}
 		x, err := text.ParseDecimal(f)
@@ -473,15 +480,17 @@ func (r *Reader) coords(line string, dim int) ([]float64, error) {
 			}
 			return nil, r.errorf(r.line, start+1, ErrNumber, "invalid coordinate %s%s", strconv.Quote(f), msg)
 		}
-		if x == r.MissingValue || r.NegativeMissing && x < 0 {
-			missing = true
-		}
+		marked = marked && x == r.MissingValue
+		neg = neg || x < 0
 		p = append(p, x)
 	}
 	if len(p) < dim {
 		return nil, r.errorf(r.line, 1, ErrCount, "%d coordinates on a line, want %d", len(p), dim)
 	}
-	if missing {
+	if !na && (marked || r.NegativeMissing && neg) {
+		r.NumMarkedMissing++
+	}
+	if na || marked || r.NegativeMissing && neg {
 		for k := range p {
 			p[k] = math.NaN()
 		}

@@ -106,19 +106,33 @@ func TestName(t *testing.T) {
 	}
 }
 
+// A landmark is missing when a coordinate is NA, or all are -1 (tpsDig's mark, which
+// NumMarkedMissing counts); a single -1 is a coordinate. NegativeMissing marks every
+// landmark with a negative coordinate.
 func TestMissingOptions(t *testing.T) {
-	const src = "LM=3\n-1 -1\n-2 3\n1 -1\nSCALE=2\n"
-	read := func(set func(r *tps.Reader)) [][]float64 {
+	const src = "LM=4\n-1 -1\n-2 3\n1 -1\nNA 2\nSCALE=2\n"
+	read := func(set func(r *tps.Reader)) ([][]float64, int) {
 		r := tps.NewReader(strings.NewReader(src))
 		set(r)
 		s, err := r.Read()
 		require.NoError(t, err)
-		return s.Landmarks
+		return s.Landmarks, r.NumMarkedMissing
 	}
-	equalPoints(t, [][]float64{{nan, nan}, {-2, 3}, {nan, nan}}, read(func(*tps.Reader) {}), "default: -1 is missing")
-	equalPoints(t, [][]float64{{-1, -1}, {-2, 3}, {1, -1}}, read(func(r *tps.Reader) { r.MissingValue = math.NaN() }), "rule off")
-	equalPoints(t, [][]float64{{nan, nan}, {nan, nan}, {nan, nan}}, read(func(r *tps.Reader) { r.NegativeMissing = true }), "negatives")
-	equalPoints(t, [][]float64{{nan, nan}, {-4, 6}, {nan, nan}}, read(func(r *tps.Reader) { r.ApplyScale = true }), "scaled")
+	for _, tc := range []struct {
+		name   string
+		set    func(*tps.Reader)
+		want   [][]float64
+		marked int
+	}{
+		{"default: -1 -1 is missing", func(*tps.Reader) {}, [][]float64{{nan, nan}, {-2, 3}, {1, -1}, {nan, nan}}, 1},
+		{"rule off", func(r *tps.Reader) { r.MissingValue = math.NaN() }, [][]float64{{-1, -1}, {-2, 3}, {1, -1}, {nan, nan}}, 0},
+		{"negatives", func(r *tps.Reader) { r.NegativeMissing = true }, [][]float64{{nan, nan}, {nan, nan}, {nan, nan}, {nan, nan}}, 3},
+		{"scaled", func(r *tps.Reader) { r.ApplyScale = true }, [][]float64{{nan, nan}, {-4, 6}, {2, -2}, {nan, nan}}, 1},
+	} {
+		got, marked := read(tc.set)
+		equalPoints(t, tc.want, got, tc.name)
+		assert.Equal(t, tc.marked, marked, tc.name)
+	}
 }
 
 func TestApplyScaleNeedsScale(t *testing.T) {
