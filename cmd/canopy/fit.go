@@ -178,13 +178,16 @@ func newProblem(ds *dataset, model, noise string) (*problem, error) {
 		p.Model = &bffg.OU{Tree: t, D: d, Theta: make([]float64, d)}
 		add("log_alpha", bffg.Log, bffg.Normal{Mean: math.Log(1 / depth), SD: 2}, true)
 		for k := 0; k < d; k++ {
-			name := "theta"
+			// The sampled θ is centred; its column is theta_k (columns turns '.'
+			// into '_'), so with one trait it must not be called theta too, which is
+			// the reported θ's column.
+			name, rep := fmt.Sprintf("theta.%d", k+1), "theta"
 			if d > 1 {
-				name = fmt.Sprintf("theta.%d", k+1)
+				rep = name
 			}
 			add(name, bffg.Identity, bffg.Normal{Mean: mean[k], SD: 3 * math.Sqrt(variance[k])}, false)
 			i, k := len(pr.names)-1, k
-			pr.params = append(pr.params, param{name, func(u []float64) float64 { return u[i] + centre[k] }})
+			pr.params = append(pr.params, param{rep, func(u []float64) float64 { return u[i] + centre[k] }})
 		}
 		add("log_sigma2", bffg.Log, bffg.Normal{Mean: math.Log(pooled / depth), SD: 2}, true)
 	default:
@@ -266,6 +269,9 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	pr, err := loadProblem(c)
 	if err != nil {
+		return err
+	}
+	if err := checkHeader(c, pr); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(c.out, 0o755); err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -87,29 +88,47 @@ func subMetric(m *mcmc.Metric, np int) *mcmc.Metric {
 
 func chainFile(dir string, c int) string { return filepath.Join(dir, fmt.Sprintf("chain-%d.csv", c+1)) }
 
+// chainConfig returns the header settings of chain id's file; beta is the pCN β that
+// warmup tuned (--sampler rwpcn).
+func chainConfig(c fitConfig, pr *problem, id int, beta float64) cmdstan.Config {
+	cfg := cmdstan.DefaultConfig("canopy_" + c.model)
+	cfg.NumSamples, cfg.NumWarmup, cfg.Seed, cfg.ID = c.draws, c.warmup, c.seed, id
+	cfg.Metric = cmdstan.DiagMetric
+	cfg.Adapt = cmdstan.AdaptFrom(*c.adaptation())
+	cfg.MaxDepth = c.depth()
+	if pr.flow != nil { // the backends' results differ by rounding
+		cfg.Extra = append(cfg.Extra, cmdstan.Setting{Path: "canopy_blas", Value: dense.Backend},
+			cmdstan.Setting{Path: "canopy_local_aux", Value: strconv.FormatBool(pr.flow.Filter.LocalAux)},
+			cmdstan.Setting{Path: "canopy_exponential_steps", Value: strconv.FormatBool(pr.flow.Filter.ExponentialSteps)})
+	}
+	if c.sampler == "rwpcn" {
+		cfg.Metric = cmdstan.UnitMetric
+		cfg.Adapt.Engaged = false
+		// The warmup tuned the pCN β and the random walk's multiplier (the step
+		// size of the adaptation block) by Robbins–Monro, not by Stan's dual
+		// averaging, which is what adapt engaged = 1 would announce.
+		cfg.Extra = append(cfg.Extra, cmdstan.Setting{Path: "canopy_kernel", Value: "pcnrw"},
+			cmdstan.Setting{Path: "canopy_pcn_beta", Value: strconv.FormatFloat(beta, 'g', -1, 64)})
+	}
+	return cfg
+}
+
+// checkHeader reports whether the chain files' headers can be written, so that a
+// bad column name or setting is found before sampling rather than after it.
+func checkHeader(c fitConfig, pr *problem) error {
+	if _, err := cmdstan.NewWriter(io.Discard, chainConfig(c, pr, 1, 0.5), pr.columns()); err != nil {
+		return fmt.Errorf("canopy cannot write this model's chain files: %w", err)
+	}
+	return nil
+}
+
 // writeChains writes one CmdStan-format CSV per chain (cols are in column space).
 func writeChains(c fitConfig, pr *problem, cols []mcmc.Chain) error {
 	names := pr.columns()
 	for i := range cols {
-		cfg := cmdstan.DefaultConfig("canopy_" + c.model)
-		cfg.NumSamples, cfg.NumWarmup, cfg.Seed, cfg.ID = c.draws, c.warmup, c.seed, i+1
-		cfg.Metric = cmdstan.DiagMetric
-		cfg.Adapt = cmdstan.AdaptFrom(*c.adaptation())
-		cfg.MaxDepth = c.depth()
-		if pr.flow != nil { // the backends' results differ by rounding
-			cfg.Extra = append(cfg.Extra, cmdstan.Setting{Path: "canopy_blas", Value: dense.Backend},
-				cmdstan.Setting{Path: "canopy_local_aux", Value: strconv.FormatBool(pr.flow.Filter.LocalAux)},
-				cmdstan.Setting{Path: "canopy_exponential_steps", Value: strconv.FormatBool(pr.flow.Filter.ExponentialSteps)})
-		}
+		cfg := chainConfig(c, pr, i+1, cols[i].Params.Beta)
 		if c.sampler == "rwpcn" {
-			cfg.Metric = cmdstan.UnitMetric
-			cfg.Adapt.Engaged = false
 			cols[i].Params.Metric = nil
-			// The warmup tuned the pCN β and the random walk's multiplier (the step
-			// size of the adaptation block) by Robbins–Monro, not by Stan's dual
-			// averaging, which is what adapt engaged = 1 would announce.
-			cfg.Extra = append(cfg.Extra, cmdstan.Setting{Path: "canopy_kernel", Value: "pcnrw"},
-				cmdstan.Setting{Path: "canopy_pcn_beta", Value: strconv.FormatFloat(cols[i].Params.Beta, 'g', -1, 64)})
 		}
 		f, err := os.Create(chainFile(c.out, i))
 		if err != nil {
