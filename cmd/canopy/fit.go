@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -633,6 +634,7 @@ func report(c fitConfig, pr *problem, chains []mcmc.Chain, stdout, stderr io.Wri
 	header := []string{"parameter", "mean", "sd", "q5", "q50", "q95", "rhat", "ess_bulk", "ess_tail", "mcse_mean"}
 	_ = cw.Write(header)
 	fmt.Fprintf(stdout, "%-14s %10s %10s %10s %10s %10s %7s %9s %9s %10s\n", "parameter", "mean", "sd", "5%", "50%", "95%", "R̂", "ESS bulk", "ESS tail", "MCSE")
+	sums := make([]diag.Summary, len(pr.params))
 	for j, pa := range pr.params {
 		draws := make([][]float64, len(chains))
 		for i, ch := range chains {
@@ -644,17 +646,21 @@ func report(c fitConfig, pr *problem, chains []mcmc.Chain, stdout, stderr io.Wri
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%-14s %10.4g %10.4g %10.4g %10.4g %10.4g %7.4f %9.0f %9.0f %10.3g\n",
-			pa.name, s.Mean, s.SD, s.Q5, s.Q50, s.Q95, s.Rhat, s.ESSBulk, s.ESSTail, s.MCSEMean)
+		sums[j] = s
+		fmt.Fprintf(stdout, "%-14s %10s %10s %10s %10s %10s %7s %9s %9s %10s\n", pa.name, na(s.Mean, "%.4g"), na(s.SD, "%.4g"),
+			na(s.Q5, "%.4g"), na(s.Q50, "%.4g"), na(s.Q95, "%.4g"), na(s.Rhat, "%.4f"), na(s.ESSBulk, "%.0f"), na(s.ESSTail, "%.0f"), na(s.MCSEMean, "%.3g"))
 		row := []string{pa.name}
 		for _, v := range []float64{s.Mean, s.SD, s.Q5, s.Q50, s.Q95, s.Rhat, s.ESSBulk, s.ESSTail, s.MCSEMean} {
-			row = append(row, strconv.FormatFloat(v, 'g', -1, 64))
+			row = append(row, na(v, ""))
 		}
 		_ = cw.Write(row)
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {
 		return err
+	}
+	for _, w := range convergenceWarnings(pr, chains, sums) {
+		fmt.Fprintln(stderr, "canopy:", w)
 	}
 	fmt.Fprintf(stdout, "divergences: %d of %d draws\n", div, c.chains*c.draws)
 	if c.sampler == "nuts" {
@@ -679,3 +685,79 @@ func report(c fitConfig, pr *problem, chains []mcmc.Chain, stdout, stderr io.Wri
 }
 
 func summarize(draws [][]float64) (diag.Summary, error) { return diag.Summarize(draws) }
+
+// na formats x with format, or as the shortest exact decimal if format is empty;
+// an undefined x (NaN) is NA, as R's write.csv writes the NA of posterior's
+// summarise_draws, and as R, pandas and readr read a missing number.
+func na(x float64, format string) string {
+	switch {
+	case math.IsNaN(x):
+		return "NA"
+	case format == "":
+		return strconv.FormatFloat(x, 'g', -1, 64)
+	}
+	return fmt.Sprintf(format, x)
+}
+
+// minESSPerChain and maxRhat are the thresholds of Vehtari et al. (2021,
+// "Rank-normalization, folding, and localization", Bayesian Analysis 16(2)):
+// use the draws if R̂ < 1.01 and the bulk and tail ESS exceed 100 per chain.
+const (
+	maxRhat        = 1.01
+	minESSPerChain = 100
+)
+
+// minDraws is the fewest draws per chain for which diag defines both R̂ and the ESS
+// (three in each half chain).
+const minDraws = 6
+
+// convergenceWarnings returns the warnings for the summaries sums of the reported
+// parameters: chains that never moved, too few draws for R̂ and ESS, and the
+// parameters whose R̂ or ESS miss the thresholds of Vehtari et al. (2021).
+func convergenceWarnings(pr *problem, chains []mcmc.Chain, sums []diag.Summary) []string {
+	var warn []string
+	n := math.MaxInt
+	for i, ch := range chains {
+		n = min(n, ch.Sample.Len())
+		if ch.Sample.Len() > 1 && stuck(&ch.Sample) {
+			warn = append(warn, fmt.Sprintf("chain %d never moved: its %d draws are all identical; its step size collapsed or it started where the model cannot be evaluated, so do not use its draws (try another --seed or a longer --warmup)",
+				i+1, ch.Sample.Len()))
+		}
+	}
+	if n < minDraws {
+		return append(warn, fmt.Sprintf("too few draws for R̂ and ESS (%d per chain; the ESS needs at least %d): convergence cannot be checked, so run more --draws", n, minDraws))
+	}
+	minESS := float64(minESSPerChain * len(chains))
+	var bad []string
+	for j, s := range sums {
+		var why []string
+		if !(s.Rhat < maxRhat) {
+			why = append(why, "R̂ "+na(s.Rhat, "%.3f"))
+		}
+		if !(s.ESSBulk > minESS) {
+			why = append(why, "bulk ESS "+na(s.ESSBulk, "%.0f"))
+		}
+		if !(s.ESSTail > minESS) {
+			why = append(why, "tail ESS "+na(s.ESSTail, "%.0f"))
+		}
+		if why != nil {
+			bad = append(bad, fmt.Sprintf("%s (%s)", pr.params[j].name, strings.Join(why, ", ")))
+		}
+	}
+	if bad != nil {
+		warn = append(warn, fmt.Sprintf("the chains may not have converged: %s. Vehtari et al. (2021) recommend R̂ < %g and bulk and tail ESS > %d per chain (%g for %d chains); run longer (--warmup, --draws) or more chains",
+			strings.Join(bad, "; "), maxRhat, minESSPerChain, minESS, len(chains)))
+	}
+	return warn
+}
+
+// stuck reports whether every draw of t equals the first.
+func stuck(t *mcmc.Trace) bool {
+	first := t.Draw(0)
+	for k := 1; k < t.Len(); k++ {
+		if !slices.Equal(t.Draw(k), first) {
+			return false
+		}
+	}
+	return true
+}

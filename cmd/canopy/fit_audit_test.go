@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/csv"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/canopy-bffg/canopy/format/cmdstan"
+	"github.com/canopy-bffg/canopy/mcmc"
+	"github.com/canopy-bffg/canopy/mcmc/diag"
 )
 
 // auditData writes the four-tip tree and a one- or two-trait CSV into dir and returns
@@ -78,4 +81,46 @@ func TestFitOUOneTrait(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(out, "summary.csv"))
 	require.NoError(t, err)
 	require.True(t, strings.Contains(string(b), "\ntheta,"), string(b))
+}
+
+// Short chains draw a warning naming the parameters and the thresholds of Vehtari et
+// al. (2021); too few draws give NA (never NaN) in the table and in summary.csv.
+func TestFitConvergenceWarnings(t *testing.T) {
+	dir := t.TempDir()
+	_, stderr, code := canopy(t, "fit", "--chains", "2", "--warmup", "20", "--draws", "20", "--out", filepath.Join(dir, "short"), "--quiet")
+	require.Equal(t, 0, code, stderr)
+	// 20 draws per chain cannot reach a bulk ESS of 200.
+	require.Regexp(t, `may not have converged: sigma2 \([^)]*bulk ESS \d+`, stderr)
+	require.Contains(t, stderr, "R̂ < 1.01 and bulk and tail ESS > 100 per chain (200 for 2 chains)")
+
+	out := filepath.Join(dir, "few")
+	stdout, stderr, code := canopy(t, "fit", "--chains", "2", "--warmup", "20", "--draws", "4", "--out", out, "--quiet")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, "too few draws for R̂ and ESS")
+	require.NotContains(t, stdout, "NaN")
+	require.Contains(t, stdout, " NA")
+	b, err := os.ReadFile(filepath.Join(out, "summary.csv"))
+	require.NoError(t, err)
+	require.NotContains(t, strings.ToLower(string(b)), "nan")
+	rows, err := csv.NewReader(strings.NewReader(string(b))).ReadAll()
+	require.NoError(t, err)
+	require.Equal(t, "ess_bulk", rows[0][7])
+	require.Equal(t, "NA", rows[1][7])
+}
+
+// A chain whose draws are all identical is reported by number; a moving one is not.
+func TestFitStuckChainWarning(t *testing.T) {
+	pr := &problem{params: []param{{name: "x"}}}
+	trace := func(xs ...float64) mcmc.Chain {
+		return mcmc.Chain{Sample: mcmc.Trace{Dim: 1, Draws: xs, Info: make([]mcmc.Info, len(xs))}}
+	}
+	moving := trace(1, 2, 3, 1, 2, 3, 1, 2)
+	chains := []mcmc.Chain{moving, trace(5, 5, 5, 5, 5, 5, 5, 5)}
+	var sums []diag.Summary
+	s, err := diag.Summarize([][]float64{moving.Sample.Draws, chains[1].Sample.Draws})
+	require.NoError(t, err)
+	sums = append(sums, s)
+	warn := strings.Join(convergenceWarnings(pr, chains, sums), "\n")
+	require.Contains(t, warn, "chain 2 never moved")
+	require.NotContains(t, warn, "chain 1 never moved")
 }
