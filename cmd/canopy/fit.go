@@ -275,6 +275,15 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := checkHeader(c, pr); err != nil {
 		return err
 	}
+	if prev == nil {
+		removed, err := removeOldOutputs(c.out)
+		if len(removed) > 0 {
+			fmt.Fprintf(stderr, "canopy: removed the earlier run's %s from %s\n", summarizeRemoved(removed), c.out)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
 		return err
 	}
@@ -631,8 +640,7 @@ func report(c fitConfig, pr *problem, chains []mcmc.Chain, stdout, stderr io.Wri
 	}
 	defer f.Close()
 	cw := csv.NewWriter(f)
-	header := []string{"parameter", "mean", "sd", "q5", "q50", "q95", "rhat", "ess_bulk", "ess_tail", "mcse_mean"}
-	_ = cw.Write(header)
+	_ = cw.Write(strings.Split(summaryHeader, ","))
 	fmt.Fprintf(stdout, "%-14s %10s %10s %10s %10s %10s %7s %9s %9s %10s\n", "parameter", "mean", "sd", "5%", "50%", "95%", "R̂", "ESS bulk", "ESS tail", "MCSE")
 	sums := make([]diag.Summary, len(pr.params))
 	for j, pa := range pr.params {
@@ -720,8 +728,8 @@ func convergenceWarnings(pr *problem, chains []mcmc.Chain, sums []diag.Summary) 
 	for i, ch := range chains {
 		n = min(n, ch.Sample.Len())
 		if ch.Sample.Len() > 1 && stuck(&ch.Sample) {
-			warn = append(warn, fmt.Sprintf("chain %d never moved: its %d draws are all identical; its step size collapsed or it started where the model cannot be evaluated, so do not use its draws (try another --seed or a longer --warmup)",
-				i+1, ch.Sample.Len()))
+			warn = append(warn, fmt.Sprintf("chain %d never moved: its %d draws are all identical, so do not use them; warmup left it a step size (%.3g) that fits the posterior badly: a longer --warmup or another --seed may help",
+				i+1, ch.Sample.Len(), ch.Params.StepSize))
 		}
 	}
 	if n < minDraws {

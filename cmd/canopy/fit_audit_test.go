@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/canopy-bffg/canopy/cmd/canopy/internal/plots"
 	"github.com/canopy-bffg/canopy/format/cmdstan"
 	"github.com/canopy-bffg/canopy/mcmc"
 	"github.com/canopy-bffg/canopy/mcmc/diag"
@@ -123,4 +124,61 @@ func TestFitStuckChainWarning(t *testing.T) {
 	warn := strings.Join(convergenceWarnings(pr, chains, sums), "\n")
 	require.Contains(t, warn, "chain 2 never moved")
 	require.NotContains(t, warn, "chain 1 never moved")
+}
+
+// A new run into the directory of an earlier one removes that run's chain files,
+// summaries, checkpoint and plots, says so, and leaves every other file alone.
+func TestFitRemovesEarlierOutputs(t *testing.T) {
+	dir := t.TempDir()
+	tree, traits := auditData(t, dir, false)
+	out := filepath.Join(dir, "out")
+	fit := func(model, chains string) string {
+		_, stderr, code := canopy(t, "fit", "--tree", tree, "--traits", traits, "--model", model,
+			"--chains", chains, "--warmup", "20", "--draws", "20", "--out", out, "--quiet")
+		require.Equal(t, 0, code, stderr)
+		return stderr
+	}
+	fit("ou", "4")
+	for _, f := range []string{"chain-4.csv", "plots/alpha.png", "plots/theta.svg"} {
+		require.FileExists(t, filepath.Join(out, f))
+	}
+	w := fileWriter(t, out)
+	keep := []string{w("notes.txt", "mine\n"), w("chain-9.csv", "x,y\n1,2\n"), w("chain-01.csv", "# model = canopy_bm\n"),
+		w("plots/mine.png", "not canopy's"), w("summary.csv.bak", summaryHeader+"\n")}
+	stderr := fit("bm", "2")
+	require.Regexp(t, `canopy: removed the earlier run's .*chain-3\.csv.* from `, stderr)
+	for _, f := range []string{"chain-3.csv", "chain-4.csv", "plots/alpha.png", "plots/alpha.svg", "plots/theta.png"} {
+		require.NoFileExists(t, filepath.Join(out, f))
+	}
+	for _, f := range append(keep, filepath.Join(out, "chain-2.csv"), filepath.Join(out, "plots/sigma2.png")) {
+		require.FileExists(t, f)
+	}
+	// A run into a fresh directory has nothing to remove and says nothing about it.
+	_, stderr, code := canopy(t, "fit", "--tree", tree, "--traits", traits, "--chains", "1", "--warmup", "20",
+		"--draws", "20", "--out", filepath.Join(dir, "fresh"), "--quiet")
+	require.Equal(t, 0, code, stderr)
+	require.NotContains(t, stderr, "removed")
+}
+
+// The plots removeOldOutputs recognises include those of every parameter fit reports.
+func TestPlotNameCoversParameters(t *testing.T) {
+	dir := t.TempDir()
+	names := []string{"k_alpha", "k_sigma", "alpha", "tau2"} // the shape models (kunita.go)
+	for _, model := range []string{"bm", "ou"} {
+		for _, two := range []bool{false, true} {
+			tree, traits := auditData(t, dir, two)
+			ds, err := loadData(tree, traits, 0)
+			require.NoError(t, err)
+			pr, err := newProblem(ds, model, "estimate")
+			require.NoError(t, err)
+			for _, p := range pr.params {
+				names = append(names, p.name)
+			}
+		}
+	}
+	for _, n := range names {
+		for _, ext := range []string{".png", ".svg"} {
+			require.True(t, plotName.MatchString(plots.FileName(n)+ext), n)
+		}
+	}
 }

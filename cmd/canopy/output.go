@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -280,4 +282,101 @@ func readChains(dir string, n int) ([]mcmc.Chain, error) {
 		out[c] = mcmc.Chain{Index: c, Sample: f.Sample}
 	}
 	return out, nil
+}
+
+// summaryHeader and ancestralHeader are the first lines of summary.csv and
+// ancestral.csv.
+const (
+	summaryHeader   = "parameter,mean,sd,q5,q50,q95,rhat,ess_bulk,ess_tail,mcse_mean"
+	ancestralHeader = "node,trait,mean,sd,q2.5,q97.5,interval"
+)
+
+var (
+	chainName = regexp.MustCompile(`^chain-[1-9][0-9]*\.csv$`)
+	// plotName matches the plots of every parameter fit reports (plots.FileName of
+	// its name): a run of another model leaves plots under other names.
+	plotName = regexp.MustCompile(`^(sigma2|tau2|alpha|theta|theta\.[1-9][0-9]*|Sigma\.[1-9][0-9]*\.[1-9][0-9]*|k_alpha|k_sigma)\.(png|svg)$`)
+)
+
+// removeOldOutputs removes from dir the files an earlier fit wrote there, so that a
+// new run with fewer chains or other parameters leaves none of the old run's chain
+// files or plots for a reader to mix with its own. A file is removed only if its
+// name is one fit writes and its contents are canopy's (chain files say model =
+// canopy_…, the CSVs start with canopy's header, the checkpoint parses as one);
+// every other file stays. It returns the paths removed, relative to dir.
+func removeOldOutputs(dir string) ([]string, error) {
+	var removed []string
+	remove := func(rel string) error {
+		if err := os.Remove(filepath.Join(dir, rel)); err != nil {
+			return fmt.Errorf("removing the earlier run's %s: %w", filepath.Join(dir, rel), err)
+		}
+		removed = append(removed, rel)
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() {
+			continue
+		}
+		head := readHead(filepath.Join(dir, name))
+		var ours bool
+		switch {
+		case chainName.MatchString(name):
+			ours = strings.Contains(head, "\n# model = canopy_")
+		case name == "summary.csv":
+			ours = strings.HasPrefix(head, summaryHeader+"\n")
+		case name == "ancestral.csv":
+			ours = strings.HasPrefix(head, ancestralHeader+"\n")
+		case name == "checkpoint.json" || name == "checkpoint.json.tmp":
+			var cp checkpoint
+			b, err := os.ReadFile(filepath.Join(dir, name))
+			ours = err == nil && json.Unmarshal(b, &cp) == nil && cp.Version == 1
+		}
+		if ours {
+			if err := remove(name); err != nil {
+				return removed, err
+			}
+		}
+	}
+	plots, err := os.ReadDir(filepath.Join(dir, "plots"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return removed, err
+	}
+	for _, e := range plots {
+		if e.Type().IsRegular() && plotName.MatchString(e.Name()) {
+			if err := remove(filepath.Join("plots", e.Name())); err != nil {
+				return removed, err
+			}
+		}
+	}
+	return removed, nil
+}
+
+// readHead returns the first 1 KiB of a file, "" if it cannot be read.
+func readHead(name string) string {
+	f, err := os.Open(name)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b := make([]byte, 1024)
+	n, _ := io.ReadFull(f, b)
+	return string(b[:n])
+}
+
+// summarizeRemoved returns a one-line list of removed files: all of them, or the
+// first few and how many more.
+func summarizeRemoved(removed []string) string {
+	const show = 6
+	if len(removed) <= show {
+		return strings.Join(removed, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(removed[:show], ", "), len(removed)-show)
 }
