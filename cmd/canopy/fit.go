@@ -44,6 +44,7 @@ type fitConfig struct {
 	maxDepth            int     // NUTS: maximum tree depth
 	localAux            bool    // kunita: guide with the local auxiliary (NUTS; bffg.FlowFilter.LocalAux)
 	exponential         bool    // kunita-ou: integrate the pull exactly in each step (bffg.FlowFilter.ExponentialSteps)
+	untimed             []bool  // per chain: resumed from a checkpoint that did not record its times
 }
 
 // param describes one reported parameter: its name and how it is computed from the
@@ -233,7 +234,29 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		draws := c.draws
 		drawsSet := false
-		fs.Visit(func(f *flag.Flag) { drawsSet = drawsSet || f.Name == "draws" })
+		var ignored []string
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "draws":
+				drawsSet = true
+			case "quiet", "resume":
+			default:
+				ignored = append(ignored, "--"+f.Name)
+			}
+		})
+		if len(ignored) > 0 {
+			fmt.Fprintf(stderr, "canopy: --resume continues with the settings in %s; ignoring %s (only --draws and --quiet apply)\n",
+				filepath.Join(*resume, "checkpoint.json"), strings.Join(ignored, ", "))
+		}
+		made := 0
+		for _, st := range prev.State {
+			if st != nil {
+				made = max(made, st.Done)
+			}
+		}
+		if drawsSet && draws < made {
+			return &exitError{code: 2, err: fmt.Errorf("--draws %d is below the %d draws already made in %s; --resume can keep or raise the number of draws, not lower it", draws, made, *resume)}
+		}
 		c = fitConfig{treeFile: prev.TreeFile, traitFile: prev.TraitFile, treeIndex: prev.TreeIndex, model: prev.Model,
 			noise: prev.Noise, sampler: prev.Sampler, chains: prev.Chains, warmup: prev.Warmup, draws: prev.Draws,
 			seed: prev.Seed, out: *resume, quiet: c.quiet, landmarkFile: prev.Landmarks, steps: prev.Steps, stepLength: prev.StepLength,
@@ -293,6 +316,7 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if old, err = readChains(c.out, c.chains); err != nil {
 			return err
 		}
+		c.untimed = make([]bool, c.chains)
 		for i, st := range prev.State {
 			cp, err := st.resumeState()
 			if err != nil {
@@ -303,6 +327,10 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 				// repeat this chain from its start (its seed makes it identical).
 				old[i].Sample = mcmc.Trace{Dim: len(pr.columns())}
 				cp = nil
+			} else if len(st.Seconds) == 2 {
+				old[i].WarmupSeconds, old[i].SampleSeconds = st.Seconds[0], st.Seconds[1]
+			} else {
+				c.untimed[i] = true // a checkpoint from before the times were recorded
 			}
 			from = append(from, cp)
 		}
@@ -323,6 +351,9 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := writeChains(c, pr, cols); err != nil {
 		return err
 	}
+	for i := range raw { // the checkpoint carries the times of every session so far
+		raw[i].WarmupSeconds, raw[i].SampleSeconds = cols[i].WarmupSeconds, cols[i].SampleSeconds
+	}
 	if err := writeCheckpoint(c, raw); err != nil {
 		return err
 	}
@@ -337,7 +368,7 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 }
 
 // appendChain appends the draws of b to those of a (a resumed run's continuation); b's
-// tunables and timing describe the combined chain.
+// tunables describe the combined chain, and its times are the sums of both.
 func appendChain(a, b mcmc.Chain) mcmc.Chain {
 	out := b
 	out.Sample = mcmc.Trace{Dim: b.Sample.Dim}
@@ -346,6 +377,7 @@ func appendChain(a, b mcmc.Chain) mcmc.Chain {
 		out.Sample.LogDensity = append(out.Sample.LogDensity, t.LogDensity...)
 		out.Sample.Info = append(out.Sample.Info, t.Info...)
 	}
+	out.WarmupSeconds += a.WarmupSeconds
 	out.SampleSeconds += a.SampleSeconds
 	return out
 }

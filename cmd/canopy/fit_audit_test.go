@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -181,4 +182,48 @@ func TestPlotNameCoversParameters(t *testing.T) {
 			require.True(t, plotName.MatchString(plots.FileName(n)+ext), n)
 		}
 	}
+}
+
+// --resume names the flags it ignores, refuses to lower --draws below the draws
+// made, and keeps the warmup time of the session that ran it; a checkpoint from
+// before times were recorded says so in the chain file.
+func TestFitResumeFlagsAndTiming(t *testing.T) {
+	dir := t.TempDir()
+	tree, traits := auditData(t, dir, false)
+	out := filepath.Join(dir, "r")
+	_, stderr, code := canopy(t, "fit", "--tree", tree, "--traits", traits, "--chains", "2", "--warmup", "100",
+		"--draws", "30", "--out", out, "--quiet")
+	require.Equal(t, 0, code, stderr)
+	first, err := cmdstan.ReadFile(chainFile(out, 0))
+	require.NoError(t, err)
+	require.Greater(t, first.Timing.Warmup, 0.0)
+
+	_, stderr, code = canopy(t, "fit", "--resume", out, "--draws", "10", "--quiet")
+	require.Equal(t, 2, code, stderr)
+	require.Contains(t, stderr, "--draws 10 is below the 30 draws already made")
+
+	_, stderr, code = canopy(t, "fit", "--resume", out, "--draws", "40", "--model", "ou", "--seed", "5", "--quiet")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, "ignoring --model, --seed")
+	got, err := cmdstan.ReadFile(chainFile(out, 0))
+	require.NoError(t, err)
+	require.Equal(t, 40, got.Sample.Len())
+	require.Equal(t, first.Timing.Warmup, got.Timing.Warmup)
+	require.Greater(t, got.Timing.Sampling, first.Timing.Sampling)
+	require.Equal(t, "canopy_bm", got.Config.Model) // --model was ignored
+
+	// A checkpoint without the times: the chain file says where they went.
+	ck := filepath.Join(out, "checkpoint.json")
+	b, err := os.ReadFile(ck)
+	require.NoError(t, err)
+	stripped := regexp.MustCompile(`,"seconds":\[[^\]]*\]`).ReplaceAll(b, nil)
+	require.NotEqual(t, b, stripped)
+	require.NoError(t, os.WriteFile(ck, stripped, 0o644))
+	_, stderr, code = canopy(t, "fit", "--resume", out, "--draws", "45", "--quiet")
+	require.Equal(t, 0, code, stderr)
+	f, err := cmdstan.ReadFile(chainFile(out, 0))
+	require.NoError(t, err)
+	s, ok := f.Setting("canopy_timing")
+	require.True(t, ok)
+	require.Contains(t, s.Value, "did not record its time")
 }

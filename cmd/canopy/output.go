@@ -103,6 +103,10 @@ func chainConfig(c fitConfig, pr *problem, id int, beta float64) cmdstan.Config 
 			cmdstan.Setting{Path: "canopy_local_aux", Value: strconv.FormatBool(pr.flow.Filter.LocalAux)},
 			cmdstan.Setting{Path: "canopy_exponential_steps", Value: strconv.FormatBool(pr.flow.Filter.ExponentialSteps)})
 	}
+	if id-1 < len(c.untimed) && c.untimed[id-1] {
+		cfg.Extra = append(cfg.Extra, cmdstan.Setting{Path: "canopy_timing",
+			Value: "the warmup and the draws before --resume ran in a session that did not record its time; Elapsed Time is that of the later sessions"})
+	}
 	if c.sampler == "rwpcn" {
 		cfg.Metric = cmdstan.UnitMetric
 		cfg.Adapt.Engaged = false
@@ -181,6 +185,9 @@ type chainState struct {
 	Dense     bool      `json:"dense,omitempty"`
 	RNG       []byte    `json:"rng"`
 	Done      int       `json:"done"`
+	// Seconds are the warmup and sampling times of the chain so far, over every
+	// session; absent in checkpoints from before them.
+	Seconds []float64 `json:"seconds,omitempty"`
 }
 
 func writeCheckpoint(c fitConfig, chains []mcmc.Chain) error {
@@ -193,7 +200,8 @@ func writeCheckpoint(c fitConfig, chains []mcmc.Chain) error {
 			cp.State = append(cp.State, nil)
 			continue
 		}
-		s := &chainState{Q: k.Q, StepSize: k.Params.StepSize, Beta: k.Params.Beta, RNG: k.RNG, Done: k.Done}
+		s := &chainState{Q: k.Q, StepSize: k.Params.StepSize, Beta: k.Params.Beta, RNG: k.RNG, Done: k.Done,
+			Seconds: []float64{ch.WarmupSeconds, ch.SampleSeconds}}
 		if m := k.Params.Metric; m != nil {
 			s.Dense = m.IsDense()
 			if !s.Dense {
