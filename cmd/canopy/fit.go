@@ -193,7 +193,7 @@ func newProblem(ds *dataset, model, noise string) (*problem, error) {
 		}
 		add("log_sigma2", bffg.Log, bffg.Normal{Mean: math.Log(pooled / depth), SD: 2}, true)
 	default:
-		return nil, &exitError{code: 2, err: fmt.Errorf("--model %q: want bm or ou", model)}
+		return nil, &exitError{code: 2, err: fmt.Errorf("--model %q: want bm, ou, kunita or kunita-ou", model)}
 	}
 	if est {
 		add("log_tau2", bffg.Log, bffg.Normal{Mean: math.Log(pooled / 10), SD: 2}, true)
@@ -272,6 +272,14 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		// without it. A resumed run keeps its checkpoint's choice.
 		c.localAux = c.sampler == "nuts"
 		c.exponential = c.model == "kunita-ou"
+	}
+	switch c.model {
+	case "bm", "ou", "kunita", "kunita-ou":
+	default:
+		return &exitError{code: 2, err: fmt.Errorf("--model %q: want bm, ou, kunita or kunita-ou", c.model)}
+	}
+	if c.out == "" {
+		return &exitError{code: 2, err: errors.New("--out is empty: give the output directory")}
 	}
 	if (c.landmarkFile != "") != shapeModel(c.model) {
 		return &exitError{code: 2, err: errors.New("--landmarks goes with --model kunita or kunita-ou, and they need --landmarks")}

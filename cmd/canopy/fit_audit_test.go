@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/canopy-bffg/canopy/cmd/canopy/internal/plots"
@@ -226,4 +227,37 @@ func TestFitResumeFlagsAndTiming(t *testing.T) {
 	s, ok := f.Setting("canopy_timing")
 	require.True(t, ok)
 	require.Contains(t, s.Value, "did not record its time")
+}
+
+// Errors name every accepted value and the flag at fault; canopy help COMMAND shows
+// the command's flags.
+func TestFitSimulateMessages(t *testing.T) {
+	dir := t.TempDir()
+	tree, _ := auditData(t, dir, false)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"fit", "--model", "foo"}, `--model "foo": want bm, ou, kunita or kunita-ou`},
+		{[]string{"simulate", "--model", "foo"}, `--model "foo": want bm, ou, kunita or kunita-ou`},
+		{[]string{"simulate", "--noise", "-1"}, "--noise -1: must be a finite non-negative number"},
+		{[]string{"simulate", "--sigma2", "0"}, "--sigma2 0: must be a finite positive number"},
+		{[]string{"fit", "--out", ""}, "--out is empty"},
+		{[]string{"simulate", "--tree", tree, "--model", "kunita-ou", "--alpha", "50", "--steps", "1"},
+			"α·dt = 50, but the Euler steps need α·dt well below 1 (dt = 1/--steps per unit branch length); use --steps 500"},
+	} {
+		_, stderr, code := canopy(t, c.args...)
+		assert.Equal(t, 2, code, "%v: %s", c.args, stderr)
+		assert.Contains(t, stderr, c.want, "%v", c.args)
+		assert.NotContains(t, stderr, "(positive for --sigma2)", "%v", c.args)
+	}
+	_, stderr, code := canopy(t, "simulate", "--tree", tree, "--model", "kunita-ou", "--alpha", "50", "--steps", "500")
+	require.Equal(t, 0, code, stderr)
+
+	_, want, code := canopy(t, "fit", "-h")
+	require.Equal(t, 0, code)
+	stdout, stderr, code := canopy(t, "help", "fit")
+	assert.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout+stderr, "-adapt-delta")
+	assert.Equal(t, want, stderr)
 }
