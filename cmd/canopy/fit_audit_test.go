@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -260,4 +261,31 @@ func TestFitSimulateMessages(t *testing.T) {
 	assert.Equal(t, 0, code, stderr)
 	assert.Contains(t, stdout+stderr, "-adapt-delta")
 	assert.Equal(t, want, stderr)
+}
+
+// RW/pCN chain files say which settings are HMC placeholders, keep metric = unit_e,
+// and load in the cmdstan reader and, where R is installed, in read.csv.
+func TestFitRWPCNHeader(t *testing.T) {
+	dir := t.TempDir()
+	tree, traits := auditData(t, dir, false)
+	out := filepath.Join(dir, "rw")
+	_, stderr, code := canopy(t, "fit", "--tree", tree, "--traits", traits, "--sampler", "rwpcn", "--chains", "2",
+		"--warmup", "50", "--draws", "30", "--out", out, "--quiet")
+	require.Equal(t, 0, code, stderr)
+	f, err := cmdstan.ReadFile(chainFile(out, 0))
+	require.NoError(t, err)
+	require.Equal(t, 30, f.Sample.Len())
+	require.Equal(t, cmdstan.UnitMetric, f.Config.Metric)
+	s, ok := f.Setting("canopy_sampler")
+	require.True(t, ok)
+	require.Contains(t, s.Value, "placeholders")
+	require.Contains(t, s.Value, "E-BFMI is meaningless")
+	if _, err := exec.LookPath("Rscript"); err != nil {
+		t.Log("no Rscript: read.csv not checked")
+		return
+	}
+	b, err := exec.Command("Rscript", "-e", `d <- read.csv(commandArgs(TRUE)[1], comment.char = "#"); cat(nrow(d), ncol(d), names(d)[8])`,
+		chainFile(out, 0)).CombinedOutput()
+	require.NoError(t, err, string(b))
+	require.Equal(t, "30 11 log_sigma2", strings.TrimSpace(string(b)))
 }

@@ -114,7 +114,13 @@ func chainConfig(c fitConfig, pr *problem, id int, beta float64) cmdstan.Config 
 		// size of the adaptation block) by Robbins–Monro, not by Stan's dual
 		// averaging, which is what adapt engaged = 1 would announce.
 		cfg.Extra = append(cfg.Extra, cmdstan.Setting{Path: "canopy_kernel", Value: "pcnrw"},
-			cmdstan.Setting{Path: "canopy_pcn_beta", Value: strconv.FormatFloat(beta, 'g', -1, 64)})
+			cmdstan.Setting{Path: "canopy_pcn_beta", Value: strconv.FormatFloat(beta, 'g', -1, 64)},
+			// cmdstanpy and cmdstanr read only HMC files (or fixed_param, which has
+			// no sampler columns), so the hmc/nuts settings stay; say what they are.
+			cmdstan.Setting{Path: "canopy_sampler", Value: "pCN on the noise z then a Gaussian random walk on the parameters (Metropolis within Gibbs); " +
+				"algorithm, engine, max_depth and stepsize above are placeholders that CmdStan readers require. " +
+				"stepsize__ and the Step size line are the random-walk scale, accept_stat__ is its Metropolis acceptance probability, " +
+				"and treedepth__, n_leapfrog__, divergent__ and energy__ are 0 (E-BFMI is meaningless)"})
 	}
 	return cfg
 }
