@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/canopy-bffg/canopy/mcmc"
 )
@@ -135,7 +136,7 @@ func createAncestral(dir string) (*ancestralWriter, error) {
 		return nil, err
 	}
 	w := &ancestralWriter{f: f, w: csv.NewWriter(f)}
-	_ = w.w.Write([]string{"node", "trait", "mean", "sd", "q2.5", "q97.5", "interval"})
+	_ = w.w.Write(strings.Split(ancestralHeader, ","))
 	return w, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,6 +44,7 @@ type fitConfig struct {
 	maxDepth            int     // NUTS: maximum tree depth
 	localAux            bool    // kunita: guide with the local auxiliary (NUTS; bffg.FlowFilter.LocalAux)
 	exponential         bool    // kunita-ou: integrate the pull exactly in each step (bffg.FlowFilter.ExponentialSteps)
+	untimed             []bool  // per chain: resumed from a checkpoint that did not record its times
 }
 
 // param describes one reported parameter: its name and how it is computed from the
@@ -178,17 +180,20 @@ func newProblem(ds *dataset, model, noise string) (*problem, error) {
 		p.Model = &bffg.OU{Tree: t, D: d, Theta: make([]float64, d)}
 		add("log_alpha", bffg.Log, bffg.Normal{Mean: math.Log(1 / depth), SD: 2}, true)
 		for k := 0; k < d; k++ {
-			name := "theta"
+			// The sampled θ is centred; its column is theta_k (columns turns '.'
+			// into '_'), so with one trait it must not be called theta too, which is
+			// the reported θ's column.
+			name, rep := fmt.Sprintf("theta.%d", k+1), "theta"
 			if d > 1 {
-				name = fmt.Sprintf("theta.%d", k+1)
+				rep = name
 			}
 			add(name, bffg.Identity, bffg.Normal{Mean: mean[k], SD: 3 * math.Sqrt(variance[k])}, false)
 			i, k := len(pr.names)-1, k
-			pr.params = append(pr.params, param{name, func(u []float64) float64 { return u[i] + centre[k] }})
+			pr.params = append(pr.params, param{rep, func(u []float64) float64 { return u[i] + centre[k] }})
 		}
 		add("log_sigma2", bffg.Log, bffg.Normal{Mean: math.Log(pooled / depth), SD: 2}, true)
 	default:
-		return nil, &exitError{code: 2, err: fmt.Errorf("--model %q: want bm or ou", model)}
+		return nil, &exitError{code: 2, err: fmt.Errorf("--model %q: want bm, ou, kunita or kunita-ou", model)}
 	}
 	if est {
 		add("log_tau2", bffg.Log, bffg.Normal{Mean: math.Log(pooled / 10), SD: 2}, true)
@@ -229,7 +234,29 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		draws := c.draws
 		drawsSet := false
-		fs.Visit(func(f *flag.Flag) { drawsSet = drawsSet || f.Name == "draws" })
+		var ignored []string
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "draws":
+				drawsSet = true
+			case "quiet", "resume":
+			default:
+				ignored = append(ignored, "--"+f.Name)
+			}
+		})
+		if len(ignored) > 0 {
+			fmt.Fprintf(stderr, "canopy: --resume continues with the settings in %s; ignoring %s (only --draws and --quiet apply)\n",
+				filepath.Join(*resume, "checkpoint.json"), strings.Join(ignored, ", "))
+		}
+		made := 0
+		for _, st := range prev.State {
+			if st != nil {
+				made = max(made, st.Done)
+			}
+		}
+		if drawsSet && draws < made {
+			return &exitError{code: 2, err: fmt.Errorf("--draws %d is below the %d draws already made in %s; --resume can keep or raise the number of draws, not lower it", draws, made, *resume)}
+		}
 		c = fitConfig{treeFile: prev.TreeFile, traitFile: prev.TraitFile, treeIndex: prev.TreeIndex, model: prev.Model,
 			noise: prev.Noise, sampler: prev.Sampler, chains: prev.Chains, warmup: prev.Warmup, draws: prev.Draws,
 			seed: prev.Seed, out: *resume, quiet: c.quiet, landmarkFile: prev.Landmarks, steps: prev.Steps, stepLength: prev.StepLength,
@@ -245,6 +272,14 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		// without it. A resumed run keeps its checkpoint's choice.
 		c.localAux = c.sampler == "nuts"
 		c.exponential = c.model == "kunita-ou"
+	}
+	switch c.model {
+	case "bm", "ou", "kunita", "kunita-ou":
+	default:
+		return &exitError{code: 2, err: fmt.Errorf("--model %q: want bm, ou, kunita or kunita-ou", c.model)}
+	}
+	if c.out == "" {
+		return &exitError{code: 2, err: errors.New("--out is empty: give the output directory")}
 	}
 	if (c.landmarkFile != "") != shapeModel(c.model) {
 		return &exitError{code: 2, err: errors.New("--landmarks goes with --model kunita or kunita-ou, and they need --landmarks")}
@@ -268,6 +303,18 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	if err := checkHeader(c, pr); err != nil {
+		return err
+	}
+	if prev == nil {
+		removed, err := removeOldOutputs(c.out)
+		if len(removed) > 0 {
+			fmt.Fprintf(stderr, "canopy: removed the earlier run's %s from %s\n", summarizeRemoved(removed), c.out)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
 		return err
 	}
@@ -277,6 +324,7 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if old, err = readChains(c.out, c.chains); err != nil {
 			return err
 		}
+		c.untimed = make([]bool, c.chains)
 		for i, st := range prev.State {
 			cp, err := st.resumeState()
 			if err != nil {
@@ -287,6 +335,10 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 				// repeat this chain from its start (its seed makes it identical).
 				old[i].Sample = mcmc.Trace{Dim: len(pr.columns())}
 				cp = nil
+			} else if len(st.Seconds) == 2 {
+				old[i].WarmupSeconds, old[i].SampleSeconds = st.Seconds[0], st.Seconds[1]
+			} else {
+				c.untimed[i] = true // a checkpoint from before the times were recorded
 			}
 			from = append(from, cp)
 		}
@@ -307,6 +359,9 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := writeChains(c, pr, cols); err != nil {
 		return err
 	}
+	for i := range raw { // the checkpoint carries the times of every session so far
+		raw[i].WarmupSeconds, raw[i].SampleSeconds = cols[i].WarmupSeconds, cols[i].SampleSeconds
+	}
 	if err := writeCheckpoint(c, raw); err != nil {
 		return err
 	}
@@ -321,7 +376,7 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 }
 
 // appendChain appends the draws of b to those of a (a resumed run's continuation); b's
-// tunables and timing describe the combined chain.
+// tunables describe the combined chain, and its times are the sums of both.
 func appendChain(a, b mcmc.Chain) mcmc.Chain {
 	out := b
 	out.Sample = mcmc.Trace{Dim: b.Sample.Dim}
@@ -330,6 +385,7 @@ func appendChain(a, b mcmc.Chain) mcmc.Chain {
 		out.Sample.LogDensity = append(out.Sample.LogDensity, t.LogDensity...)
 		out.Sample.Info = append(out.Sample.Info, t.Info...)
 	}
+	out.WarmupSeconds += a.WarmupSeconds
 	out.SampleSeconds += a.SampleSeconds
 	return out
 }
@@ -624,9 +680,9 @@ func report(c fitConfig, pr *problem, chains []mcmc.Chain, stdout, stderr io.Wri
 	}
 	defer f.Close()
 	cw := csv.NewWriter(f)
-	header := []string{"parameter", "mean", "sd", "q5", "q50", "q95", "rhat", "ess_bulk", "ess_tail", "mcse_mean"}
-	_ = cw.Write(header)
+	_ = cw.Write(strings.Split(summaryHeader, ","))
 	fmt.Fprintf(stdout, "%-14s %10s %10s %10s %10s %10s %7s %9s %9s %10s\n", "parameter", "mean", "sd", "5%", "50%", "95%", "R̂", "ESS bulk", "ESS tail", "MCSE")
+	sums := make([]diag.Summary, len(pr.params))
 	for j, pa := range pr.params {
 		draws := make([][]float64, len(chains))
 		for i, ch := range chains {
@@ -638,17 +694,21 @@ func report(c fitConfig, pr *problem, chains []mcmc.Chain, stdout, stderr io.Wri
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%-14s %10.4g %10.4g %10.4g %10.4g %10.4g %7.4f %9.0f %9.0f %10.3g\n",
-			pa.name, s.Mean, s.SD, s.Q5, s.Q50, s.Q95, s.Rhat, s.ESSBulk, s.ESSTail, s.MCSEMean)
+		sums[j] = s
+		fmt.Fprintf(stdout, "%-14s %10s %10s %10s %10s %10s %7s %9s %9s %10s\n", pa.name, na(s.Mean, "%.4g"), na(s.SD, "%.4g"),
+			na(s.Q5, "%.4g"), na(s.Q50, "%.4g"), na(s.Q95, "%.4g"), na(s.Rhat, "%.4f"), na(s.ESSBulk, "%.0f"), na(s.ESSTail, "%.0f"), na(s.MCSEMean, "%.3g"))
 		row := []string{pa.name}
 		for _, v := range []float64{s.Mean, s.SD, s.Q5, s.Q50, s.Q95, s.Rhat, s.ESSBulk, s.ESSTail, s.MCSEMean} {
-			row = append(row, strconv.FormatFloat(v, 'g', -1, 64))
+			row = append(row, na(v, ""))
 		}
 		_ = cw.Write(row)
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {
 		return err
+	}
+	for _, w := range convergenceWarnings(pr, chains, sums) {
+		fmt.Fprintln(stderr, "canopy:", w)
 	}
 	fmt.Fprintf(stdout, "divergences: %d of %d draws\n", div, c.chains*c.draws)
 	if c.sampler == "nuts" {
@@ -673,3 +733,79 @@ func report(c fitConfig, pr *problem, chains []mcmc.Chain, stdout, stderr io.Wri
 }
 
 func summarize(draws [][]float64) (diag.Summary, error) { return diag.Summarize(draws) }
+
+// na formats x with format, or as the shortest exact decimal if format is empty;
+// an undefined x (NaN) is NA, as R's write.csv writes the NA of posterior's
+// summarise_draws, and as R, pandas and readr read a missing number.
+func na(x float64, format string) string {
+	switch {
+	case math.IsNaN(x):
+		return "NA"
+	case format == "":
+		return strconv.FormatFloat(x, 'g', -1, 64)
+	}
+	return fmt.Sprintf(format, x)
+}
+
+// minESSPerChain and maxRhat are the thresholds of Vehtari et al. (2021,
+// "Rank-normalization, folding, and localization", Bayesian Analysis 16(2)):
+// use the draws if R̂ < 1.01 and the bulk and tail ESS exceed 100 per chain.
+const (
+	maxRhat        = 1.01
+	minESSPerChain = 100
+)
+
+// minDraws is the fewest draws per chain for which diag defines both R̂ and the ESS
+// (three in each half chain).
+const minDraws = 6
+
+// convergenceWarnings returns the warnings for the summaries sums of the reported
+// parameters: chains that never moved, too few draws for R̂ and ESS, and the
+// parameters whose R̂ or ESS miss the thresholds of Vehtari et al. (2021).
+func convergenceWarnings(pr *problem, chains []mcmc.Chain, sums []diag.Summary) []string {
+	var warn []string
+	n := math.MaxInt
+	for i, ch := range chains {
+		n = min(n, ch.Sample.Len())
+		if ch.Sample.Len() > 1 && stuck(&ch.Sample) {
+			warn = append(warn, fmt.Sprintf("chain %d never moved: its %d draws are all identical, so do not use them; warmup left it a step size (%.3g) that fits the posterior badly: a longer --warmup or another --seed may help",
+				i+1, ch.Sample.Len(), ch.Params.StepSize))
+		}
+	}
+	if n < minDraws {
+		return append(warn, fmt.Sprintf("too few draws for R̂ and ESS (%d per chain; the ESS needs at least %d): convergence cannot be checked, so run more --draws", n, minDraws))
+	}
+	minESS := float64(minESSPerChain * len(chains))
+	var bad []string
+	for j, s := range sums {
+		var why []string
+		if !(s.Rhat < maxRhat) {
+			why = append(why, "R̂ "+na(s.Rhat, "%.3f"))
+		}
+		if !(s.ESSBulk > minESS) {
+			why = append(why, "bulk ESS "+na(s.ESSBulk, "%.0f"))
+		}
+		if !(s.ESSTail > minESS) {
+			why = append(why, "tail ESS "+na(s.ESSTail, "%.0f"))
+		}
+		if why != nil {
+			bad = append(bad, fmt.Sprintf("%s (%s)", pr.params[j].name, strings.Join(why, ", ")))
+		}
+	}
+	if bad != nil {
+		warn = append(warn, fmt.Sprintf("the chains may not have converged: %s. Vehtari et al. (2021) recommend R̂ < %g and bulk and tail ESS > %d per chain (%g for %d chains); run longer (--warmup, --draws) or more chains",
+			strings.Join(bad, "; "), maxRhat, minESSPerChain, minESS, len(chains)))
+	}
+	return warn
+}
+
+// stuck reports whether every draw of t equals the first.
+func stuck(t *mcmc.Trace) bool {
+	first := t.Draw(0)
+	for k := 1; k < t.Len(); k++ {
+		if !slices.Equal(t.Draw(k), first) {
+			return false
+		}
+	}
+	return true
+}

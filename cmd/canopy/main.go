@@ -40,7 +40,7 @@ Usage:
   canopy ml       [flags]   maximum likelihood, AIC/AICc and ancestral states
   canopy simulate [flags]   simulate traits (CSV) or landmark shapes (--model kunita, TPS) on a tree
 
-Run 'canopy COMMAND -h' for the flags of a command.
+Run 'canopy COMMAND -h' or 'canopy help COMMAND' for the flags of a command.
 `
 
 // exitError carries a process exit code.
@@ -88,6 +88,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "simulate":
 		return runSimulate(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
+		if len(args) > 1 { // canopy help fit: the command's flags, as canopy fit -h
+			return run(ctx, []string{args[1], "-h"}, stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
 		return nil
 	}

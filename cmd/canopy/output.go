@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -87,29 +90,57 @@ func subMetric(m *mcmc.Metric, np int) *mcmc.Metric {
 
 func chainFile(dir string, c int) string { return filepath.Join(dir, fmt.Sprintf("chain-%d.csv", c+1)) }
 
+// chainConfig returns the header settings of chain id's file; beta is the pCN β that
+// warmup tuned (--sampler rwpcn).
+func chainConfig(c fitConfig, pr *problem, id int, beta float64) cmdstan.Config {
+	cfg := cmdstan.DefaultConfig("canopy_" + c.model)
+	cfg.NumSamples, cfg.NumWarmup, cfg.Seed, cfg.ID = c.draws, c.warmup, c.seed, id
+	cfg.Metric = cmdstan.DiagMetric
+	cfg.Adapt = cmdstan.AdaptFrom(*c.adaptation())
+	cfg.MaxDepth = c.depth()
+	if pr.flow != nil { // the backends' results differ by rounding
+		cfg.Extra = append(cfg.Extra, cmdstan.Setting{Path: "canopy_blas", Value: dense.Backend},
+			cmdstan.Setting{Path: "canopy_local_aux", Value: strconv.FormatBool(pr.flow.Filter.LocalAux)},
+			cmdstan.Setting{Path: "canopy_exponential_steps", Value: strconv.FormatBool(pr.flow.Filter.ExponentialSteps)})
+	}
+	if id-1 < len(c.untimed) && c.untimed[id-1] {
+		cfg.Extra = append(cfg.Extra, cmdstan.Setting{Path: "canopy_timing",
+			Value: "the warmup and the draws before --resume ran in a session that did not record its time; Elapsed Time is that of the later sessions"})
+	}
+	if c.sampler == "rwpcn" {
+		cfg.Metric = cmdstan.UnitMetric
+		cfg.Adapt.Engaged = false
+		// The warmup tuned the pCN β and the random walk's multiplier (the step
+		// size of the adaptation block) by Robbins–Monro, not by Stan's dual
+		// averaging, which is what adapt engaged = 1 would announce.
+		cfg.Extra = append(cfg.Extra, cmdstan.Setting{Path: "canopy_kernel", Value: "pcnrw"},
+			cmdstan.Setting{Path: "canopy_pcn_beta", Value: strconv.FormatFloat(beta, 'g', -1, 64)},
+			// cmdstanpy and cmdstanr read only HMC files (or fixed_param, which has
+			// no sampler columns), so the hmc/nuts settings stay; say what they are.
+			cmdstan.Setting{Path: "canopy_sampler", Value: "pCN on the noise z then a Gaussian random walk on the parameters (Metropolis within Gibbs); " +
+				"algorithm, engine, max_depth and stepsize above are placeholders that CmdStan readers require. " +
+				"stepsize__ and the Step size line are the random-walk scale, accept_stat__ is its Metropolis acceptance probability, " +
+				"and treedepth__, n_leapfrog__, divergent__ and energy__ are 0 (E-BFMI is meaningless)"})
+	}
+	return cfg
+}
+
+// checkHeader reports whether the chain files' headers can be written, so that a
+// bad column name or setting is found before sampling rather than after it.
+func checkHeader(c fitConfig, pr *problem) error {
+	if _, err := cmdstan.NewWriter(io.Discard, chainConfig(c, pr, 1, 0.5), pr.columns()); err != nil {
+		return fmt.Errorf("canopy cannot write this model's chain files: %w", err)
+	}
+	return nil
+}
+
 // writeChains writes one CmdStan-format CSV per chain (cols are in column space).
 func writeChains(c fitConfig, pr *problem, cols []mcmc.Chain) error {
 	names := pr.columns()
 	for i := range cols {
-		cfg := cmdstan.DefaultConfig("canopy_" + c.model)
-		cfg.NumSamples, cfg.NumWarmup, cfg.Seed, cfg.ID = c.draws, c.warmup, c.seed, i+1
-		cfg.Metric = cmdstan.DiagMetric
-		cfg.Adapt = cmdstan.AdaptFrom(*c.adaptation())
-		cfg.MaxDepth = c.depth()
-		if pr.flow != nil { // the backends' results differ by rounding
-			cfg.Extra = append(cfg.Extra, cmdstan.Setting{Path: "canopy_blas", Value: dense.Backend},
-				cmdstan.Setting{Path: "canopy_local_aux", Value: strconv.FormatBool(pr.flow.Filter.LocalAux)},
-				cmdstan.Setting{Path: "canopy_exponential_steps", Value: strconv.FormatBool(pr.flow.Filter.ExponentialSteps)})
-		}
+		cfg := chainConfig(c, pr, i+1, cols[i].Params.Beta)
 		if c.sampler == "rwpcn" {
-			cfg.Metric = cmdstan.UnitMetric
-			cfg.Adapt.Engaged = false
 			cols[i].Params.Metric = nil
-			// The warmup tuned the pCN β and the random walk's multiplier (the step
-			// size of the adaptation block) by Robbins–Monro, not by Stan's dual
-			// averaging, which is what adapt engaged = 1 would announce.
-			cfg.Extra = append(cfg.Extra, cmdstan.Setting{Path: "canopy_kernel", Value: "pcnrw"},
-				cmdstan.Setting{Path: "canopy_pcn_beta", Value: strconv.FormatFloat(cols[i].Params.Beta, 'g', -1, 64)})
 		}
 		f, err := os.Create(chainFile(c.out, i))
 		if err != nil {
@@ -160,6 +191,9 @@ type chainState struct {
 	Dense     bool      `json:"dense,omitempty"`
 	RNG       []byte    `json:"rng"`
 	Done      int       `json:"done"`
+	// Seconds are the warmup and sampling times of the chain so far, over every
+	// session; absent in checkpoints from before them.
+	Seconds []float64 `json:"seconds,omitempty"`
 }
 
 func writeCheckpoint(c fitConfig, chains []mcmc.Chain) error {
@@ -172,7 +206,8 @@ func writeCheckpoint(c fitConfig, chains []mcmc.Chain) error {
 			cp.State = append(cp.State, nil)
 			continue
 		}
-		s := &chainState{Q: k.Q, StepSize: k.Params.StepSize, Beta: k.Params.Beta, RNG: k.RNG, Done: k.Done}
+		s := &chainState{Q: k.Q, StepSize: k.Params.StepSize, Beta: k.Params.Beta, RNG: k.RNG, Done: k.Done,
+			Seconds: []float64{ch.WarmupSeconds, ch.SampleSeconds}}
 		if m := k.Params.Metric; m != nil {
 			s.Dense = m.IsDense()
 			if !s.Dense {
@@ -261,4 +296,101 @@ func readChains(dir string, n int) ([]mcmc.Chain, error) {
 		out[c] = mcmc.Chain{Index: c, Sample: f.Sample}
 	}
 	return out, nil
+}
+
+// summaryHeader and ancestralHeader are the first lines of summary.csv and
+// ancestral.csv.
+const (
+	summaryHeader   = "parameter,mean,sd,q5,q50,q95,rhat,ess_bulk,ess_tail,mcse_mean"
+	ancestralHeader = "node,trait,mean,sd,q2.5,q97.5,interval"
+)
+
+var (
+	chainName = regexp.MustCompile(`^chain-[1-9][0-9]*\.csv$`)
+	// plotName matches the plots of every parameter fit reports (plots.FileName of
+	// its name): a run of another model leaves plots under other names.
+	plotName = regexp.MustCompile(`^(sigma2|tau2|alpha|theta|theta\.[1-9][0-9]*|Sigma\.[1-9][0-9]*\.[1-9][0-9]*|k_alpha|k_sigma)\.(png|svg)$`)
+)
+
+// removeOldOutputs removes from dir the files an earlier fit wrote there, so that a
+// new run with fewer chains or other parameters leaves none of the old run's chain
+// files or plots for a reader to mix with its own. A file is removed only if its
+// name is one fit writes and its contents are canopy's (chain files say model =
+// canopy_…, the CSVs start with canopy's header, the checkpoint parses as one);
+// every other file stays. It returns the paths removed, relative to dir.
+func removeOldOutputs(dir string) ([]string, error) {
+	var removed []string
+	remove := func(rel string) error {
+		if err := os.Remove(filepath.Join(dir, rel)); err != nil {
+			return fmt.Errorf("removing the earlier run's %s: %w", filepath.Join(dir, rel), err)
+		}
+		removed = append(removed, rel)
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() {
+			continue
+		}
+		head := readHead(filepath.Join(dir, name))
+		var ours bool
+		switch {
+		case chainName.MatchString(name):
+			ours = strings.Contains(head, "\n# model = canopy_")
+		case name == "summary.csv":
+			ours = strings.HasPrefix(head, summaryHeader+"\n")
+		case name == "ancestral.csv":
+			ours = strings.HasPrefix(head, ancestralHeader+"\n")
+		case name == "checkpoint.json" || name == "checkpoint.json.tmp":
+			var cp checkpoint
+			b, err := os.ReadFile(filepath.Join(dir, name))
+			ours = err == nil && json.Unmarshal(b, &cp) == nil && cp.Version == 1
+		}
+		if ours {
+			if err := remove(name); err != nil {
+				return removed, err
+			}
+		}
+	}
+	plots, err := os.ReadDir(filepath.Join(dir, "plots"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return removed, err
+	}
+	for _, e := range plots {
+		if e.Type().IsRegular() && plotName.MatchString(e.Name()) {
+			if err := remove(filepath.Join("plots", e.Name())); err != nil {
+				return removed, err
+			}
+		}
+	}
+	return removed, nil
+}
+
+// readHead returns the first 1 KiB of a file, "" if it cannot be read.
+func readHead(name string) string {
+	f, err := os.Open(name)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b := make([]byte, 1024)
+	n, _ := io.ReadFull(f, b)
+	return string(b[:n])
+}
+
+// summarizeRemoved returns a one-line list of removed files: all of them, or the
+// first few and how many more.
+func summarizeRemoved(removed []string) string {
+	const show = 6
+	if len(removed) <= show {
+		return strings.Join(removed, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(removed[:show], ", "), len(removed)-show)
 }

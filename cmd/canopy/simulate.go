@@ -33,13 +33,22 @@ func runSimulate(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	switch *model {
+	case "bm", "ou", "kunita", "kunita-ou":
+	default:
+		return &exitError{code: 2, err: fmt.Errorf("--model %q: want bm, ou, kunita or kunita-ou", *model)}
+	}
 	for _, c := range []struct {
 		name string
 		v    float64
 		pos  bool
 	}{{"--sigma2", *sigma2, true}, {"--alpha", *alpha, false}, {"--noise", *noise, false}} {
 		if math.IsNaN(c.v) || math.IsInf(c.v, 0) || c.v < 0 || (c.pos && c.v == 0) {
-			return &exitError{code: 2, err: fmt.Errorf("%s %v: must be a finite non-negative number (positive for --sigma2)", c.name, c.v)}
+			want := "non-negative"
+			if c.pos {
+				want = "positive"
+			}
+			return &exitError{code: 2, err: fmt.Errorf("%s %v: must be a finite %s number", c.name, c.v, want)}
 		}
 	}
 	if *ntraits < 1 || *ntraits > 10000 {
@@ -80,8 +89,8 @@ func runSimulate(args []string, stdout, stderr io.Writer) error {
 			th[i] = *theta
 		}
 		k = bffg.OU{Tree: t, D: d, Alpha: *alpha, Theta: th, Sigma2: *sigma2}
-	default:
-		return &exitError{code: 2, err: fmt.Errorf("--model %q: want bm or ou", *model)}
+	default: // checked above
+		return &exitError{code: 2, err: fmt.Errorf("--model %q: want bm, ou, kunita or kunita-ou", *model)}
 	}
 	rng := rand.New(rand.NewPCG(*seed, 0))
 	n := t.Len()
@@ -141,6 +150,18 @@ func simulateKunita(stdout io.Writer, out string, t *topology.Topology, n int, k
 	em := sde.EM{SDE: k}
 	if alpha > 0 {
 		em.SDE = meanRevertingKunita{Kunita: k, alpha: alpha, mu: x[0]}
+		// An Euler step multiplies the distance to the root shape by 1 − α·dt: with
+		// α·dt ≥ 1 it overshoots, and the shapes oscillate and blow up.
+		dt := 0.0
+		for v := 1; v < t.Len(); v++ {
+			if T := t.BranchLength(v); T > 0 {
+				dt = max(dt, T/math.Ceil(float64(steps)*T))
+			}
+		}
+		if alpha*dt >= 1 {
+			return &exitError{code: 2, err: fmt.Errorf("--alpha %g with --steps %d: α·dt = %.3g, but the Euler steps need α·dt well below 1 (dt = 1/--steps per unit branch length); use --steps %d or more",
+				alpha, steps, alpha*dt, int(math.Ceil(10*alpha)))}
+		}
 	}
 	z := make([]float64, D)
 	for v := 1; v < t.Len(); v++ {
@@ -152,6 +173,9 @@ func simulateKunita(stdout io.Writer, out string, t *topology.Topology, n int, k
 				z[i] = rng.NormFloat64()
 			}
 			if err := em.StepTo(cur, 0, cur, dt, z); err != nil {
+				if alpha > 0 {
+					return fmt.Errorf("kunita: node %d: %w; with --alpha %g the Euler steps need α·dt (%.3g) well below 1: try --steps %d", v, err, alpha, alpha*dt, int(math.Ceil(10*alpha)))
+				}
 				return fmt.Errorf("kunita: node %d: %w", v, err)
 			}
 		}
