@@ -290,6 +290,21 @@ func Fit(t *topology.Topology, y []float64, cfg Config) (*Result, error) {
 	if cfg.EstimateNoise {
 		r.Params["tau2"] = math.Exp(u[len(u)-1])
 	}
+	// Callers print these as numbers (JSON has no ±Inf or NaN); a non-finite estimate
+	// means the likelihood has no maximum that the optimiser could reach.
+	for name, v := range r.Params {
+		if math.IsInf(v, 0) || math.IsNaN(v) {
+			return nil, fmt.Errorf("%w: the estimate of %s is %v", ErrCannotFit, name, v)
+		}
+	}
+	for i, v := range r.Root {
+		if math.IsInf(v, 0) || math.IsNaN(v) {
+			return nil, fmt.Errorf("%w: the root estimate of trait %d is %v", ErrCannotFit, i+1, v)
+		}
+	}
+	if math.IsInf(ll, 0) || math.IsNaN(ll) {
+		return nil, fmt.Errorf("%w: the log-likelihood at the optimum is %v", ErrCannotFit, ll)
+	}
 	r.setCriteria()
 	if r.Ancestral, err = p.ancestral(); err != nil {
 		return nil, err

@@ -30,18 +30,40 @@ func noiseFlag(s string) (estimate bool, v float64, err error) {
 	return false, v, nil
 }
 
-type mlNode struct {
-	Node string    `json:"node"`
-	Mean []float64 `json:"mean"`
-	SE   []float64 `json:"se"`
+// jsonFloat encodes NaN and ±Inf, which JSON cannot represent, as null: AICc is
+// infinite when there are too few observations for its correction (n ≤ k + 1), and an
+// ancestral se can overflow where the root is barely identified.
+type jsonFloat float64
+
+func (x jsonFloat) MarshalJSON() ([]byte, error) {
+	if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(float64(x))
 }
 
+func jsonFloats(x []float64) []jsonFloat {
+	out := make([]jsonFloat, len(x))
+	for i, v := range x {
+		out[i] = jsonFloat(v)
+	}
+	return out
+}
+
+type mlNode struct {
+	Node string      `json:"node"`
+	Mean []jsonFloat `json:"mean"`
+	SE   []jsonFloat `json:"se"`
+}
+
+// mlReport is the --json output. ml.Fit returns finite parameters, log-likelihood and
+// AIC; the fields that may be non-finite are jsonFloats.
 type mlReport struct {
 	Params    map[string]float64 `json:"params"`
 	LogLik    float64            `json:"loglik"`
 	AIC       float64            `json:"aic"`
-	AICc      float64            `json:"aicc"`
-	Root      []float64          `json:"root"`
+	AICc      jsonFloat          `json:"aicc"`
+	Root      []jsonFloat        `json:"root"`
 	Ancestral []mlNode           `json:"ancestral"`
 	Converged bool               `json:"converged"`
 	Traits    []string           `json:"traits"`
@@ -85,10 +107,10 @@ func runML(args []string, stdout, stderr io.Writer) error {
 		r.Params = named
 	}
 	names := nodeNames(ds.tree)
-	rep := mlReport{Params: r.Params, LogLik: r.LogLik, AIC: r.AIC, AICc: r.AICc, Root: r.Root,
+	rep := mlReport{Params: r.Params, LogLik: r.LogLik, AIC: r.AIC, AICc: jsonFloat(r.AICc), Root: jsonFloats(r.Root),
 		Converged: r.Converged, Traits: ds.traits}
 	for _, a := range r.Ancestral {
-		rep.Ancestral = append(rep.Ancestral, mlNode{Node: names[a.Node], Mean: a.Mean, SE: a.SE})
+		rep.Ancestral = append(rep.Ancestral, mlNode{Node: names[a.Node], Mean: jsonFloats(a.Mean), SE: jsonFloats(a.SE)})
 	}
 	if ds.d() > 1 && !*perTrait {
 		fmt.Fprintf(stderr, "canopy: note: ml fits one common rate σ² to the %d traits (Σ = σ²I); scale them comparably, use --per-trait for a rate per trait, or use fit, which estimates a full Σ\n", ds.d())
@@ -112,11 +134,15 @@ func runML(args []string, stdout, stderr io.Writer) error {
 	for k, x := range r.Root {
 		fmt.Fprintf(stdout, "  root[%s] %.6g\n", ds.traits[k], x)
 	}
-	fmt.Fprintf(stdout, "log-likelihood %.6f, AIC %.4f, AICc %.4f (%d parameters)\n\n", r.LogLik, r.AIC, r.AICc, r.NumParams)
+	aicc := "NA (n ≤ k + 1)"
+	if !math.IsInf(r.AICc, 0) && !math.IsNaN(r.AICc) {
+		aicc = fmt.Sprintf("%.4f", r.AICc)
+	}
+	fmt.Fprintf(stdout, "log-likelihood %.6f, AIC %.4f, AICc %s (%d parameters)\n\n", r.LogLik, r.AIC, aicc, r.NumParams)
 	fmt.Fprintf(stdout, "%-40s %-12s %12s %12s\n", "ancestral state", "trait", "mean", "se")
 	for _, a := range rep.Ancestral {
 		for k := range a.Mean {
-			fmt.Fprintf(stdout, "%-40s %-12s %12.6g %12.6g\n", a.Node, ds.traits[k], a.Mean[k], a.SE[k])
+			fmt.Fprintf(stdout, "%-40s %-12s %12.6g %12.6g\n", a.Node, ds.traits[k], float64(a.Mean[k]), float64(a.SE[k]))
 		}
 	}
 	return nil
