@@ -59,14 +59,16 @@ type mlNode struct {
 // mlReport is the --json output. ml.Fit returns finite parameters, log-likelihood and
 // AIC; the fields that may be non-finite are jsonFloats.
 type mlReport struct {
-	Params    map[string]float64 `json:"params"`
-	LogLik    float64            `json:"loglik"`
-	AIC       float64            `json:"aic"`
-	AICc      jsonFloat          `json:"aicc"`
-	Root      []jsonFloat        `json:"root"`
-	Ancestral []mlNode           `json:"ancestral"`
-	Converged bool               `json:"converged"`
-	Traits    []string           `json:"traits"`
+	Params    map[string]float64   `json:"params"`
+	LogLik    float64              `json:"loglik"`
+	AIC       float64              `json:"aic"`
+	AICc      jsonFloat            `json:"aicc"`
+	Root      []jsonFloat          `json:"root"`
+	SE        map[string]jsonFloat `json:"se"`      // standard errors of params
+	RootSE    []jsonFloat          `json:"root_se"` // standard errors of root
+	Ancestral []mlNode             `json:"ancestral"`
+	Converged bool                 `json:"converged"`
+	Traits    []string             `json:"traits"`
 }
 
 func runML(args []string, stdout, stderr io.Writer) error {
@@ -95,7 +97,7 @@ func runML(args []string, stdout, stderr io.Writer) error {
 	}
 	if *perTrait && ds.d() > 1 {
 		// name_k (trait k, 1-based) becomes name[trait].
-		named := make(map[string]float64, len(r.Params))
+		named, namedSE := make(map[string]float64, len(r.Params)), make(map[string]float64, len(r.SE))
 		for key, val := range r.Params {
 			i := strings.LastIndexByte(key, '_')
 			k, err := strconv.Atoi(key[i+1:])
@@ -103,17 +105,27 @@ func runML(args []string, stdout, stderr io.Writer) error {
 				return fmt.Errorf("ml: unexpected parameter %q", key)
 			}
 			named[key[:i]+"["+ds.traits[k-1]+"]"] = val
+			namedSE[key[:i]+"["+ds.traits[k-1]+"]"] = r.SE[key]
 		}
-		r.Params = named
+		r.Params, r.SE = named, namedSE
 	}
 	names := nodeNames(ds.tree)
 	rep := mlReport{Params: r.Params, LogLik: r.LogLik, AIC: r.AIC, AICc: jsonFloat(r.AICc), Root: jsonFloats(r.Root),
-		Converged: r.Converged, Traits: ds.traits}
+		SE: make(map[string]jsonFloat, len(r.SE)), RootSE: jsonFloats(r.RootSE), Converged: r.Converged, Traits: ds.traits}
+	for k, v := range r.SE {
+		rep.SE[k] = jsonFloat(v)
+	}
 	for _, a := range r.Ancestral {
 		rep.Ancestral = append(rep.Ancestral, mlNode{Node: names[a.Node], Mean: jsonFloats(a.Mean), SE: jsonFloats(a.SE)})
 	}
 	if ds.d() > 1 && !*perTrait {
 		fmt.Fprintf(stderr, "canopy: note: ml fits one common rate σ² to the %d traits (Σ = σ²I); scale them comparably, use --per-trait for a rate per trait, or use fit, which estimates a full Σ\n", ds.d())
+	}
+	if r.Ultrametric {
+		fmt.Fprintln(stderr, "canopy: note: the tree is ultrametric, so under OU the optimum θ and the root state are not separately identifiable (every tip's mean is e^{−αT}·root + (1 − e^{−αT})·θ); ml fits one intercept per trait, θ = root, as phylolm's OUfixedRoot does")
+	}
+	if *model == string(ml.OU) && !r.Ultrametric {
+		fmt.Fprintln(stderr, "canopy: note: the ancestral states' se are given the fitted α and θ; the root's se with the parameters includes their uncertainty, and θ and the root are often poorly determined apart")
 	}
 	if !r.Converged {
 		fmt.Fprintln(stderr, "canopy: warning: the optimiser did not reach its gradient tolerance")
@@ -128,11 +140,16 @@ func runML(args []string, stdout, stderr io.Writer) error {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	// The standard errors come from the observed information (inverse negative Hessian).
+	w := 10
 	for _, k := range keys {
-		fmt.Fprintf(stdout, "  %-10s %.6g\n", k, r.Params[k])
+		w = max(w, len(k))
+	}
+	for _, k := range keys {
+		fmt.Fprintf(stdout, "  %-*s %-12.6g se %.3g\n", w, k, r.Params[k], r.SE[k])
 	}
 	for k, x := range r.Root {
-		fmt.Fprintf(stdout, "  root[%s] %.6g\n", ds.traits[k], x)
+		fmt.Fprintf(stdout, "  %-*s %-12.6g se %.3g\n", w, "root["+ds.traits[k]+"]", x, r.RootSE[k])
 	}
 	aicc := "NA (n ≤ k + 1)"
 	if !math.IsInf(r.AICc, 0) && !math.IsNaN(r.AICc) {

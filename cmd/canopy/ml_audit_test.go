@@ -29,3 +29,20 @@ func TestMLAICcUndefined(t *testing.T) {
 	require.Contains(t, stdout, "AICc NA")
 	require.NotContains(t, stdout, "Inf")
 }
+
+// ml --model ou on an ultrametric tree says why θ equals the root, counts one intercept
+// per trait and reports standard errors (ln home range of the mammals; R's numbers are
+// in ml.TestFitOUUltrametric).
+func TestMLOUUltrametric(t *testing.T) {
+	write := fileWriter(t, t.TempDir())
+	tree := write("t.nwk", "(((a:1,b:1):1,(c:0.5,d:0.5):1.5):1,((e:1.5,f:1.5):0.5,(g:0.5,h:0.5):1.5):1);")
+	tr := write("x.csv", "taxon,x\na,1.2\nb,0.8\nc,2.1\nd,1.9\ne,-0.3\nf,0.1\ng,0.7\nh,1.0\n")
+	stdout, stderr, code := canopy(t, "ml", "--tree", tree, "--traits", tr, "--model", "ou", "--json")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, "ultrametric")
+	var rep mlReport
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
+	require.Equal(t, rep.Params["theta"], float64(rep.Root[0]))
+	require.Contains(t, rep.SE, "theta")
+	require.InDelta(t, 2*3-2*rep.LogLik, rep.AIC, 1e-9) // σ², α, θ = root
+}
