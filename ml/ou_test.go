@@ -35,7 +35,7 @@ func mammals(t *testing.T) (*topology.Topology, [2][]float64) {
 // On an ultrametric tree OU fits one intercept θ = root per trait. The numbers are R's:
 // ape::vcv of the tree, V_ij = σ²/(2α)·e^{−α(T_i+T_j−2C_ij)}(1 − e^{−2αC_ij}), mean μ·1,
 // −log L minimised over (log α, log σ², μ) by optim (BFGS, Nelder–Mead, BFGS, reltol
-// 1e-15), standard errors from optimHess with the delta method (script in the commit
+// 1e-15), standard errors from optimHess with the delta method (described in the commit
 // message). Before the fix θ stayed at its start, the tip mean (2.686 for ln home
 // range), the root went to −10.2 and 4 parameters were counted per trait.
 func TestFitOUUltrametric(t *testing.T) {

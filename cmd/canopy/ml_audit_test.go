@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -45,4 +46,34 @@ func TestMLOUUltrametric(t *testing.T) {
 	require.Equal(t, rep.Params["theta"], float64(rep.Root[0]))
 	require.Contains(t, rep.SE, "theta")
 	require.InDelta(t, 2*3-2*rep.LogLik, rep.AIC, 1e-9) // σ², α, θ = root
+}
+
+// Degenerate input: a tree without branch lengths is fitted with lengths 1 and a note
+// saying so; a tree of total length 0 and a trait with one value at every tip are
+// refused, by ml and by fit, naming the file and the trait.
+func TestDegenerateInput(t *testing.T) {
+	write := fileWriter(t, t.TempDir())
+	four := write("four.csv", "taxon,x\na,1\nb,2\nc,3\nd,4\n")
+	clado := write("clado.nwk", "((a,b),(c,d));")
+	_, stderr, code := canopy(t, "ml", "--tree", clado, "--traits", four)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, "clado.nwk has no branch lengths")
+	// Lengths given as 1 are the user's: no note.
+	_, stderr, code = canopy(t, "ml", "--tree", write("ones.nwk", "((a:1,b:1):1,(c:1,d:1):1);"), "--traits", four)
+	require.Equal(t, 0, code, stderr)
+	require.NotContains(t, stderr, "no branch lengths")
+
+	zero := write("zero.nwk", "((a:0,b:0):0,(c:0,d:0):0);")
+	constant := write("const.csv", "taxon,x,y\na,1,5\nb,2,5\nc,3,NA\nd,4,5\n")
+	for _, cmd := range [][]string{
+		{"ml", "--noise", "estimate"},
+		{"fit", "--draws", "10", "--warmup", "10", "--chains", "1", "--out", filepath.Join(t.TempDir(), "out")},
+	} {
+		_, stderr, code := canopy(t, append(cmd, "--tree", zero, "--traits", four)...)
+		require.Equal(t, 1, code, stderr)
+		require.Contains(t, stderr, "zero.nwk: total tree length is 0")
+		_, stderr, code = canopy(t, append(cmd, "--tree", clado, "--traits", constant)...)
+		require.Equal(t, 1, code, stderr)
+		require.Contains(t, stderr, `const.csv: trait "y" has the same value 5 at every tip`)
+	}
 }
