@@ -93,6 +93,16 @@ type Result struct {
 // ErrCannotFit reports data that cannot identify the model.
 var ErrCannotFit = errors.New("ml: model cannot be fitted")
 
+// TraitError reports the failure of one trait's fit under Config.PerTrait; callers
+// that know the traits' names can use Trait to name it.
+type TraitError struct {
+	Trait int // 0-based column of y
+	Err   error
+}
+
+func (e *TraitError) Error() string { return fmt.Sprintf("trait %d: %v", e.Trait+1, e.Err) }
+func (e *TraitError) Unwrap() error { return e.Err }
+
 // problem holds the reusable state of one fit.
 type problem struct {
 	t     *topology.Topology
@@ -480,7 +490,7 @@ func fitPerTrait(t *topology.Topology, y []float64, d int, cfg Config) (*Result,
 		}
 		rk, err := Fit(t, col, cfg)
 		if err != nil {
-			return nil, fmt.Errorf("trait %d: %w", k+1, err)
+			return nil, &TraitError{Trait: k, Err: err}
 		}
 		for name, v := range rk.Params {
 			r.Params[fmt.Sprintf("%s_%d", name, k+1)] = v

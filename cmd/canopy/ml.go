@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -92,6 +93,9 @@ func runML(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	r, err := ml.Fit(ds.tree, ds.y, ml.Config{Model: ml.Model(*model), EstimateNoise: est, NoiseVar: v, PerTrait: *perTrait})
+	if te := (*ml.TraitError)(nil); errors.As(err, &te) && te.Trait < ds.d() {
+		return fmt.Errorf("%s: trait %q: %w", ds.traitFile, ds.traits[te.Trait], te.Err)
+	}
 	if err != nil {
 		return err
 	}

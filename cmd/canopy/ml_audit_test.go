@@ -77,3 +77,14 @@ func TestDegenerateInput(t *testing.T) {
 		require.Contains(t, stderr, `const.csv: trait "y" has the same value 5 at every tip`)
 	}
 }
+
+// A per-trait fit that fails names the trait, not its column number.
+func TestMLPerTraitErrorNamesTrait(t *testing.T) {
+	write := fileWriter(t, t.TempDir())
+	tree := write("t.nwk", "((a:1,b:1):1,(c:1,d:1):1);")
+	tr := write("pt.csv", "taxon,size,range\na,1,1\nb,2,NA\nc,3,2\nd,4,5\n")
+	_, stderr, code := canopy(t, "ml", "--tree", tree, "--traits", tr, "--per-trait", "--model", "ou")
+	require.Equal(t, 1, code, stderr)
+	require.Contains(t, stderr, `pt.csv: trait "range": `)
+	require.Contains(t, stderr, "3 observed values for 3 parameters")
+}
