@@ -88,3 +88,19 @@ func TestMLPerTraitErrorNamesTrait(t *testing.T) {
 	require.Contains(t, stderr, `pt.csv: trait "range": `)
 	require.Contains(t, stderr, "3 observed values for 3 parameters")
 }
+
+// A traits CSV from R's write.csv with its default row names (an empty first header
+// cell over 1, 2, …) gets a hint to write it with row.names = FALSE; an empty first
+// header cell over taxon names is read as usual.
+func TestRRowNamesHint(t *testing.T) {
+	write := fileWriter(t, t.TempDir())
+	tree := write("t.nwk", "((a:1,b:1):1,(c:1,d:2):1);")
+	_, stderr, code := canopy(t, "ml", "--tree", tree, "--traits",
+		write("r.csv", "\"\",\"taxon\",\"x\"\n\"1\",\"a\",1\n\"2\",\"b\",2\n\"3\",\"c\",0.5\n\"4\",\"d\",1.5\n"))
+	require.Equal(t, 1, code, stderr)
+	require.Contains(t, stderr, "r.csv:2:")
+	require.Contains(t, stderr, "row.names = FALSE")
+	_, stderr, code = canopy(t, "ml", "--tree", tree, "--traits",
+		write("ok.csv", "\"\",\"x\"\n\"a\",1\n\"b\",2\n\"c\",0.5\n\"d\",1.5\n"))
+	require.Equal(t, 0, code, stderr)
+}
