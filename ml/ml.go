@@ -10,6 +10,17 @@
 // prior at the fitted parameters: the generalised-least-squares reconstruction that
 // ape::ace and phytools::fastAnc report for Brownian motion.
 //
+// On an ultrametric tree every tip has the same root-to-tip time T, so under OU the root
+// state x₀ and the optimum θ enter the likelihood only through the tips' common mean
+// e^{−αT}x₀ + (1 − e^{−αT})θ and cannot be told apart. There the fit estimates one
+// intercept per trait, θ = x₀ (the mean of every node), as phylolm's OUfixedRoot does,
+// and counts its parameters accordingly; Result.Ultrametric reports it.
+//
+// Standard errors of the parameters and the root come from the observed information:
+// the inverse of the negative Hessian of the log-likelihood in all estimated parameters
+// (root included), by central differences of the exact score, with the delta method for
+// the positive parameters (fitted on the log scale).
+//
 // With several traits both models treat the traits as independent. By default they
 // share one rate σ² (trait covariance σ²I, and one α and τ²), which suits traits on
 // one scale; Config.PerTrait fits each trait on its own instead (covariance
@@ -62,18 +73,35 @@ type Ancestral struct {
 
 // Result is a maximum-likelihood fit.
 type Result struct {
-	Params    map[string]float64 // sigma2, alpha, theta (theta1.. for d > 1), tau2 when estimated
-	Root      []float64          // x̂_root
-	LogLik    float64
-	AIC, AICc float64
-	NumParams int // estimated parameters, the root's d included
-	NumObs    int // observed values
-	Ancestral []Ancestral
-	Converged bool
+	Params map[string]float64 // sigma2, alpha, theta (theta1.. for d > 1), tau2 when estimated
+	Root   []float64          // x̂_root
+	// SE and RootSE are the standard errors of Params and Root from the observed
+	// information; NaN where the negative Hessian is not positive definite.
+	SE     map[string]float64
+	RootSE []float64
+	// Ultrametric reports an OU fit on an ultrametric tree, where θ = root (one
+	// intercept per trait) because the two are not separately identifiable.
+	Ultrametric bool
+	LogLik      float64
+	AIC, AICc   float64
+	NumParams   int // estimated parameters, the root's d included
+	NumObs      int // observed values
+	Ancestral   []Ancestral
+	Converged   bool
 }
 
 // ErrCannotFit reports data that cannot identify the model.
 var ErrCannotFit = errors.New("ml: model cannot be fitted")
+
+// TraitError reports the failure of one trait's fit under Config.PerTrait; callers
+// that know the traits' names can use Trait to name it.
+type TraitError struct {
+	Trait int // 0-based column of y
+	Err   error
+}
+
+func (e *TraitError) Error() string { return fmt.Sprintf("trait %d: %v", e.Trait+1, e.Err) }
+func (e *TraitError) Unwrap() error { return e.Err }
 
 // problem holds the reusable state of one fit.
 type problem struct {
@@ -89,12 +117,35 @@ type problem struct {
 	root  bffg.Root
 	xhat  []float64
 	hcov  []float64
+	// tied: OU on an ultrametric tree of height depth, where θ = root is one intercept.
+	// u then has no θ, and set leaves ou.Theta as the caller put it.
+	tied  bool
+	depth float64
+}
+
+// ultrametricTol is the relative spread of root-to-tip distances below which a tree is
+// taken as ultrametric: Newick files round branch lengths (the anoles tree's distances
+// differ by 2e-8 relative), while a real difference in tip ages is far larger.
+const ultrametricTol = 1e-6
+
+// ultrametric reports whether all tips of t are at the same distance from the root,
+// within ultrametricTol relative, and returns their mean distance.
+func ultrametric(t *topology.Topology) (depth float64, ok bool) {
+	lo, hi, sum := math.Inf(1), math.Inf(-1), 0.0
+	for i := 0; i < t.NumLeaves(); i++ {
+		h := t.Dist(t.Leaf(i))
+		lo, hi, sum = math.Min(lo, h), math.Max(hi, h), sum+h
+	}
+	return sum / float64(t.NumLeaves()), hi > 0 && hi-lo <= ultrametricTol*hi
 }
 
 func (p *problem) numU() int {
 	n := 1 // log σ²
 	if p.cfg.Model == OU {
-		n += 1 + p.d // log α, θ
+		n++ // log α
+		if !p.tied {
+			n += p.d // θ
+		}
 	}
 	if p.cfg.EstimateNoise {
 		n++
@@ -112,7 +163,9 @@ func (p *problem) set(u []float64) (bffg.Parametric, error) {
 	case OU:
 		p.ou.Sigma2 = math.Exp(u[0])
 		p.ou.Alpha = math.Exp(u[1])
-		copy(p.ou.Theta, u[2:2+p.d])
+		if !p.tied {
+			copy(p.ou.Theta, u[2:2+p.d])
+		}
 		m = p.ou
 	}
 	if p.cfg.EstimateNoise {
@@ -125,7 +178,13 @@ func (p *problem) set(u []float64) (bffg.Parametric, error) {
 }
 
 // profile returns the profile log-likelihood at u and, if grad is not nil, its gradient.
+// With p.tied, θ is 0 (the data are centred) and the root x̂ is profiled: on an
+// ultrametric tree that is the tied model with intercept e^{−αT}x̂, and the same
+// function of (σ², α, τ²) once the intercept is profiled out.
 func (p *problem) profile(u, grad []float64) (float64, error) {
+	if p.tied {
+		clear(p.ou.Theta)
+	}
 	if _, err := p.set(u); err != nil {
 		return 0, err
 	}
@@ -140,15 +199,83 @@ func (p *problem) profile(u, grad []float64) (float64, error) {
 	if err := p.f.Score(p.root, &p.g); err != nil {
 		return 0, err
 	}
+	p.gradU(u, grad)
+	return ll, nil
+}
+
+// gradU writes the gradient in u from the score p.g.
+func (p *problem) gradU(u, grad []float64) {
 	grad[0] = p.g.Params[p.sigmaIndex()] * math.Exp(u[0])
 	if p.cfg.Model == OU {
 		grad[1] = p.g.Params[0] * math.Exp(u[1])
-		copy(grad[2:2+p.d], p.g.Params[1:1+p.d])
+		if !p.tied {
+			copy(grad[2:2+p.d], p.g.Params[1:1+p.d])
+		}
 	}
 	if p.cfg.EstimateNoise {
 		grad[len(u)-1] = p.g.NoiseVar * p.obs.Var
 	}
+}
+
+// full returns the log-likelihood at v = (u, m), where m (d) is the root state, or with
+// p.tied the intercept θ = root, and, if grad is not nil, its gradient in v.
+func (p *problem) full(v, grad []float64) (float64, error) {
+	nu := p.numU()
+	u, m := v[:nu], v[nu:]
+	if p.tied {
+		copy(p.ou.Theta, m)
+	}
+	if _, err := p.set(u); err != nil {
+		return 0, err
+	}
+	p.root.Mean = m
+	ll, err := p.f.LogLikelihood(p.root)
+	if err != nil || grad == nil {
+		return ll, err
+	}
+	if err := p.f.Score(p.root, &p.g); err != nil {
+		return 0, err
+	}
+	p.gradU(u, grad[:nu])
+	for i := range m {
+		grad[nu+i] = p.g.RootMean[i]
+		if p.tied {
+			grad[nu+i] += p.g.Params[1+i] // ∂/∂θ_i
+		}
+	}
 	return ll, nil
+}
+
+// information returns the negative Hessian of the log-likelihood at v = (u, m), by
+// central differences of the exact gradient (exact in m, where the log-likelihood is
+// quadratic), symmetrised.
+func (p *problem) information(v []float64) (*mat.SymDense, error) {
+	k := len(v)
+	v = slices.Clone(v)
+	gp, gm := make([]float64, k), make([]float64, k)
+	a := mat.NewDense(k, k, nil) // row i: −∂grad/∂v_i
+	for i := 0; i < k; i++ {
+		h := 1e-5 * (1 + math.Abs(v[i]))
+		old := v[i]
+		v[i] = old + h
+		_, e1 := p.full(v, gp)
+		v[i] = old - h
+		_, e2 := p.full(v, gm)
+		v[i] = old
+		if e1 != nil || e2 != nil {
+			return nil, errors.Join(e1, e2)
+		}
+		for j := 0; j < k; j++ {
+			a.Set(i, j, -(gp[j]-gm[j])/(2*h))
+		}
+	}
+	J := mat.NewSymDense(k, nil)
+	for i := 0; i < k; i++ {
+		for j := i; j < k; j++ {
+			J.SetSym(i, j, 0.5*(a.At(i, j)+a.At(j, i)))
+		}
+	}
+	return J, nil
 }
 
 func (p *problem) sigmaIndex() int {
@@ -205,6 +332,7 @@ func Fit(t *topology.Topology, y []float64, cfg Config) (*Result, error) {
 		p.bm = &bffg.BM{Tree: t, D: d}
 	case OU:
 		p.ou = &bffg.OU{Tree: t, D: d, Theta: make([]float64, d)}
+		p.depth, p.tied = ultrametric(t)
 	default:
 		return nil, fmt.Errorf("ml: unknown model %q (want %q or %q)", cfg.Model, BM, OU)
 	}
@@ -267,31 +395,79 @@ func Fit(t *topology.Topology, y []float64, cfg Config) (*Result, error) {
 			converged = maxAbs(g)/float64(nobs) < 1e-8
 		}
 	}
-	ll, err := p.profile(u, nil)
+	if _, err := p.profile(u, nil); err != nil {
+		return nil, err
+	}
+	// v = (u, m): m is the root, or with p.tied the intercept θ = root, e^{−αT}x̂.
+	v := append(append([]float64(nil), u...), p.xhat...)
+	m := v[len(u):]
+	if p.tied {
+		e := math.Exp(-math.Exp(u[1]) * p.depth)
+		for i := range m {
+			m[i] *= e
+		}
+	}
+	ll, err := p.full(v, nil)
 	if err != nil {
 		return nil, err
 	}
-	r := &Result{Params: map[string]float64{}, Root: append([]float64(nil), p.xhat...), LogLik: ll,
-		NumParams: k, NumObs: nobs, Converged: converged}
+	r := &Result{Params: map[string]float64{}, SE: map[string]float64{}, Root: append([]float64(nil), m...),
+		RootSE: make([]float64, d), LogLik: ll, NumParams: k, NumObs: nobs, Converged: converged, Ultrametric: p.tied}
 	for i := range r.Root {
 		r.Root[i] += centre[i]
 	}
+	// Standard errors from the inverse information; NaN where it is not invertible
+	// (a flat direction of the likelihood).
+	J, err := p.information(v)
+	cov := mat.NewSymDense(len(v), nil)
+	var ch mat.Cholesky
+	if err != nil || !ch.Factorize(J) || ch.InverseTo(cov) != nil {
+		for i := range len(v) {
+			cov.SetSym(i, i, math.NaN())
+		}
+	}
+	se := func(i int) float64 { return math.Sqrt(cov.At(i, i)) }
 	r.Params["sigma2"] = math.Exp(u[0])
+	r.SE["sigma2"] = r.Params["sigma2"] * se(0)
 	if cfg.Model == OU {
 		r.Params["alpha"] = math.Exp(u[1])
+		r.SE["alpha"] = r.Params["alpha"] * se(1)
 		for i := 0; i < d; i++ {
 			name := "theta"
 			if d > 1 {
 				name = fmt.Sprintf("theta%d", i+1)
 			}
-			r.Params[name] = u[2+i] + centre[i]
+			if p.tied {
+				r.Params[name], r.SE[name] = r.Root[i], se(len(u)+i)
+			} else {
+				r.Params[name], r.SE[name] = u[2+i]+centre[i], se(2+i)
+			}
 		}
 	}
 	if cfg.EstimateNoise {
 		r.Params["tau2"] = math.Exp(u[len(u)-1])
+		r.SE["tau2"] = r.Params["tau2"] * se(len(u)-1)
+	}
+	for i := range r.RootSE {
+		r.RootSE[i] = se(len(u) + i)
+	}
+	// Callers print these as numbers (JSON has no ±Inf or NaN); a non-finite estimate
+	// means the likelihood has no maximum that the optimiser could reach.
+	for name, v := range r.Params {
+		if math.IsInf(v, 0) || math.IsNaN(v) {
+			return nil, fmt.Errorf("%w: the estimate of %s is %v", ErrCannotFit, name, v)
+		}
+	}
+	for i, v := range r.Root {
+		if math.IsInf(v, 0) || math.IsNaN(v) {
+			return nil, fmt.Errorf("%w: the root estimate of trait %d is %v", ErrCannotFit, i+1, v)
+		}
+	}
+	if math.IsInf(ll, 0) || math.IsNaN(ll) {
+		return nil, fmt.Errorf("%w: the log-likelihood at the optimum is %v", ErrCannotFit, ll)
 	}
 	r.setCriteria()
-	if r.Ancestral, err = p.ancestral(); err != nil {
+	if r.Ancestral, err = p.ancestral(v, J); err != nil {
 		return nil, err
 	}
 	for _, a := range r.Ancestral {
@@ -307,19 +483,22 @@ func fitPerTrait(t *topology.Topology, y []float64, d int, cfg Config) (*Result,
 	nl := t.NumLeaves()
 	cfg.PerTrait = false
 	col := make([]float64, nl)
-	r := &Result{Params: map[string]float64{}, Converged: true}
+	r := &Result{Params: map[string]float64{}, SE: map[string]float64{}, Converged: true}
 	for k := range d {
 		for i := range col {
 			col[i] = y[i*d+k]
 		}
 		rk, err := Fit(t, col, cfg)
 		if err != nil {
-			return nil, fmt.Errorf("trait %d: %w", k+1, err)
+			return nil, &TraitError{Trait: k, Err: err}
 		}
 		for name, v := range rk.Params {
 			r.Params[fmt.Sprintf("%s_%d", name, k+1)] = v
+			r.SE[fmt.Sprintf("%s_%d", name, k+1)] = rk.SE[name]
 		}
 		r.Root = append(r.Root, rk.Root...)
+		r.RootSE = append(r.RootSE, rk.RootSE...)
+		r.Ultrametric = rk.Ultrametric
 		r.LogLik += rk.LogLik
 		r.NumParams += rk.NumParams
 		r.NumObs += rk.NumObs
@@ -372,7 +551,7 @@ func (p *problem) start(y []float64) []float64 {
 	u[0] = math.Log(variance / math.Max(depth, 1e-12))
 	if p.cfg.Model == OU {
 		u[1] = math.Log(1 / math.Max(depth, 1e-12))
-		for i := 0; i < p.d; i++ {
+		for i := 0; !p.tied && i < p.d; i++ {
 			u[2+i] = s / n
 		}
 	}
@@ -382,12 +561,48 @@ func (p *problem) start(y []float64) []float64 {
 	return u
 }
 
-// ancestral smooths the internal nodes under a flat root at the fitted parameters.
-func (p *problem) ancestral() ([]Ancestral, error) {
+// ancestral smooths the internal nodes at the fitted v = (u, m) under a flat prior on
+// the root or, with p.tied, on the intercept θ = root, whose conditional precision given
+// u is the m-block of the information J.
+func (p *problem) ancestral(v []float64, J *mat.SymDense) ([]Ancestral, error) {
 	n, d := p.t.Len(), p.d
+	nu := p.numU()
 	mean, cov := make([]float64, n*d), make([]float64, n*d*d)
-	if err := p.f.Smooth(bffg.Root{Flat: true}, mean, cov); err != nil {
-		return nil, err
+	if !p.tied {
+		if _, err := p.set(v[:nu]); err != nil {
+			return nil, err
+		}
+		if err := p.f.Smooth(bffg.Root{Flat: true}, mean, cov); err != nil {
+			return nil, err
+		}
+	} else {
+		// Given the intercept μ every node's posterior mean is a + bμ with the same
+		// covariance, so under a flat prior on μ (posterior N(μ̂, 1/J_μμ)) the mean is
+		// a + bμ̂ and the variance gains b²/J_μμ. Smoothing at μ̂ and at μ̂ + 1 gives b.
+		m := slices.Clone(v[nu:])
+		smooth := func(mean, cov []float64) error {
+			copy(p.ou.Theta, m)
+			if _, err := p.set(v[:nu]); err != nil {
+				return err
+			}
+			return p.f.Smooth(bffg.Root{Mean: m}, mean, cov)
+		}
+		if err := smooth(mean, cov); err != nil {
+			return nil, err
+		}
+		for i := range m {
+			m[i]++
+		}
+		shifted, cov1 := make([]float64, n*d), make([]float64, n*d*d)
+		if err := smooth(shifted, cov1); err != nil {
+			return nil, err
+		}
+		for w := 0; w < n; w++ {
+			for i := 0; i < d; i++ {
+				b := shifted[w*d+i] - mean[w*d+i]
+				cov[w*d*d+i*d+i] += b * b / J.At(nu+i, nu+i)
+			}
+		}
 	}
 	out := make([]Ancestral, 0, n-p.t.NumLeaves())
 	se := make([]float64, 0, (n-p.t.NumLeaves())*d)

@@ -40,13 +40,31 @@ type dataset struct {
 func (ds *dataset) d() int { return len(ds.traits) }
 
 // loadTree reads a Newick or Nexus file (detected by a leading #NEXUS); index selects
-// the tree of a multi-tree file.
+// the tree of a multi-tree file. It notes a tree without branch lengths, which the
+// parser reads as a cladogram with every length 1, and refuses one of total length 0,
+// on which no rate can be fitted (every tip would equal the root).
 func loadTree(name string, index int) (*topology.Topology, error) {
 	b, err := os.ReadFile(name)
 	if err != nil {
 		return nil, err
 	}
-	return parseTree(b, name, index)
+	t, err := parseTree(b, name, index)
+	if err != nil {
+		return nil, err
+	}
+	total, ones := 0.0, true
+	for v := 1; v < t.Len(); v++ {
+		total += t.BranchLength(v)
+		ones = ones && t.BranchLength(v) == 1
+	}
+	if t.Len() > 1 && total == 0 {
+		return nil, fmt.Errorf("%s: total tree length is 0 (every branch length is 0)", name)
+	}
+	// Without a ':' in the file no length was given, so the 1s are the parser's.
+	if t.Len() > 1 && ones && !bytes.ContainsRune(b, ':') {
+		fmt.Fprintf(os.Stderr, "canopy: note: %s has no branch lengths; every branch is taken to have length 1\n", name)
+	}
+	return t, nil
 }
 
 func parseTree(b []byte, name string, index int) (*topology.Topology, error) {
@@ -144,6 +162,20 @@ func match(t *topology.Topology, tab *traits.Table, treeFile, traitFile string) 
 		}
 		if n < 2 {
 			return nil, fmt.Errorf("%s: trait %q has %d observed value(s); a fit needs at least 2", traitFile, name, n)
+		}
+		// A constant trait has zero variance across tips: its rate estimate is 0 up to
+		// rounding (ml printed σ² 5e-13), which is no fit at all.
+		first, constant := math.NaN(), true
+		for i := 0; i < t.NumLeaves(); i++ {
+			if v := y[i*d+k]; !math.IsNaN(v) {
+				if math.IsNaN(first) {
+					first = v
+				}
+				constant = constant && v == first
+			}
+		}
+		if constant {
+			return nil, fmt.Errorf("%s: trait %q has the same value %g at every tip (zero variance across tips); there is nothing to fit", traitFile, name, first)
 		}
 	}
 	return ds, nil

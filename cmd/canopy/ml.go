@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -30,21 +31,45 @@ func noiseFlag(s string) (estimate bool, v float64, err error) {
 	return false, v, nil
 }
 
-type mlNode struct {
-	Node string    `json:"node"`
-	Mean []float64 `json:"mean"`
-	SE   []float64 `json:"se"`
+// jsonFloat encodes NaN and ±Inf, which JSON cannot represent, as null: AICc is
+// infinite when there are too few observations for its correction (n ≤ k + 1), and an
+// ancestral se can overflow where the root is barely identified.
+type jsonFloat float64
+
+func (x jsonFloat) MarshalJSON() ([]byte, error) {
+	if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(float64(x))
 }
 
+func jsonFloats(x []float64) []jsonFloat {
+	out := make([]jsonFloat, len(x))
+	for i, v := range x {
+		out[i] = jsonFloat(v)
+	}
+	return out
+}
+
+type mlNode struct {
+	Node string      `json:"node"`
+	Mean []jsonFloat `json:"mean"`
+	SE   []jsonFloat `json:"se"`
+}
+
+// mlReport is the --json output. ml.Fit returns finite parameters, log-likelihood and
+// AIC; the fields that may be non-finite are jsonFloats.
 type mlReport struct {
-	Params    map[string]float64 `json:"params"`
-	LogLik    float64            `json:"loglik"`
-	AIC       float64            `json:"aic"`
-	AICc      float64            `json:"aicc"`
-	Root      []float64          `json:"root"`
-	Ancestral []mlNode           `json:"ancestral"`
-	Converged bool               `json:"converged"`
-	Traits    []string           `json:"traits"`
+	Params    map[string]float64   `json:"params"`
+	LogLik    float64              `json:"loglik"`
+	AIC       float64              `json:"aic"`
+	AICc      jsonFloat            `json:"aicc"`
+	Root      []jsonFloat          `json:"root"`
+	SE        map[string]jsonFloat `json:"se"`      // standard errors of params
+	RootSE    []jsonFloat          `json:"root_se"` // standard errors of root
+	Ancestral []mlNode             `json:"ancestral"`
+	Converged bool                 `json:"converged"`
+	Traits    []string             `json:"traits"`
 }
 
 func runML(args []string, stdout, stderr io.Writer) error {
@@ -68,12 +93,15 @@ func runML(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	r, err := ml.Fit(ds.tree, ds.y, ml.Config{Model: ml.Model(*model), EstimateNoise: est, NoiseVar: v, PerTrait: *perTrait})
+	if te := (*ml.TraitError)(nil); errors.As(err, &te) && te.Trait < ds.d() {
+		return fmt.Errorf("%s: trait %q: %w", ds.traitFile, ds.traits[te.Trait], te.Err)
+	}
 	if err != nil {
 		return err
 	}
 	if *perTrait && ds.d() > 1 {
 		// name_k (trait k, 1-based) becomes name[trait].
-		named := make(map[string]float64, len(r.Params))
+		named, namedSE := make(map[string]float64, len(r.Params)), make(map[string]float64, len(r.SE))
 		for key, val := range r.Params {
 			i := strings.LastIndexByte(key, '_')
 			k, err := strconv.Atoi(key[i+1:])
@@ -81,17 +109,27 @@ func runML(args []string, stdout, stderr io.Writer) error {
 				return fmt.Errorf("ml: unexpected parameter %q", key)
 			}
 			named[key[:i]+"["+ds.traits[k-1]+"]"] = val
+			namedSE[key[:i]+"["+ds.traits[k-1]+"]"] = r.SE[key]
 		}
-		r.Params = named
+		r.Params, r.SE = named, namedSE
 	}
 	names := nodeNames(ds.tree)
-	rep := mlReport{Params: r.Params, LogLik: r.LogLik, AIC: r.AIC, AICc: r.AICc, Root: r.Root,
-		Converged: r.Converged, Traits: ds.traits}
+	rep := mlReport{Params: r.Params, LogLik: r.LogLik, AIC: r.AIC, AICc: jsonFloat(r.AICc), Root: jsonFloats(r.Root),
+		SE: make(map[string]jsonFloat, len(r.SE)), RootSE: jsonFloats(r.RootSE), Converged: r.Converged, Traits: ds.traits}
+	for k, v := range r.SE {
+		rep.SE[k] = jsonFloat(v)
+	}
 	for _, a := range r.Ancestral {
-		rep.Ancestral = append(rep.Ancestral, mlNode{Node: names[a.Node], Mean: a.Mean, SE: a.SE})
+		rep.Ancestral = append(rep.Ancestral, mlNode{Node: names[a.Node], Mean: jsonFloats(a.Mean), SE: jsonFloats(a.SE)})
 	}
 	if ds.d() > 1 && !*perTrait {
 		fmt.Fprintf(stderr, "canopy: note: ml fits one common rate σ² to the %d traits (Σ = σ²I); scale them comparably, use --per-trait for a rate per trait, or use fit, which estimates a full Σ\n", ds.d())
+	}
+	if r.Ultrametric {
+		fmt.Fprintln(stderr, "canopy: note: the tree is ultrametric, so under OU the optimum θ and the root state are not separately identifiable (every tip's mean is e^{−αT}·root + (1 − e^{−αT})·θ); ml fits one intercept per trait, θ = root, as phylolm's OUfixedRoot does")
+	}
+	if *model == string(ml.OU) && !r.Ultrametric {
+		fmt.Fprintln(stderr, "canopy: note: the ancestral states' se are given the fitted α and θ; the root's se with the parameters includes their uncertainty, and θ and the root are often poorly determined apart")
 	}
 	if !r.Converged {
 		fmt.Fprintln(stderr, "canopy: warning: the optimiser did not reach its gradient tolerance")
@@ -106,17 +144,33 @@ func runML(args []string, stdout, stderr io.Writer) error {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	// The standard errors come from the observed information (inverse negative Hessian).
+	w := 10
 	for _, k := range keys {
-		fmt.Fprintf(stdout, "  %-10s %.6g\n", k, r.Params[k])
+		w = max(w, len(k))
+	}
+	// NaN: the likelihood is flat in some direction, so the information is singular.
+	se := func(x float64) string {
+		if math.IsNaN(x) {
+			return "NA"
+		}
+		return fmt.Sprintf("%.3g", x)
+	}
+	for _, k := range keys {
+		fmt.Fprintf(stdout, "  %-*s %-12.6g se %s\n", w, k, r.Params[k], se(r.SE[k]))
 	}
 	for k, x := range r.Root {
-		fmt.Fprintf(stdout, "  root[%s] %.6g\n", ds.traits[k], x)
+		fmt.Fprintf(stdout, "  %-*s %-12.6g se %s\n", w, "root["+ds.traits[k]+"]", x, se(r.RootSE[k]))
 	}
-	fmt.Fprintf(stdout, "log-likelihood %.6f, AIC %.4f, AICc %.4f (%d parameters)\n\n", r.LogLik, r.AIC, r.AICc, r.NumParams)
+	aicc := "NA (n ≤ k + 1)"
+	if !math.IsInf(r.AICc, 0) && !math.IsNaN(r.AICc) {
+		aicc = fmt.Sprintf("%.4f", r.AICc)
+	}
+	fmt.Fprintf(stdout, "log-likelihood %.6f, AIC %.4f, AICc %s (%d parameters)\n\n", r.LogLik, r.AIC, aicc, r.NumParams)
 	fmt.Fprintf(stdout, "%-40s %-12s %12s %12s\n", "ancestral state", "trait", "mean", "se")
 	for _, a := range rep.Ancestral {
 		for k := range a.Mean {
-			fmt.Fprintf(stdout, "%-40s %-12s %12.6g %12.6g\n", a.Node, ds.traits[k], a.Mean[k], a.SE[k])
+			fmt.Fprintf(stdout, "%-40s %-12s %12.6g %12.6g\n", a.Node, ds.traits[k], float64(a.Mean[k]), float64(a.SE[k]))
 		}
 	}
 	return nil

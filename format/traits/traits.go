@@ -89,6 +89,10 @@ type Reader struct {
 	headerLine int
 	lines      map[string]int // line of each taxon seen, for duplicates
 	err        error          // sticky error ending the reading
+	// R's write.csv without row.names = FALSE adds a first column of row numbers under
+	// an empty header cell; blankFirst and rows detect it to say so in errors.
+	blankFirst bool
+	rows       int
 }
 
 // NewReader returns a Reader that reads from r.
@@ -153,6 +157,7 @@ func (r *Reader) Header() ([]string, error) {
 			return nil, r.err
 		}
 		if j == 0 {
+			r.blankFirst = name == ""
 			continue
 		}
 		if name == "" {
@@ -202,6 +207,7 @@ func (r *Reader) parse(rec []string) (*Row, error) {
 	}
 	name := strings.TrimSpace(rec[0])
 	_, c := r.csv.FieldPos(0)
+	r.rows++
 	if name == "" {
 		return nil, r.errorf(line, c, ErrName, "empty taxon name")
 	}
@@ -230,6 +236,9 @@ func (r *Reader) parse(rec []string) (*Row, error) {
 				msg += ": infinite values are not allowed"
 			case errors.Is(err, text.ErrRange):
 				msg += ": out of the float64 range"
+			}
+			if r.rows == 1 && r.blankFirst && name == "1" {
+				msg += "; the first column looks like R's row numbers (an empty header cell over 1, 2, …): write the file with write.csv(..., row.names = FALSE)"
 			}
 			return nil, r.errorf(l, c, ErrNumber, "%s", msg)
 		}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// With n = k + 1 observations AICc is undefined (its correction divides by n − k − 1 = 0):
+// --json still writes the whole report with "aicc": null, and the text output says NA.
+func TestMLAICcUndefined(t *testing.T) {
+	write := fileWriter(t, t.TempDir())
+	tree := write("three.nwk", "(a:1,b:1,c:1);")
+	tr := write("three.csv", "taxon,x\na,1\nb,2\nc,3\n")
+	stdout, stderr, code := canopy(t, "ml", "--tree", tree, "--traits", tr, "--json")
+	require.Equal(t, 0, code, stderr)
+	var rep map[string]any
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep), stdout)
+	require.Contains(t, rep, "aicc")
+	require.Nil(t, rep["aicc"])
+	// σ̂² = r'C⁻¹r/n = 2/3 and the root is the mean 2 on a star tree with unit edges.
+	require.InEpsilon(t, 2.0/3, rep["params"].(map[string]any)["sigma2"], 1e-9)
+	require.InEpsilon(t, 2.0, rep["root"].([]any)[0], 1e-9)
+	require.NotEmpty(t, rep["ancestral"])
+
+	stdout, stderr, code = canopy(t, "ml", "--tree", tree, "--traits", tr)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, "AICc NA")
+	require.NotContains(t, stdout, "Inf")
+}
+
+// ml --model ou on an ultrametric tree says why θ equals the root, counts one intercept
+// per trait and reports standard errors (ln home range of the mammals; R's numbers are
+// in ml.TestFitOUUltrametric).
+func TestMLOUUltrametric(t *testing.T) {
+	write := fileWriter(t, t.TempDir())
+	tree := write("t.nwk", "(((a:1,b:1):1,(c:0.5,d:0.5):1.5):1,((e:1.5,f:1.5):0.5,(g:0.5,h:0.5):1.5):1);")
+	tr := write("x.csv", "taxon,x\na,1.2\nb,0.8\nc,2.1\nd,1.9\ne,-0.3\nf,0.1\ng,0.7\nh,1.0\n")
+	stdout, stderr, code := canopy(t, "ml", "--tree", tree, "--traits", tr, "--model", "ou", "--json")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, "ultrametric")
+	var rep mlReport
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
+	require.Equal(t, rep.Params["theta"], float64(rep.Root[0]))
+	require.Contains(t, rep.SE, "theta")
+	require.InDelta(t, 2*3-2*rep.LogLik, rep.AIC, 1e-9) // σ², α, θ = root
+}
+
+// Degenerate input: a tree without branch lengths is fitted with lengths 1 and a note
+// saying so; a tree of total length 0 and a trait with one value at every tip are
+// refused, by ml and by fit, naming the file and the trait.
+func TestDegenerateInput(t *testing.T) {
+	write := fileWriter(t, t.TempDir())
+	four := write("four.csv", "taxon,x\na,1\nb,2\nc,3\nd,4\n")
+	clado := write("clado.nwk", "((a,b),(c,d));")
+	_, stderr, code := canopy(t, "ml", "--tree", clado, "--traits", four)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, "clado.nwk has no branch lengths")
+	// Lengths given as 1 are the user's: no note.
+	_, stderr, code = canopy(t, "ml", "--tree", write("ones.nwk", "((a:1,b:1):1,(c:1,d:1):1);"), "--traits", four)
+	require.Equal(t, 0, code, stderr)
+	require.NotContains(t, stderr, "no branch lengths")
+
+	zero := write("zero.nwk", "((a:0,b:0):0,(c:0,d:0):0);")
+	constant := write("const.csv", "taxon,x,y\na,1,5\nb,2,5\nc,3,NA\nd,4,5\n")
+	for _, cmd := range [][]string{
+		{"ml", "--noise", "estimate"},
+		{"fit", "--draws", "10", "--warmup", "10", "--chains", "1", "--out", filepath.Join(t.TempDir(), "out")},
+	} {
+		_, stderr, code := canopy(t, append(cmd, "--tree", zero, "--traits", four)...)
+		require.Equal(t, 1, code, stderr)
+		require.Contains(t, stderr, "zero.nwk: total tree length is 0")
+		_, stderr, code = canopy(t, append(cmd, "--tree", clado, "--traits", constant)...)
+		require.Equal(t, 1, code, stderr)
+		require.Contains(t, stderr, `const.csv: trait "y" has the same value 5 at every tip`)
+	}
+}
+
+// A per-trait fit that fails names the trait, not its column number.
+func TestMLPerTraitErrorNamesTrait(t *testing.T) {
+	write := fileWriter(t, t.TempDir())
+	tree := write("t.nwk", "((a:1,b:1):1,(c:1,d:1):1);")
+	tr := write("pt.csv", "taxon,size,range\na,1,1\nb,2,NA\nc,3,2\nd,4,5\n")
+	_, stderr, code := canopy(t, "ml", "--tree", tree, "--traits", tr, "--per-trait", "--model", "ou")
+	require.Equal(t, 1, code, stderr)
+	require.Contains(t, stderr, `pt.csv: trait "range": `)
+	require.Contains(t, stderr, "3 observed values for 3 parameters")
+}
+
+// A traits CSV from R's write.csv with its default row names (an empty first header
+// cell over 1, 2, …) gets a hint to write it with row.names = FALSE; an empty first
+// header cell over taxon names is read as usual.
+func TestRRowNamesHint(t *testing.T) {
+	write := fileWriter(t, t.TempDir())
+	tree := write("t.nwk", "((a:1,b:1):1,(c:1,d:2):1);")
+	_, stderr, code := canopy(t, "ml", "--tree", tree, "--traits",
+		write("r.csv", "\"\",\"taxon\",\"x\"\n\"1\",\"a\",1\n\"2\",\"b\",2\n\"3\",\"c\",0.5\n\"4\",\"d\",1.5\n"))
+	require.Equal(t, 1, code, stderr)
+	require.Contains(t, stderr, "r.csv:2:")
+	require.Contains(t, stderr, "row.names = FALSE")
+	_, stderr, code = canopy(t, "ml", "--tree", tree, "--traits",
+		write("ok.csv", "\"\",\"x\"\n\"a\",1\n\"b\",2\n\"c\",0.5\n\"d\",1.5\n"))
+	require.Equal(t, 0, code, stderr)
+}

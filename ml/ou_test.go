@@ -1,0 +1,159 @@
+package ml
+
+import (
+	"math"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/canopy-bffg/canopy/format"
+	"github.com/canopy-bffg/canopy/format/traits"
+	"github.com/canopy-bffg/canopy/topology"
+)
+
+// mammals returns the Garland et al. (1992) tree and ln body mass, ln home range.
+func mammals(t *testing.T) (*topology.Topology, [2][]float64) {
+	b, err := os.ReadFile("../format/testdata/garland1992_mammals/tree.nwk")
+	require.NoError(t, err)
+	tr, err := topology.ParseNewick(string(b))
+	require.NoError(t, err)
+	tab, err := traits.ReadFile("../format/testdata/garland1992_mammals/traits.csv")
+	require.NoError(t, err)
+	rows, _, err := format.Matcher{Underscores: true}.Match(tr, tab.Taxa, tab.Lines, "traits.csv")
+	require.NoError(t, err)
+	var y [2][]float64
+	for k := range y {
+		for _, r := range rows {
+			y[k] = append(y[k], math.Log(tab.Values[r][k]))
+		}
+	}
+	return tr, y
+}
+
+// On an ultrametric tree OU fits one intercept θ = root per trait. The numbers are R's:
+// ape::vcv of the tree, V_ij = σ²/(2α)·e^{−α(T_i+T_j−2C_ij)}(1 − e^{−2αC_ij}), mean μ·1,
+// −log L minimised over (log α, log σ², μ) by optim (BFGS, Nelder–Mead, BFGS, reltol
+// 1e-15), standard errors from optimHess with the delta method (described in the commit
+// message). Before the fix θ stayed at its start, the tip mean (2.686 for ln home
+// range), the root went to −10.2 and 4 parameters were counted per trait.
+func TestFitOUUltrametric(t *testing.T) {
+	tr, y := mammals(t)
+	want := []struct{ alpha, sigma2, mu, ll, seAlpha, seSigma2, seMu float64 }{
+		{0.007980589177, 0.0905079995, 4.577357766, -74.6409139015, 0.00862025, 0.0240441, 0.709034}, // ln body mass
+		{0.0629198361, 0.4943236192, 2.529029935, -96.5540247683, 0.0329749, 0.199648, 0.431252},     // ln home range
+	}
+	for k, w := range want {
+		r, err := Fit(tr, y[k], Config{Model: OU})
+		require.NoError(t, err)
+		require.True(t, r.Ultrametric)
+		require.True(t, r.Converged)
+		require.InEpsilon(t, w.ll, r.LogLik, 1e-9)
+		// R's optimum is good to about 1e-6 in the flat α direction.
+		require.InEpsilon(t, w.alpha, r.Params["alpha"], 1e-4)
+		require.InEpsilon(t, w.sigma2, r.Params["sigma2"], 1e-4)
+		require.InEpsilon(t, w.mu, r.Params["theta"], 1e-5)
+		require.Equal(t, r.Params["theta"], r.Root[0])
+		require.InEpsilon(t, w.seAlpha, r.SE["alpha"], 1e-3)
+		require.InEpsilon(t, w.seSigma2, r.SE["sigma2"], 1e-3)
+		require.InEpsilon(t, w.seMu, r.SE["theta"], 1e-3)
+		require.InEpsilon(t, w.seMu, r.RootSE[0], 1e-3)
+		require.Equal(t, 3, r.NumParams) // σ², α, θ = root
+		require.InDelta(t, 2*3-2*r.LogLik, r.AIC, 1e-9)
+	}
+}
+
+// The anoles tree's root-to-tip distances differ by 2e-8 relative (rounded lengths): it
+// counts as ultrametric; a tree with one tip 1% longer does not.
+func TestUltrametric(t *testing.T) {
+	b, err := os.ReadFile("../format/testdata/mahler2010_anoles/tree.nwk")
+	require.NoError(t, err)
+	tr, err := topology.ParseNewick(string(b))
+	require.NoError(t, err)
+	_, ok := ultrametric(tr)
+	require.True(t, ok)
+	for nwk, want := range map[string]bool{"((a:1,b:1):1,c:2);": true, "((a:1,b:1):1,c:2.02);": false} {
+		tr, err := topology.ParseNewick(nwk)
+		require.NoError(t, err)
+		_, ok := ultrametric(tr)
+		require.Equal(t, want, ok, nwk)
+	}
+}
+
+// On a non-ultrametric tree root and θ are both fitted, with standard errors from the
+// full information. R: the untied model (tip mean x₀e^{−αT_i} + θ(1 − e^{−αT_i}), V as
+// above) on ape::rtree(16) after set.seed(7), lengths ×3 rounded to 3 decimals, data
+// simulated with α 0.8, σ² 1, x₀ −3, θ 2 and rounded; fitted as in TestFitOUUltrametric
+// over (log α, log σ², x₀, θ). The root is barely determined (se 30): the ancestral se
+// of the root (7.4, given α and θ) understates it.
+func TestFitOUNonUltrametricSE(t *testing.T) {
+	tr, err := topology.ParseNewick("(((t8:2.372,(t16:1.371,t3:2.398):2.515):1.494,((((t15:0.959,t13:0.248):2.713,t6:2.449):1.31,t12:2.695):2.279,(t14:1.719,(t4:2.322,t2:1.883):2.16):2.899):1.146):2.541,((t11:0.488,t9:0.562):1.16,((t1:0.576,t5:1.513):0.822,(t7:2.081,t10:1.632):2.292):1.174):2.169);")
+	require.NoError(t, err)
+	val := map[string]float64{"t8": 2.294, "t16": 1.957, "t3": 1.845, "t15": 2.202, "t13": 2.301, "t6": 2.137, "t12": 1.874, "t14": 3.176,
+		"t4": 2.931, "t2": 2.554, "t11": 0.649, "t9": 1.806, "t1": 1.695, "t5": 0.047, "t7": 1.263, "t10": 2.078}
+	y := make([]float64, tr.NumLeaves())
+	for i := range y {
+		y[i] = val[tr.Name(tr.Leaf(i))]
+	}
+	r, err := Fit(tr, y, Config{Model: OU})
+	require.NoError(t, err)
+	require.False(t, r.Ultrametric)
+	require.Equal(t, 4, r.NumParams)
+	require.InEpsilon(t, -16.4520989528, r.LogLik, 1e-9)
+	require.InEpsilon(t, 0.6815231749, r.Params["alpha"], 1e-4)
+	require.InEpsilon(t, 0.646959873, r.Params["sigma2"], 1e-4)
+	require.InEpsilon(t, 2.174025995, r.Params["theta"], 1e-4)
+	require.InEpsilon(t, -13.11819266, r.Root[0], 1e-4)
+	require.InEpsilon(t, 0.504977, r.SE["alpha"], 1e-3)
+	require.InEpsilon(t, 0.49914, r.SE["sigma2"], 1e-3)
+	require.InEpsilon(t, 0.262414, r.SE["theta"], 1e-3)
+	require.InEpsilon(t, 30.1488, r.RootSE[0], 1e-3)
+}
+
+// Ancestral states of the tied OU fit equal dense conditioning: with Σ the OU covariance
+// of all nodes started at 0 with optimum 0, every node has mean μ, μ has a flat prior,
+// so E[x_v|y] = μ̂ + Σ_vy Σ_yy⁻¹(y − μ̂1) and Var = Σ_vv − Σ_vy Σ_yy⁻¹ Σ_yv + b_v²/(1'Σ_yy⁻¹1)
+// with b_v = 1 − Σ_vy Σ_yy⁻¹1.
+func TestFitOUUltrametricAncestral(t *testing.T) {
+	tr, y := mammals(t)
+	r, err := Fit(tr, y[1], Config{Model: OU})
+	require.NoError(t, err)
+	require.True(t, r.Ultrametric)
+	a, s2, mu := r.Params["alpha"], r.Params["sigma2"], r.Params["theta"]
+	cov := func(u, v int) float64 {
+		ta := tr.Dist(tr.MRCA(u, v))
+		return s2 / (2 * a) * math.Exp(-a*(tr.Dist(u)+tr.Dist(v)-2*ta)) * -math.Expm1(-2*a*ta)
+	}
+	n := tr.NumLeaves()
+	S := mat.NewSymDense(n, nil)
+	for i := 0; i < n; i++ {
+		for j := i; j < n; j++ {
+			S.SetSym(i, j, cov(tr.Leaf(i), tr.Leaf(j)))
+		}
+	}
+	var ch mat.Cholesky
+	require.True(t, ch.Factorize(S))
+	ones, res := mat.NewVecDense(n, nil), mat.NewVecDense(n, nil)
+	for i := 0; i < n; i++ {
+		ones.SetVec(i, 1)
+		res.SetVec(i, y[1][i]-mu)
+	}
+	var si1, sir mat.VecDense
+	require.NoError(t, ch.SolveVecTo(&si1, ones))
+	require.NoError(t, ch.SolveVecTo(&sir, res))
+	require.InDelta(t, 0, mat.Dot(ones, &sir), 1e-8) // μ̂ is the GLS mean
+	varMu := 1 / mat.Dot(ones, &si1)
+	for _, anc := range r.Ancestral {
+		c := mat.NewVecDense(n, nil)
+		for i := 0; i < n; i++ {
+			c.SetVec(i, cov(anc.Node, tr.Leaf(i)))
+		}
+		var sic mat.VecDense
+		require.NoError(t, ch.SolveVecTo(&sic, c))
+		b := 1 - mat.Dot(c, &si1)
+		v := cov(anc.Node, anc.Node) - mat.Dot(c, &sic) + b*b*varMu
+		require.InDelta(t, mu+mat.Dot(c, &sir), anc.Mean[0], 1e-8, "node %d", anc.Node)
+		require.InDelta(t, math.Sqrt(v), anc.SE[0], 1e-7, "node %d", anc.Node)
+	}
+}
