@@ -43,7 +43,7 @@ func (ds *dataset) d() int { return len(ds.traits) }
 // the tree of a multi-tree file. It notes a tree without branch lengths, which the
 // parser reads as a cladogram with every length 1, and refuses one of total length 0,
 // on which no rate can be fitted (every tip would equal the root).
-func loadTree(name string, index int) (*topology.Topology, error) {
+func loadTree(stderr io.Writer, name string, index int) (*topology.Topology, error) {
 	b, err := os.ReadFile(name)
 	if err != nil {
 		return nil, err
@@ -62,7 +62,7 @@ func loadTree(name string, index int) (*topology.Topology, error) {
 	}
 	// Without a ':' in the file no length was given, so the 1s are the parser's.
 	if t.Len() > 1 && ones && !bytes.ContainsRune(b, ':') {
-		fmt.Fprintf(os.Stderr, "canopy: note: %s has no branch lengths; every branch is taken to have length 1\n", name)
+		fmt.Fprintf(stderr, "canopy: note: %s has no branch lengths; every branch is taken to have length 1\n", name)
 	}
 	return t, nil
 }
@@ -101,14 +101,14 @@ func parseTree(b []byte, name string, index int) (*topology.Topology, error) {
 
 // loadData reads the tree and the traits table and matches tips to rows by name. Every
 // mismatch is reported at once.
-func loadData(treeFile, traitFile string, index int) (*dataset, error) {
+func loadData(stderr io.Writer, treeFile, traitFile string, index int) (*dataset, error) {
 	if treeFile == "" && traitFile == "" {
 		return builtinData()
 	}
 	if treeFile == "" || traitFile == "" {
 		return nil, errors.New("give both --tree and --traits, or neither for the built-in data")
 	}
-	t, err := loadTree(treeFile, index)
+	t, err := loadTree(stderr, treeFile, index)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +119,7 @@ func loadData(treeFile, traitFile string, index int) (*dataset, error) {
 	if len(tab.Traits) == 0 {
 		return nil, fmt.Errorf("%s: no trait columns after the taxon column", traitFile)
 	}
-	return match(t, tab, treeFile, traitFile)
+	return match(stderr, t, tab, treeFile, traitFile)
 }
 
 func builtinData() (*dataset, error) {
@@ -131,16 +131,16 @@ func builtinData() (*dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	return match(t, tab, "builtin/tree.nwk", "builtin/traits.csv")
+	return match(io.Discard, t, tab, "builtin/tree.nwk", "builtin/traits.csv") // names match exactly: no notes
 }
 
-func match(t *topology.Topology, tab *traits.Table, treeFile, traitFile string) (*dataset, error) {
+func match(stderr io.Writer, t *topology.Topology, tab *traits.Table, treeFile, traitFile string) (*dataset, error) {
 	if t.NumLeaves() < 2 {
 		return nil, fmt.Errorf("%s: the tree has %d tip(s); a fit needs at least 2", treeFile, t.NumLeaves())
 	}
 	rows, notes, err := format.Matcher{TreeFile: treeFile, Underscores: true}.Match(t, tab.Taxa, tab.Lines, traitFile)
 	for _, n := range notes {
-		fmt.Fprintln(os.Stderr, "canopy: note:", n)
+		fmt.Fprintln(stderr, "canopy: note:", n)
 	}
 	if err != nil {
 		return nil, err

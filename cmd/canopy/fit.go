@@ -299,7 +299,7 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if c.maxDepth < 1 || c.maxDepth > 20 {
 		return &exitError{code: 2, err: fmt.Errorf("--max-depth %d: want 1 to 20", c.maxDepth)}
 	}
-	pr, err := loadProblem(c)
+	pr, err := loadProblem(stderr, c)
 	if err != nil {
 		return err
 	}
@@ -393,7 +393,7 @@ func appendChain(a, b mcmc.Chain) mcmc.Chain {
 // loadProblem reads the data and builds the model, and evaluates it once at the prior
 // means, so that data the model cannot take (say a zero-length branch to an exactly
 // observed tip) is reported by name rather than as a failure to find an initial point.
-func loadProblem(c fitConfig) (*problem, error) {
+func loadProblem(stderr io.Writer, c fitConfig) (*problem, error) {
 	load, build := loadData, func(ds *dataset) (*problem, error) { return newProblem(ds, c.model, c.noise) }
 	file := c.traitFile
 	if shapeModel(c.model) {
@@ -402,7 +402,7 @@ func loadProblem(c fitConfig) (*problem, error) {
 			return newKunitaProblem(ds, c)
 		}
 	}
-	ds, err := load(c.treeFile, file, c.treeIndex)
+	ds, err := load(stderr, c.treeFile, file, c.treeIndex)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/csv"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,7 +38,7 @@ func TestFitHeaderEveryModel(t *testing.T) {
 	for _, model := range []string{"bm", "ou"} {
 		for _, two := range []bool{false, true} {
 			tree, traits := auditData(t, dir, two)
-			ds, err := loadData(tree, traits, 0)
+			ds, err := loadData(io.Discard, tree, traits, 0)
 			require.NoError(t, err)
 			pr, err := newProblem(ds, model, "estimate")
 			require.NoError(t, err)
@@ -170,7 +171,7 @@ func TestPlotNameCoversParameters(t *testing.T) {
 	for _, model := range []string{"bm", "ou"} {
 		for _, two := range []bool{false, true} {
 			tree, traits := auditData(t, dir, two)
-			ds, err := loadData(tree, traits, 0)
+			ds, err := loadData(io.Discard, tree, traits, 0)
 			require.NoError(t, err)
 			pr, err := newProblem(ds, model, "estimate")
 			require.NoError(t, err)

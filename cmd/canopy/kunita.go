@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -23,11 +24,11 @@ type landmarkSet struct {
 // loadLandmarks reads the tree and a TPS file (or a landmarks CSV, by its .csv
 // extension) and matches specimens to tips by name. The dataset's traits are the
 // landmark coordinates x1, y1, x2, y2, … (interleaved).
-func loadLandmarks(treeFile, lmFile string, index int) (*dataset, error) {
+func loadLandmarks(stderr io.Writer, treeFile, lmFile string, index int) (*dataset, error) {
 	if treeFile == "" {
 		return nil, errors.New("--landmarks needs --tree")
 	}
-	t, err := loadTree(treeFile, index)
+	t, err := loadTree(stderr, treeFile, index)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +55,7 @@ func loadLandmarks(treeFile, lmFile string, index int) (*dataset, error) {
 			return nil, err
 		}
 		if k := r.NumMarkedMissing; k > 0 {
-			fmt.Fprintf(os.Stderr, "canopy: note: %s: %d landmark(s) written as -1 -1, tpsDig's mark, are read as missing\n", lmFile, k)
+			fmt.Fprintf(stderr, "canopy: note: %s: %d landmark(s) written as -1 -1, tpsDig's mark, are read as missing\n", lmFile, k)
 		}
 	}
 	if len(specs) == 0 {
@@ -83,7 +84,7 @@ func loadLandmarks(treeFile, lmFile string, index int) (*dataset, error) {
 	}
 	rows, notes, err := format.Matcher{TreeFile: treeFile, Underscores: true}.Match(t, names, lines, lmFile)
 	for _, note := range notes {
-		fmt.Fprintln(os.Stderr, "canopy: note:", note)
+		fmt.Fprintln(stderr, "canopy: note:", note)
 	}
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -192,7 +193,7 @@ func gls(t *testing.T, K []float64, y []float64) (sigma2, root, ll float64) {
 // squares to 1e-9 relative (σ², root, log-likelihood), and --json has the keys.
 func TestMLDatasets(t *testing.T) {
 	for _, name := range datasets {
-		ds, err := loadData(filepath.Join(data, name, "tree.nwk"), filepath.Join(data, name, "traits.csv"), 0)
+		ds, err := loadData(io.Discard, filepath.Join(data, name, "tree.nwk"), filepath.Join(data, name, "traits.csv"), 0)
 		require.NoError(t, err, name)
 		K := ds.tree.MRCAKernel(nil)
 		d := ds.d()
@@ -231,7 +232,7 @@ func TestFitDatasets(t *testing.T) {
 		t.Skip("MCMC on three datasets")
 	}
 	for _, name := range datasets {
-		ds, err := loadData(filepath.Join(data, name, "tree.nwk"), filepath.Join(data, name, "traits.csv"), 0)
+		ds, err := loadData(io.Discard, filepath.Join(data, name, "tree.nwk"), filepath.Join(data, name, "traits.csv"), 0)
 		require.NoError(t, err)
 		d := ds.d()
 		ds.traits = ds.traits[:1]

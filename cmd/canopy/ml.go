@@ -88,7 +88,7 @@ func runML(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	ds, err := loadData(*treeFile, *traitFile, *index)
+	ds, err := loadData(stderr, *treeFile, *traitFile, *index)
 	if err != nil {
 		return err
 	}

@@ -68,7 +68,7 @@ func runSimulate(args []string, stdout, stderr io.Writer) error {
 		if ds, err = builtinData(); err != nil {
 			return err
 		}
-	} else if ds.tree, err = loadTree(*treeFile, *index); err != nil {
+	} else if ds.tree, err = loadTree(stderr, *treeFile, *index); err != nil {
 		return err
 	}
 	t := ds.tree
