@@ -410,6 +410,9 @@ func loadProblem(stderr io.Writer, c fitConfig) (*problem, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !shapeModel(c.model) && c.noise == "estimate" && ds.d() > 1 {
+		fmt.Fprintf(stderr, "canopy: note: fit estimates one leaf noise variance τ² shared by the %d traits; scale them comparably, or fit them one at a time, or give --noise none or a value\n", ds.d())
+	}
 	return pr, pr.check()
 }
 

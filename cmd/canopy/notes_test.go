@@ -29,3 +29,22 @@ func TestFitTPSMissingMark(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, stderr, "s.tps: 1 landmark(s) written as -1 -1, tpsDig's mark, are read as missing")
 }
+
+// fit says when one estimated τ² is shared by several traits, and not otherwise.
+func TestFitSharedNoiseNote(t *testing.T) {
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "t.nwk")
+	require.NoError(t, os.WriteFile(tree, []byte("((a:1,b:1):1,(c:1,d:1):1);"), 0o644))
+	traits := filepath.Join(dir, "x.csv")
+	require.NoError(t, os.WriteFile(traits, []byte("taxon,x,y\na,1,5\nb,2,3\nc,0.5,4\nd,1.5,6\n"), 0o644))
+	for _, noise := range []string{"estimate", "none"} {
+		_, stderr, code := canopy(t, "fit", "--tree", tree, "--traits", traits, "--noise", noise,
+			"--chains", "1", "--warmup", "10", "--draws", "10", "--quiet", "--out", filepath.Join(dir, noise))
+		require.Equal(t, 0, code, stderr)
+		if noise == "estimate" {
+			require.Contains(t, stderr, "one leaf noise variance τ² shared by the 2 traits")
+		} else {
+			require.NotContains(t, stderr, "τ² shared")
+		}
+	}
+}
