@@ -112,7 +112,8 @@ type FlowFilter struct {
 	// and costs one more n×n Cholesky factor and product per step. With exact leaf
 	// observations (τ² = 0) the last step into a leaf is the transition conditioned on
 	// the observed landmarks, whose weight is log N(y_O; m_O, dt·K_OO(x) ⊗ I_d) −
-	// log h̃(x) with m the transition's mean (conditionStep). A small τ² > 0 is refused where it is far below the
+	// log h̃(x) with m the transition's mean (conditionStep; c₂ for dt under
+	// ExponentialSteps). A small τ² > 0 is refused where it is far below the
 	// last step's diffusion, τ² < 1e−9·dt·max K_kk: the tilted step's weight is a
 	// difference of two terms of order 1/τ² there (the same holds for discrete edges
 	// to leaves). With a Drifter the transitions are N(x_j + dt_j·b(x_j), dt_j·K(x_j)
@@ -131,14 +132,16 @@ type FlowFilter struct {
 	// costs one more kernel evaluation and n×n product, and its gradient about a
 	// quarter more.
 	LocalAux bool
-	// ExponentialSteps, with ExactSteps and an AuxDrifter flow, integrates the
-	// auxiliary's linear drift −λ(x − μ) exactly within each step (exponential Euler):
-	// the transition of step j is N(x_j + c₁b(x_j), c₂K(x_j) ⊗ I_d) with
-	// c₁ = (1 − e^{−λdt})/λ and c₂ = (1 − e^{−2λdt})/(2λ) in place of dt. It is exact
-	// for an Ornstein–Uhlenbeck flow whose diffusion does not depend on x, at any step
-	// size, where the Euler transition's mean overshoots once λ·dt is not small
-	// (its discretised posterior then underestimates λ). As dt → 0 both transitions
-	// agree to first order. Without an AuxDrifter (λ = 0) the steps are the Euler steps.
+	// ExponentialSteps, with ExactSteps and a flow that is an AuxDrifter, takes the
+	// auxiliary's drift −λ(x − μ) as the linear part of the flow's drift b and
+	// integrates it exactly within each step (exponential Euler): the transition of
+	// step j is N(x_j + c₁b(x_j), c₂K(x_j) ⊗ I_d) with c₁ = (1 − e^{−λdt})/λ and
+	// c₂ = (1 − e^{−2λdt})/(2λ) in place of dt. The discretised model then depends on
+	// AuxDrift, so use it where λ and μ are the drift's own, as MeanReverting's are.
+	// For an Ornstein–Uhlenbeck flow whose diffusion does not depend on x the
+	// transitions are then exact at any step size, where the Euler mean
+	// μ + (1 − λdt)(x − μ) overshoots μ once λdt > 1. As dt → 0 both agree to first
+	// order. Run refuses it for a flow that is not an AuxDrifter.
 	ExponentialSteps bool
 	// StepLength, if positive, gives each SDE edge of length T ⌈T/StepLength⌉ steps
 	// (at least one) instead of Steps, and each discrete edge one, so that short edges
@@ -398,6 +401,9 @@ func (f *FlowFilter) Run(flow Flow, tau2 float64) error {
 	f.drift, _ = flow.(Drifter)
 	if err := f.setAuxDrift(flow); err != nil {
 		return err
+	}
+	if f.ExponentialSteps && f.aux == nil {
+		return errors.New("bffg: FlowFilter: ExponentialSteps needs a flow with an auxiliary drift (an AuxDrifter, such as MeanReverting)")
 	}
 	f.mode = f.stepMode()
 	t, n, d := f.t, f.n, f.d

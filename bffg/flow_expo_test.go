@@ -138,8 +138,8 @@ func TestFlowExponentialGradient(t *testing.T) {
 	}
 }
 
-// ExponentialSteps needs ExactSteps, and changing it between Run and Guide or Backward
-// is an error.
+// ExponentialSteps needs ExactSteps and an AuxDrifter, and changing it between Run and
+// Guide or Backward is an error.
 func TestFlowExponentialMode(t *testing.T) {
 	rng := rand.New(rand.NewPCG(87, 88))
 	c := newFlowCase(rng, 5, 3, 2, 3)
@@ -149,6 +149,7 @@ func TestFlowExponentialMode(t *testing.T) {
 	require.NoError(t, f.SetData(c.tr, c.k.N, c.k.Dim, c.root, c.y))
 	require.ErrorContains(t, f.Run(c.flowAt(c.params()), c.tau2), "ExponentialSteps needs ExactSteps")
 	f.ExactSteps = true
+	require.ErrorContains(t, f.Run(KunitaFlow(c.k), c.tau2), "ExponentialSteps needs a flow with an auxiliary drift")
 	require.NoError(t, f.Run(c.flowAt(c.params()), c.tau2))
 	f.ExponentialSteps = false
 	_, err := f.Guide(make([]float64, f.NumNoise()))

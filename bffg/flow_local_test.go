@@ -102,7 +102,7 @@ func TestFlowFilterCloneSettings(t *testing.T) {
 	}
 	z := c.noise(rng, f, 1)
 	for _, h := range []*FlowFilter{f, g} {
-		require.NoError(t, h.Run(KunitaFlow(c.k), c.tau2))
+		require.NoError(t, h.Run(MeanReverting(KunitaFlow(c.k), 0.7, c.root), c.tau2))
 		_, err := h.Guide(z)
 		require.NoError(t, err)
 	}
