@@ -55,7 +55,7 @@ func loadLandmarks(stderr io.Writer, treeFile, lmFile string, index int) (*datas
 			return nil, err
 		}
 		if k := r.NumMarkedMissing; k > 0 {
-			fmt.Fprintf(stderr, "canopy: note: %s: %d landmark(s) written as -1 -1, tpsDig's mark, are read as missing\n", lmFile, k)
+			fmt.Fprintf(stderr, "canopy: note: %s: %d landmark(s) with every coordinate -1, tpsDig's mark, are read as missing\n", lmFile, k)
 		}
 	}
 	if len(specs) == 0 {

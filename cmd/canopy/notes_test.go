@@ -27,7 +27,7 @@ func TestFitTPSMissingMark(t *testing.T) {
 	_, stderr, code = canopy(t, "fit", "--tree", tree, "--landmarks", shapes, "--model", "kunita", "--steps", "2",
 		"--chains", "1", "--warmup", "10", "--draws", "10", "--quiet", "--out", filepath.Join(dir, "out"))
 	require.Equal(t, 0, code, stderr)
-	require.Contains(t, stderr, "s.tps: 1 landmark(s) written as -1 -1, tpsDig's mark, are read as missing")
+	require.Contains(t, stderr, "s.tps: 1 landmark(s) with every coordinate -1, tpsDig's mark, are read as missing")
 }
 
 // fit says when one estimated τ² is shared by several traits, and not otherwise.
