@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/canopy-bffg/canopy/cmd/canopy/internal/plots"
 	"github.com/canopy-bffg/canopy/format/cmdstan"
 	"github.com/canopy-bffg/canopy/mcmc"
 	"github.com/canopy-bffg/canopy/mcmc/diag"
@@ -162,29 +161,6 @@ func TestFitRemovesEarlierOutputs(t *testing.T) {
 		"--draws", "20", "--out", filepath.Join(dir, "fresh"), "--quiet")
 	require.Equal(t, 0, code, stderr)
 	require.NotContains(t, stderr, "removed")
-}
-
-// The plots removeOldOutputs recognises include those of every parameter fit reports.
-func TestPlotNameCoversParameters(t *testing.T) {
-	dir := t.TempDir()
-	names := []string{"k_alpha", "k_sigma", "alpha", "tau2"} // the shape models (kunita.go)
-	for _, model := range []string{"bm", "ou"} {
-		for _, two := range []bool{false, true} {
-			tree, traits := auditData(t, dir, two)
-			ds, err := loadData(io.Discard, tree, traits, 0)
-			require.NoError(t, err)
-			pr, err := newProblem(ds, model, "estimate")
-			require.NoError(t, err)
-			for _, p := range pr.params {
-				names = append(names, p.name)
-			}
-		}
-	}
-	for _, n := range names {
-		for _, ext := range []string{".png", ".svg"} {
-			require.True(t, plotName.MatchString(plots.FileName(n)+ext), n)
-		}
-	}
 }
 
 // --resume names the flags it ignores, refuses to lower --draws below the draws

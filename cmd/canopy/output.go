@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,11 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/canopy-bffg/canopy/cmd/canopy/internal/plots"
 	"github.com/canopy-bffg/canopy/format/cmdstan"
 	"github.com/canopy-bffg/canopy/internal/dense"
 	"github.com/canopy-bffg/canopy/mcmc"
@@ -305,28 +308,16 @@ const (
 	ancestralHeader = "node,trait,mean,sd,q2.5,q97.5,interval"
 )
 
-var (
-	chainName = regexp.MustCompile(`^chain-[1-9][0-9]*\.csv$`)
-	// plotName matches the plots of every parameter fit reports (plots.FileName of
-	// its name): a run of another model leaves plots under other names.
-	plotName = regexp.MustCompile(`^(sigma2|tau2|alpha|theta|theta\.[1-9][0-9]*|Sigma\.[1-9][0-9]*\.[1-9][0-9]*|k_alpha|k_sigma)\.(png|svg)$`)
-)
+var chainName = regexp.MustCompile(`^chain-[1-9][0-9]*\.csv$`)
 
 // removeOldOutputs removes from dir the files an earlier fit wrote there, so that a
 // new run with fewer chains or other parameters leaves none of the old run's chain
 // files or plots for a reader to mix with its own. A file is removed only if its
 // name is one fit writes and its contents are canopy's (chain files say model =
-// canopy_…, the CSVs start with canopy's header, the checkpoint parses as one);
-// every other file stays. It returns the paths removed, relative to dir.
+// canopy_…, the CSVs start with canopy's header, the checkpoint parses as one), and
+// a plot only if it is a parameter's in the earlier run's summary.csv; every other
+// file stays. It returns the paths removed, relative to dir.
 func removeOldOutputs(dir string) ([]string, error) {
-	var removed []string
-	remove := func(rel string) error {
-		if err := os.Remove(filepath.Join(dir, rel)); err != nil {
-			return fmt.Errorf("removing the earlier run's %s: %w", filepath.Join(dir, rel), err)
-		}
-		removed = append(removed, rel)
-		return nil
-	}
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -334,43 +325,72 @@ func removeOldOutputs(dir string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	var ours []string // relative to dir
 	for _, e := range entries {
 		name := e.Name()
 		if !e.Type().IsRegular() {
 			continue
 		}
 		head := readHead(filepath.Join(dir, name))
-		var ours bool
+		var own bool
 		switch {
 		case chainName.MatchString(name):
-			ours = strings.Contains(head, "\n# model = canopy_")
+			own = strings.Contains(head, "\n# model = canopy_")
 		case name == "summary.csv":
-			ours = strings.HasPrefix(head, summaryHeader+"\n")
+			own = strings.HasPrefix(head, summaryHeader+"\n")
 		case name == "ancestral.csv":
-			ours = strings.HasPrefix(head, ancestralHeader+"\n")
+			own = strings.HasPrefix(head, ancestralHeader+"\n")
 		case name == "checkpoint.json" || name == "checkpoint.json.tmp":
 			var cp checkpoint
 			b, err := os.ReadFile(filepath.Join(dir, name))
-			ours = err == nil && json.Unmarshal(b, &cp) == nil && cp.Version == 1
+			own = err == nil && json.Unmarshal(b, &cp) == nil && cp.Version == 1
 		}
-		if ours {
-			if err := remove(name); err != nil {
-				return removed, err
-			}
+		if own {
+			ours = append(ours, name)
 		}
 	}
-	plots, err := os.ReadDir(filepath.Join(dir, "plots"))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return removed, err
+	if slices.Contains(ours, "summary.csv") {
+		ours = append(ours, oldPlots(dir)...)
 	}
-	for _, e := range plots {
-		if e.Type().IsRegular() && plotName.MatchString(e.Name()) {
-			if err := remove(filepath.Join("plots", e.Name())); err != nil {
-				return removed, err
-			}
+	var removed []string
+	for _, rel := range ours {
+		if err := os.Remove(filepath.Join(dir, rel)); err != nil {
+			return removed, fmt.Errorf("removing the earlier run's %s: %w", filepath.Join(dir, rel), err)
 		}
+		removed = append(removed, rel)
 	}
 	return removed, nil
+}
+
+// oldPlots returns the plots, relative to dir, of the parameters listed in
+// dir/summary.csv (which has canopy's header). report writes summary.csv before the
+// plots, so a run that drew plots left one naming each; a file in plots that no
+// parameter of it names is not canopy's, however much its name looks like one. A
+// plots that is a symbolic link is not followed: what it points at lies outside
+// dir.
+func oldPlots(dir string) []string {
+	if st, err := os.Lstat(filepath.Join(dir, "plots")); err != nil || !st.IsDir() {
+		return nil
+	}
+	f, err := os.Open(filepath.Join(dir, "summary.csv"))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil || len(rows) == 0 || strings.Join(rows[0], ",") != summaryHeader {
+		return nil
+	}
+	var out []string
+	for _, row := range rows[1:] {
+		for _, ext := range []string{".png", ".svg"} { // plots.TraceDensity writes both
+			rel := filepath.Join("plots", plots.FileName(row[0])+ext)
+			if st, err := os.Lstat(filepath.Join(dir, rel)); err == nil && st.Mode().IsRegular() {
+				out = append(out, rel)
+			}
+		}
+	}
+	return out
 }
 
 // readHead returns the first 1 KiB of a file, "" if it cannot be read.
