@@ -202,6 +202,15 @@ func newProblem(ds *dataset, model, noise string) (*problem, error) {
 	return pr, nil
 }
 
+// knownModel reports whether fit fits model.
+func knownModel(model string) bool {
+	switch model {
+	case "bm", "ou", "kunita", "kunita-ou":
+		return true
+	}
+	return false
+}
+
 func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("fit", stderr)
 	var c fitConfig
@@ -273,9 +282,7 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		c.localAux = c.sampler == "nuts"
 		c.exponential = c.model == "kunita-ou"
 	}
-	switch c.model {
-	case "bm", "ou", "kunita", "kunita-ou":
-	default:
+	if !knownModel(c.model) {
 		return &exitError{code: 2, err: fmt.Errorf("--model %q: want bm, ou, kunita or kunita-ou", c.model)}
 	}
 	if c.out == "" {

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/canopy-bffg/canopy/format/cmdstan"
 )
 
 // fitInto runs a short fit of the four-tip data into out and fails the test unless
@@ -54,4 +57,77 @@ func TestFitDoesNotFollowPlotsLink(t *testing.T) {
 	b, err := os.ReadFile(theta)
 	require.NoError(t, err)
 	require.Equal(t, "my figure", string(b))
+}
+
+// A checkpoint.json that only resembles canopy's (version 1) is not canopy's, nor
+// is one of a model canopy does not fit or of no chains.
+func TestRemoveOldOutputsKeepsForeignCheckpoint(t *testing.T) {
+	for _, foreign := range []string{`{"version":1,"epoch":17,"loss":0.25}`,
+		`{"version":1,"model":"resnet","chains":1,"state":[{"done":3}]}`,
+		`{"version":1,"model":"bm","chains":0,"state":[]}`} {
+		for _, name := range []string{"checkpoint.json", "checkpoint.json.tmp"} {
+			out := t.TempDir()
+			ck := fileWriter(t, out)(name, foreign)
+			removed, err := removeOldOutputs(out)
+			require.NoError(t, err)
+			require.Empty(t, removed, foreign)
+			require.FileExists(t, ck)
+		}
+	}
+}
+
+// A new run into the directory of an unfinished one removes nothing and says how to
+// continue it; --resume may then lower the target to no fewer than the draws made.
+func TestFitRefusesToReplaceUnfinishedRun(t *testing.T) {
+	dir := t.TempDir()
+	tree, traits := auditData(t, dir, false)
+	out := filepath.Join(dir, "proj")
+	fitInto(t, tree, traits, out)
+	// A run of 20 draws stopped after 20 of 60 leaves this checkpoint.
+	ck := filepath.Join(out, "checkpoint.json")
+	b, err := os.ReadFile(ck)
+	require.NoError(t, err)
+	var cp map[string]any
+	require.NoError(t, json.Unmarshal(b, &cp))
+	cp["draws"] = 60
+	b, err = json.Marshal(cp)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(ck, b, 0o644))
+	before, err := os.ReadFile(chainFile(out, 0))
+	require.NoError(t, err)
+
+	_, stderr, code := canopy(t, "fit", "--tree", tree, "--traits", traits, "--chains", "1", "--warmup", "20",
+		"--draws", "20", "--out", out, "--quiet")
+	require.Equal(t, 2, code, stderr)
+	require.Contains(t, stderr, "unfinished run (chain 1 made 20 of 60 draws)")
+	require.Contains(t, stderr, "canopy fit --resume "+out)
+	require.NotContains(t, stderr, "removed")
+	after, err := os.ReadFile(chainFile(out, 0))
+	require.NoError(t, err)
+	require.Equal(t, before, after)
+	require.FileExists(t, ck)
+
+	// Below the draws made is refused, and the message gives the lowest allowed.
+	_, stderr, code = canopy(t, "fit", "--resume", out, "--draws", "10", "--quiet")
+	require.Equal(t, 2, code, stderr)
+	require.Contains(t, stderr, "--draws 10 is below the 20 draws already made")
+	// Lowering the target of 60 to 30, above the 20 made, is allowed.
+	_, stderr, code = canopy(t, "fit", "--resume", out, "--draws", "30", "--quiet")
+	require.Equal(t, 0, code, stderr)
+	f, err := cmdstan.ReadFile(chainFile(out, 0))
+	require.NoError(t, err)
+	require.Equal(t, 30, f.Sample.Len())
+}
+
+// A chain stopped during warmup (a null state) makes the run unfinished too.
+func TestRemoveOldOutputsUnfinishedWarmup(t *testing.T) {
+	out := t.TempDir()
+	b, err := json.Marshal(checkpoint{Version: 1, Model: "bm", Chains: 2, Warmup: 10, Draws: 10,
+		State: []*chainState{{Done: 10}, nil}})
+	require.NoError(t, err)
+	keep := fileWriter(t, out)("checkpoint.json", string(b))
+	removed, err := removeOldOutputs(out)
+	require.ErrorContains(t, err, "chain 2 stopped during its warmup")
+	require.Empty(t, removed)
+	require.FileExists(t, keep)
 }

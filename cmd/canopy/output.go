@@ -254,14 +254,42 @@ func readCheckpoint(dir string) (*checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--resume %s: %w", dir, err)
 	}
-	var cp checkpoint
-	if err := json.Unmarshal(b, &cp); err != nil {
+	cp, err := parseCheckpoint(b)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "checkpoint.json"), err)
 	}
-	if cp.Version != 1 || len(cp.State) != cp.Chains {
-		return nil, fmt.Errorf("%s: unsupported or damaged checkpoint", filepath.Join(dir, "checkpoint.json"))
+	return cp, nil
+}
+
+// parseCheckpoint decodes a checkpoint and checks that it is one of canopy's: a
+// version it writes, a model it fits, at least one chain and a state for each.
+func parseCheckpoint(b []byte) (*checkpoint, error) {
+	var cp checkpoint
+	if err := json.Unmarshal(b, &cp); err != nil {
+		return nil, err
+	}
+	switch {
+	case cp.Version != 1:
+		return nil, fmt.Errorf("checkpoint version %d: this canopy reads version 1", cp.Version)
+	case !knownModel(cp.Model):
+		return nil, fmt.Errorf("damaged checkpoint: model %q is none canopy fits", cp.Model)
+	case cp.Chains < 1 || len(cp.State) != cp.Chains:
+		return nil, fmt.Errorf("damaged checkpoint: %d chains with %d states", cp.Chains, len(cp.State))
 	}
 	return &cp, nil
+}
+
+// unfinished returns why the run cp records has not finished, "" if it has.
+func (cp *checkpoint) unfinished() string {
+	for i, s := range cp.State {
+		switch {
+		case s == nil:
+			return fmt.Sprintf("chain %d stopped during its warmup", i+1)
+		case s.Done < cp.Draws:
+			return fmt.Sprintf("chain %d made %d of %d draws", i+1, s.Done, cp.Draws)
+		}
+	}
+	return ""
 }
 
 // resumeState turns a saved chain state into an mcmc checkpoint.
@@ -314,9 +342,12 @@ var chainName = regexp.MustCompile(`^chain-[1-9][0-9]*\.csv$`)
 // new run with fewer chains or other parameters leaves none of the old run's chain
 // files or plots for a reader to mix with its own. A file is removed only if its
 // name is one fit writes and its contents are canopy's (chain files say model =
-// canopy_…, the CSVs start with canopy's header, the checkpoint parses as one), and
-// a plot only if it is a parameter's in the earlier run's summary.csv; every other
-// file stays. It returns the paths removed, relative to dir.
+// canopy_…, the CSVs start with canopy's header, the checkpoint passes the checks of
+// --resume), and a plot only if it is a parameter's in the earlier run's summary.csv;
+// every other file stays. If dir holds a checkpoint of an unfinished run, which
+// --resume could continue, it removes nothing and returns an error saying so: a
+// forgotten --resume must not discard the draws made. It returns the paths removed,
+// relative to dir.
 func removeOldOutputs(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -324,6 +355,14 @@ func removeOldOutputs(dir string) ([]string, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	ckpt := func(name string) *checkpoint {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return nil
+		}
+		cp, _ := parseCheckpoint(b)
+		return cp
 	}
 	var ours []string // relative to dir
 	for _, e := range entries {
@@ -340,10 +379,17 @@ func removeOldOutputs(dir string) ([]string, error) {
 			own = strings.HasPrefix(head, summaryHeader+"\n")
 		case name == "ancestral.csv":
 			own = strings.HasPrefix(head, ancestralHeader+"\n")
-		case name == "checkpoint.json" || name == "checkpoint.json.tmp":
-			var cp checkpoint
-			b, err := os.ReadFile(filepath.Join(dir, name))
-			own = err == nil && json.Unmarshal(b, &cp) == nil && cp.Version == 1
+		case name == "checkpoint.json":
+			cp := ckpt(name)
+			if cp != nil {
+				if why := cp.unfinished(); why != "" {
+					return nil, &exitError{code: 2, err: fmt.Errorf("%s holds an unfinished run (%s) that a new run would remove: "+
+						"continue it with canopy fit --resume %s, or choose another --out", dir, why, dir)}
+				}
+			}
+			own = cp != nil
+		case name == "checkpoint.json.tmp": // left by a crash before the rename; --resume never reads it
+			own = ckpt(name) != nil
 		}
 		if own {
 			ours = append(ours, name)
