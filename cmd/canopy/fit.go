@@ -264,7 +264,7 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			}
 		}
 		if drawsSet && draws < made {
-			return &exitError{code: 2, err: fmt.Errorf("--draws %d is below the %d draws already made in %s; --resume can keep or raise the number of draws, not lower it", draws, made, *resume)}
+			return &exitError{code: 2, err: fmt.Errorf("--draws %d is below the %d draws already made in %s: --resume keeps them, so it takes --draws of at least %d", draws, made, *resume, made)}
 		}
 		c = fitConfig{treeFile: prev.TreeFile, traitFile: prev.TraitFile, treeIndex: prev.TreeIndex, model: prev.Model,
 			noise: prev.Noise, sampler: prev.Sampler, chains: prev.Chains, warmup: prev.Warmup, draws: prev.Draws,

@@ -163,8 +163,7 @@ func TestFitRemovesEarlierOutputs(t *testing.T) {
 	require.NotContains(t, stderr, "removed")
 }
 
-// --resume names the flags it ignores, refuses to lower --draws below the draws
-// made, and keeps the warmup time of the session that ran it; a checkpoint from
+// --resume names the flags it ignores, refuses --draws below the draws made, and keeps the warmup time of the session that ran it; a checkpoint from
 // before times were recorded says so in the chain file.
 func TestFitResumeFlagsAndTiming(t *testing.T) {
 	dir := t.TempDir()

@@ -111,6 +111,7 @@ func TestFitRefusesToReplaceUnfinishedRun(t *testing.T) {
 	_, stderr, code = canopy(t, "fit", "--resume", out, "--draws", "10", "--quiet")
 	require.Equal(t, 2, code, stderr)
 	require.Contains(t, stderr, "--draws 10 is below the 20 draws already made")
+	require.Contains(t, stderr, "--draws of at least 20")
 	// Lowering the target of 60 to 30, above the 20 made, is allowed.
 	_, stderr, code = canopy(t, "fit", "--resume", out, "--draws", "30", "--quiet")
 	require.Equal(t, 0, code, stderr)
