@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -131,4 +132,64 @@ func TestRemoveOldOutputsUnfinishedWarmup(t *testing.T) {
 	require.ErrorContains(t, err, "chain 2 stopped during its warmup")
 	require.Empty(t, removed)
 	require.FileExists(t, keep)
+}
+
+// stripSeconds removes the per-chain times from out's checkpoint, as a checkpoint
+// from before they were recorded lacks them.
+func stripSeconds(t *testing.T, out string) {
+	t.Helper()
+	ck := filepath.Join(out, "checkpoint.json")
+	b, err := os.ReadFile(ck)
+	require.NoError(t, err)
+	stripped := regexp.MustCompile(`,"seconds":\[[^\]]*\]`).ReplaceAll(b, nil)
+	require.NotEqual(t, b, stripped)
+	require.NoError(t, os.WriteFile(ck, stripped, 0o644))
+}
+
+// Resuming from a checkpoint without the times takes them from the chain file, so
+// the warmup time stays that of the first session however often the run is resumed.
+func TestFitResumeTimesFromChainFile(t *testing.T) {
+	dir := t.TempDir()
+	tree, traits := auditData(t, dir, false)
+	out := filepath.Join(dir, "r")
+	fitInto(t, tree, traits, out, "--warmup", "100")
+	first, err := cmdstan.ReadFile(chainFile(out, 0))
+	require.NoError(t, err)
+	require.Greater(t, first.Timing.Warmup, 0.0)
+	stripSeconds(t, out)
+	for _, draws := range []string{"30", "40"} {
+		_, stderr, code := canopy(t, "fit", "--resume", out, "--draws", draws, "--quiet")
+		require.Equal(t, 0, code, stderr)
+		f, err := cmdstan.ReadFile(chainFile(out, 0))
+		require.NoError(t, err)
+		require.Equal(t, first.Timing.Warmup, f.Timing.Warmup, "--draws %s", draws)
+		require.Greater(t, f.Timing.Sampling, first.Timing.Sampling)
+		_, ok := f.Setting("canopy_timing")
+		require.False(t, ok, "--draws %s", draws)
+	}
+}
+
+// Where neither the checkpoint nor the chain file has the times, the chain file
+// says so, and keeps saying so after further resumes.
+func TestFitResumeUntimedCaveatPersists(t *testing.T) {
+	dir := t.TempDir()
+	tree, traits := auditData(t, dir, false)
+	out := filepath.Join(dir, "r")
+	fitInto(t, tree, traits, out)
+	stripSeconds(t, out)
+	b, err := os.ReadFile(chainFile(out, 0))
+	require.NoError(t, err)
+	untimed := regexp.MustCompile(`(?s)# \n#  Elapsed Time:.*`).ReplaceAll(b, nil)
+	require.NotEqual(t, b, untimed)
+	require.NoError(t, os.WriteFile(chainFile(out, 0), untimed, 0o644))
+	for _, draws := range []string{"30", "40"} {
+		_, stderr, code := canopy(t, "fit", "--resume", out, "--draws", draws, "--quiet")
+		require.Equal(t, 0, code, stderr)
+		f, err := cmdstan.ReadFile(chainFile(out, 0))
+		require.NoError(t, err)
+		require.Equal(t, 0.0, f.Timing.Warmup) // the resumed sessions ran no warmup
+		s, ok := f.Setting("canopy_timing")
+		require.True(t, ok, "--draws %s", draws)
+		require.Contains(t, s.Value, "did not record its time")
+	}
 }

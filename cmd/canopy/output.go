@@ -91,6 +91,12 @@ func subMetric(m *mcmc.Metric, np int) *mcmc.Metric {
 	return s
 }
 
+// untimedSetting is the chain-file setting saying that Elapsed Time misses a session
+// whose times were recorded nowhere (neither in the checkpoint nor in a timing
+// block). A later resume reads it back from the chain file, so the caveat stays as
+// long as the times are partial.
+const untimedSetting = "canopy_timing"
+
 func chainFile(dir string, c int) string { return filepath.Join(dir, fmt.Sprintf("chain-%d.csv", c+1)) }
 
 // chainConfig returns the header settings of chain id's file; beta is the pCN β that
@@ -107,7 +113,7 @@ func chainConfig(c fitConfig, pr *problem, id int, beta float64) cmdstan.Config 
 			cmdstan.Setting{Path: "canopy_exponential_steps", Value: strconv.FormatBool(pr.flow.Filter.ExponentialSteps)})
 	}
 	if id-1 < len(c.untimed) && c.untimed[id-1] {
-		cfg.Extra = append(cfg.Extra, cmdstan.Setting{Path: "canopy_timing",
+		cfg.Extra = append(cfg.Extra, cmdstan.Setting{Path: untimedSetting,
 			Value: "the warmup and the draws before --resume ran in a session that did not record its time; Elapsed Time is that of the later sessions"})
 	}
 	if c.sampler == "rwpcn" {
@@ -316,17 +322,31 @@ func (s *chainState) resumeState() (*mcmc.Checkpoint, error) {
 	return &mcmc.Checkpoint{Q: s.Q, Params: p, RNG: s.RNG, Done: s.Done}, nil
 }
 
-// readChains reads the chain files of an earlier run (in column space).
-func readChains(dir string, n int) ([]mcmc.Chain, error) {
-	out := make([]mcmc.Chain, n)
+// fileTimes is what a chain file of an earlier run records of its times.
+type fileTimes struct {
+	block bool // it has a timing block: the run finished, and these are its times
+	// partial: its untimedSetting says a session before those times went untimed.
+	partial bool
+}
+
+// readChains reads the chain files of an earlier run (in column space), with the
+// times of their timing blocks, which a checkpoint from before it recorded the
+// times lacks.
+func readChains(dir string, n int) ([]mcmc.Chain, []fileTimes, error) {
+	out, times := make([]mcmc.Chain, n), make([]fileTimes, n)
 	for c := range out {
 		f, err := cmdstan.ReadFile(chainFile(dir, c))
 		if err != nil && f == nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out[c] = mcmc.Chain{Index: c, Sample: f.Sample}
+		if f.Timing != nil {
+			out[c].WarmupSeconds, out[c].SampleSeconds = f.Timing.Warmup, f.Timing.Sampling
+			times[c].block = true
+		}
+		_, times[c].partial = f.Setting(untimedSetting)
 	}
-	return out, nil
+	return out, times, nil
 }
 
 // summaryHeader and ancestralHeader are the first lines of summary.csv and
