@@ -44,7 +44,7 @@ type fitConfig struct {
 	maxDepth            int     // NUTS: maximum tree depth
 	localAux            bool    // kunita: guide with the local auxiliary (NUTS; bffg.FlowFilter.LocalAux)
 	exponential         bool    // kunita-ou: integrate the pull exactly in each step (bffg.FlowFilter.ExponentialSteps)
-	untimed             []bool  // per chain: resumed from a checkpoint that did not record its times
+	untimed             []bool  // per chain: Elapsed Time misses a session that recorded no times
 }
 
 // param describes one reported parameter: its name and how it is computed from the
@@ -202,6 +202,15 @@ func newProblem(ds *dataset, model, noise string) (*problem, error) {
 	return pr, nil
 }
 
+// knownModel reports whether fit fits model.
+func knownModel(model string) bool {
+	switch model {
+	case "bm", "ou", "kunita", "kunita-ou":
+		return true
+	}
+	return false
+}
+
 func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("fit", stderr)
 	var c fitConfig
@@ -255,7 +264,7 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			}
 		}
 		if drawsSet && draws < made {
-			return &exitError{code: 2, err: fmt.Errorf("--draws %d is below the %d draws already made in %s; --resume can keep or raise the number of draws, not lower it", draws, made, *resume)}
+			return &exitError{code: 2, err: fmt.Errorf("--draws %d is below the %d draws already made in %s: --resume keeps them, so it takes --draws of at least %d", draws, made, *resume, made)}
 		}
 		c = fitConfig{treeFile: prev.TreeFile, traitFile: prev.TraitFile, treeIndex: prev.TreeIndex, model: prev.Model,
 			noise: prev.Noise, sampler: prev.Sampler, chains: prev.Chains, warmup: prev.Warmup, draws: prev.Draws,
@@ -273,9 +282,7 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		c.localAux = c.sampler == "nuts"
 		c.exponential = c.model == "kunita-ou"
 	}
-	switch c.model {
-	case "bm", "ou", "kunita", "kunita-ou":
-	default:
+	if !knownModel(c.model) {
 		return &exitError{code: 2, err: fmt.Errorf("--model %q: want bm, ou, kunita or kunita-ou", c.model)}
 	}
 	if c.out == "" {
@@ -321,7 +328,8 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var old []mcmc.Chain // draws of the run being resumed, in column space
 	var from []*mcmc.Checkpoint
 	if prev != nil {
-		if old, err = readChains(c.out, c.chains); err != nil {
+		var times []fileTimes
+		if old, times, err = readChains(c.out, c.chains); err != nil {
 			return err
 		}
 		c.untimed = make([]bool, c.chains)
@@ -330,15 +338,19 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			if err != nil {
 				return err
 			}
-			if cp == nil || cp.Done != old[i].Sample.Len() {
+			switch {
+			case cp == nil || cp.Done != old[i].Sample.Len():
 				// Stopped during warmup, or the file and the checkpoint disagree:
 				// repeat this chain from its start (its seed makes it identical).
-				old[i].Sample = mcmc.Trace{Dim: len(pr.columns())}
+				old[i] = mcmc.Chain{Index: i, Sample: mcmc.Trace{Dim: len(pr.columns())}}
 				cp = nil
-			} else if len(st.Seconds) == 2 {
+			case len(st.Seconds) == 2: // the times of every session, interrupted ones too
 				old[i].WarmupSeconds, old[i].SampleSeconds = st.Seconds[0], st.Seconds[1]
-			} else {
-				c.untimed[i] = true // a checkpoint from before the times were recorded
+				c.untimed[i] = times[i].partial
+			default:
+				// A checkpoint from before the times were recorded: those of the
+				// file's timing block (readChains), if the run finished.
+				c.untimed[i] = !times[i].block || times[i].partial
 			}
 			from = append(from, cp)
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,11 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/canopy-bffg/canopy/cmd/canopy/internal/plots"
 	"github.com/canopy-bffg/canopy/format/cmdstan"
 	"github.com/canopy-bffg/canopy/internal/dense"
 	"github.com/canopy-bffg/canopy/mcmc"
@@ -88,6 +91,12 @@ func subMetric(m *mcmc.Metric, np int) *mcmc.Metric {
 	return s
 }
 
+// untimedSetting is the chain-file setting saying that Elapsed Time misses a session
+// whose times were recorded nowhere (neither in the checkpoint nor in a timing
+// block). A later resume reads it back from the chain file, so the caveat stays as
+// long as the times are partial.
+const untimedSetting = "canopy_timing"
+
 func chainFile(dir string, c int) string { return filepath.Join(dir, fmt.Sprintf("chain-%d.csv", c+1)) }
 
 // chainConfig returns the header settings of chain id's file; beta is the pCN β that
@@ -104,7 +113,7 @@ func chainConfig(c fitConfig, pr *problem, id int, beta float64) cmdstan.Config 
 			cmdstan.Setting{Path: "canopy_exponential_steps", Value: strconv.FormatBool(pr.flow.Filter.ExponentialSteps)})
 	}
 	if id-1 < len(c.untimed) && c.untimed[id-1] {
-		cfg.Extra = append(cfg.Extra, cmdstan.Setting{Path: "canopy_timing",
+		cfg.Extra = append(cfg.Extra, cmdstan.Setting{Path: untimedSetting,
 			Value: "the warmup and the draws before --resume ran in a session that did not record its time; Elapsed Time is that of the later sessions"})
 	}
 	if c.sampler == "rwpcn" {
@@ -251,14 +260,42 @@ func readCheckpoint(dir string) (*checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--resume %s: %w", dir, err)
 	}
-	var cp checkpoint
-	if err := json.Unmarshal(b, &cp); err != nil {
+	cp, err := parseCheckpoint(b)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "checkpoint.json"), err)
 	}
-	if cp.Version != 1 || len(cp.State) != cp.Chains {
-		return nil, fmt.Errorf("%s: unsupported or damaged checkpoint", filepath.Join(dir, "checkpoint.json"))
+	return cp, nil
+}
+
+// parseCheckpoint decodes a checkpoint and checks that it is one of canopy's: a
+// version it writes, a model it fits, at least one chain and a state for each.
+func parseCheckpoint(b []byte) (*checkpoint, error) {
+	var cp checkpoint
+	if err := json.Unmarshal(b, &cp); err != nil {
+		return nil, err
+	}
+	switch {
+	case cp.Version != 1:
+		return nil, fmt.Errorf("checkpoint version %d: this canopy reads version 1", cp.Version)
+	case !knownModel(cp.Model):
+		return nil, fmt.Errorf("damaged checkpoint: model %q is none canopy fits", cp.Model)
+	case cp.Chains < 1 || len(cp.State) != cp.Chains:
+		return nil, fmt.Errorf("damaged checkpoint: %d chains with %d states", cp.Chains, len(cp.State))
 	}
 	return &cp, nil
+}
+
+// unfinished returns why the run cp records has not finished, "" if it has.
+func (cp *checkpoint) unfinished() string {
+	for i, s := range cp.State {
+		switch {
+		case s == nil:
+			return fmt.Sprintf("chain %d stopped during its warmup", i+1)
+		case s.Done < cp.Draws:
+			return fmt.Sprintf("chain %d made %d of %d draws", i+1, s.Done, cp.Draws)
+		}
+	}
+	return ""
 }
 
 // resumeState turns a saved chain state into an mcmc checkpoint.
@@ -285,17 +322,31 @@ func (s *chainState) resumeState() (*mcmc.Checkpoint, error) {
 	return &mcmc.Checkpoint{Q: s.Q, Params: p, RNG: s.RNG, Done: s.Done}, nil
 }
 
-// readChains reads the chain files of an earlier run (in column space).
-func readChains(dir string, n int) ([]mcmc.Chain, error) {
-	out := make([]mcmc.Chain, n)
+// fileTimes is what a chain file of an earlier run records of its times.
+type fileTimes struct {
+	block bool // it has a timing block: the run finished, and these are its times
+	// partial: its untimedSetting says a session before those times went untimed.
+	partial bool
+}
+
+// readChains reads the chain files of an earlier run (in column space), with the
+// times of their timing blocks, which a checkpoint from before it recorded the
+// times lacks.
+func readChains(dir string, n int) ([]mcmc.Chain, []fileTimes, error) {
+	out, times := make([]mcmc.Chain, n), make([]fileTimes, n)
 	for c := range out {
 		f, err := cmdstan.ReadFile(chainFile(dir, c))
 		if err != nil && f == nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out[c] = mcmc.Chain{Index: c, Sample: f.Sample}
+		if f.Timing != nil {
+			out[c].WarmupSeconds, out[c].SampleSeconds = f.Timing.Warmup, f.Timing.Sampling
+			times[c].block = true
+		}
+		_, times[c].partial = f.Setting(untimedSetting)
 	}
-	return out, nil
+	return out, times, nil
 }
 
 // summaryHeader and ancestralHeader are the first lines of summary.csv and
@@ -305,28 +356,19 @@ const (
 	ancestralHeader = "node,trait,mean,sd,q2.5,q97.5,interval"
 )
 
-var (
-	chainName = regexp.MustCompile(`^chain-[1-9][0-9]*\.csv$`)
-	// plotName matches the plots of every parameter fit reports (plots.FileName of
-	// its name): a run of another model leaves plots under other names.
-	plotName = regexp.MustCompile(`^(sigma2|tau2|alpha|theta|theta\.[1-9][0-9]*|Sigma\.[1-9][0-9]*\.[1-9][0-9]*|k_alpha|k_sigma)\.(png|svg)$`)
-)
+var chainName = regexp.MustCompile(`^chain-[1-9][0-9]*\.csv$`)
 
 // removeOldOutputs removes from dir the files an earlier fit wrote there, so that a
 // new run with fewer chains or other parameters leaves none of the old run's chain
 // files or plots for a reader to mix with its own. A file is removed only if its
 // name is one fit writes and its contents are canopy's (chain files say model =
-// canopy_…, the CSVs start with canopy's header, the checkpoint parses as one);
-// every other file stays. It returns the paths removed, relative to dir.
+// canopy_…, the CSVs start with canopy's header, the checkpoint passes the checks of
+// --resume), and a plot only if it is a parameter's in the earlier run's summary.csv;
+// every other file stays. If dir holds a checkpoint of an unfinished run, which
+// --resume could continue, it removes nothing and returns an error saying so: a
+// forgotten --resume must not discard the draws made. It returns the paths removed,
+// relative to dir.
 func removeOldOutputs(dir string) ([]string, error) {
-	var removed []string
-	remove := func(rel string) error {
-		if err := os.Remove(filepath.Join(dir, rel)); err != nil {
-			return fmt.Errorf("removing the earlier run's %s: %w", filepath.Join(dir, rel), err)
-		}
-		removed = append(removed, rel)
-		return nil
-	}
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -334,43 +376,87 @@ func removeOldOutputs(dir string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	ckpt := func(name string) *checkpoint {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return nil
+		}
+		cp, _ := parseCheckpoint(b)
+		return cp
+	}
+	var ours []string // relative to dir
 	for _, e := range entries {
 		name := e.Name()
 		if !e.Type().IsRegular() {
 			continue
 		}
 		head := readHead(filepath.Join(dir, name))
-		var ours bool
+		var own bool
 		switch {
 		case chainName.MatchString(name):
-			ours = strings.Contains(head, "\n# model = canopy_")
+			own = strings.Contains(head, "\n# model = canopy_")
 		case name == "summary.csv":
-			ours = strings.HasPrefix(head, summaryHeader+"\n")
+			own = strings.HasPrefix(head, summaryHeader+"\n")
 		case name == "ancestral.csv":
-			ours = strings.HasPrefix(head, ancestralHeader+"\n")
-		case name == "checkpoint.json" || name == "checkpoint.json.tmp":
-			var cp checkpoint
-			b, err := os.ReadFile(filepath.Join(dir, name))
-			ours = err == nil && json.Unmarshal(b, &cp) == nil && cp.Version == 1
-		}
-		if ours {
-			if err := remove(name); err != nil {
-				return removed, err
+			own = strings.HasPrefix(head, ancestralHeader+"\n")
+		case name == "checkpoint.json":
+			cp := ckpt(name)
+			if cp != nil {
+				if why := cp.unfinished(); why != "" {
+					return nil, &exitError{code: 2, err: fmt.Errorf("%s holds an unfinished run (%s) that a new run would remove: "+
+						"continue it with canopy fit --resume %s, or choose another --out", dir, why, dir)}
+				}
 			}
+			own = cp != nil
+		case name == "checkpoint.json.tmp": // left by a crash before the rename; --resume never reads it
+			own = ckpt(name) != nil
+		}
+		if own {
+			ours = append(ours, name)
 		}
 	}
-	plots, err := os.ReadDir(filepath.Join(dir, "plots"))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return removed, err
+	if slices.Contains(ours, "summary.csv") {
+		ours = append(ours, oldPlots(dir)...)
 	}
-	for _, e := range plots {
-		if e.Type().IsRegular() && plotName.MatchString(e.Name()) {
-			if err := remove(filepath.Join("plots", e.Name())); err != nil {
-				return removed, err
-			}
+	var removed []string
+	for _, rel := range ours {
+		if err := os.Remove(filepath.Join(dir, rel)); err != nil {
+			return removed, fmt.Errorf("removing the earlier run's %s: %w", filepath.Join(dir, rel), err)
 		}
+		removed = append(removed, rel)
 	}
 	return removed, nil
+}
+
+// oldPlots returns the plots, relative to dir, of the parameters listed in
+// dir/summary.csv (which has canopy's header). report writes summary.csv before the
+// plots, so a run that drew plots left one naming each; a file in plots that no
+// parameter of it names is not canopy's, however much its name looks like one. A
+// plots that is a symbolic link is not followed: what it points at lies outside
+// dir.
+func oldPlots(dir string) []string {
+	if st, err := os.Lstat(filepath.Join(dir, "plots")); err != nil || !st.IsDir() {
+		return nil
+	}
+	f, err := os.Open(filepath.Join(dir, "summary.csv"))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil || len(rows) == 0 || strings.Join(rows[0], ",") != summaryHeader {
+		return nil
+	}
+	var out []string
+	for _, row := range rows[1:] {
+		for _, ext := range []string{".png", ".svg"} { // plots.TraceDensity writes both
+			rel := filepath.Join("plots", plots.FileName(row[0])+ext)
+			if st, err := os.Lstat(filepath.Join(dir, rel)); err == nil && st.Mode().IsRegular() {
+				out = append(out, rel)
+			}
+		}
+	}
+	return out
 }
 
 // readHead returns the first 1 KiB of a file, "" if it cannot be read.
