@@ -231,6 +231,7 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress on standard error")
 	fs.Float64Var(&c.adaptDelta, "adapt-delta", 0.8, "nuts: target acceptance of step-size adaptation, in (0, 1); raise it (0.9, 0.95) against divergences")
 	fs.IntVar(&c.maxDepth, "max-depth", 10, "nuts: maximum tree depth (a transition takes at most 2^depth − 1 leapfrog steps)")
+	euler := fs.Bool("euler-steps", false, "kunita-ou: Euler steps for the pull (hyperiax's discretisation) instead of integrating it exactly in each step; for comparisons")
 	resume := fs.String("resume", "", "continue the run saved in this directory (its settings; --draws may raise the total)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -280,7 +281,10 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		// Shape fits with NUTS guide with the local auxiliary; RW/pCN mixed better
 		// without it. A resumed run keeps its checkpoint's choice.
 		c.localAux = c.sampler == "nuts"
-		c.exponential = c.model == "kunita-ou"
+		c.exponential = c.model == "kunita-ou" && !*euler
+		if *euler && c.model != "kunita-ou" {
+			return &exitError{code: 2, err: fmt.Errorf("--euler-steps goes with --model kunita-ou (the other models' steps have no drift to integrate)")}
+		}
 	}
 	if !knownModel(c.model) {
 		return &exitError{code: 2, err: fmt.Errorf("--model %q: want bm, ou, kunita or kunita-ou", c.model)}

@@ -512,6 +512,17 @@ func TestFitKunitaOU(t *testing.T) {
 	b, err = os.ReadFile(filepath.Join(out, "chain-1.csv"))
 	require.NoError(t, err)
 	require.Contains(t, string(b), "canopy_exponential_steps = false")
+	// --euler-steps chooses the Euler steps for a new run, and only for kunita-ou.
+	euler := filepath.Join(dir, "euler")
+	_, stderr, code = canopy(t, "fit", "--tree", tree, "--landmarks", shapes, "--model", "kunita-ou", "--steps", "4", "--euler-steps",
+		"--noise", "0.001", "--chains", "1", "--warmup", "20", "--draws", "20", "--out", euler, "--quiet")
+	require.Equal(t, 0, code, stderr)
+	b, err = os.ReadFile(filepath.Join(euler, "chain-1.csv"))
+	require.NoError(t, err)
+	require.Contains(t, string(b), "canopy_exponential_steps = false")
+	_, stderr, code = canopy(t, "fit", "--tree", tree, "--landmarks", shapes, "--model", "kunita", "--euler-steps", "--out", euler)
+	require.Equal(t, 2, code, stderr)
+	require.Contains(t, stderr, "--euler-steps goes with --model kunita-ou")
 }
 
 // checkCladeMeans checks the ancestral shapes of TestFitKunita's tree (2 internal nodes
