@@ -246,36 +246,49 @@ func (p *problem) full(v, grad []float64) (float64, error) {
 	return ll, nil
 }
 
-// information returns the negative Hessian of the log-likelihood at v = (u, m), by
-// central differences of the exact gradient (exact in m, where the log-likelihood is
-// quadratic), symmetrised.
+// information returns the negative Hessian of the log-likelihood at v = (u, m) (exact
+// in m, where the log-likelihood is quadratic).
 func (p *problem) information(v []float64) (*mat.SymDense, error) {
-	k := len(v)
-	v = slices.Clone(v)
-	gp, gm := make([]float64, k), make([]float64, k)
-	a := mat.NewDense(k, k, nil) // row i: −∂grad/∂v_i
-	for i := 0; i < k; i++ {
-		h := 1e-5 * (1 + math.Abs(v[i]))
-		old := v[i]
-		v[i] = old + h
-		_, e1 := p.full(v, gp)
-		v[i] = old - h
-		_, e2 := p.full(v, gm)
-		v[i] = old
-		if e1 != nil || e2 != nil {
-			return nil, errors.Join(e1, e2)
-		}
-		for j := 0; j < k; j++ {
-			a.Set(i, j, -(gp[j]-gm[j])/(2*h))
-		}
+	J := mat.NewSymDense(len(v), nil)
+	if err := hessianTo(J, slices.Clone(v), p.full); err != nil {
+		return nil, err
 	}
-	J := mat.NewSymDense(k, nil)
-	for i := 0; i < k; i++ {
-		for j := i; j < k; j++ {
-			J.SetSym(i, j, 0.5*(a.At(i, j)+a.At(j, i)))
-		}
-	}
+	J.ScaleSym(-1, J)
 	return J, nil
+}
+
+// objective is a log-likelihood that writes its gradient into grad when grad is not nil:
+// problem.profile and problem.full.
+type objective func(x, grad []float64) (float64, error)
+
+// hessianTo writes into dst (len(x)×len(x)) the Hessian of f at x by central differences
+// of its exact gradient, steps h_i = 1e-5(1 + |x_i|), symmetrised as
+// ½(∂g_j/∂x_i + ∂g_i/∂x_j). x is changed during the call and restored.
+func hessianTo(dst *mat.SymDense, x []float64, f objective) error {
+	k := len(x)
+	gp, gm := make([]float64, k), make([]float64, k)
+	for i := 0; i < k; i++ {
+		h := 1e-5 * (1 + math.Abs(x[i]))
+		old := x[i]
+		x[i] = old + h
+		_, e1 := f(x, gp)
+		x[i] = old - h
+		_, e2 := f(x, gm)
+		x[i] = old
+		if e1 != nil || e2 != nil {
+			return errors.Join(e1, e2)
+		}
+		// Row i: the entries above the diagonal are stored now and averaged with their
+		// transposes when rows j > i come.
+		for j := 0; j < k; j++ {
+			v := (gp[j] - gm[j]) / (2 * h)
+			if j < i {
+				v = 0.5 * (v + dst.At(j, i))
+			}
+			dst.SetSym(i, j, v)
+		}
+	}
+	return nil
 }
 
 func (p *problem) sigmaIndex() int {
@@ -389,7 +402,7 @@ func Fit(t *topology.Topology, y []float64, cfg Config) (*Result, error) {
 	if res == nil || math.IsInf(res.F, 0) || math.IsNaN(res.F) {
 		return nil, fmt.Errorf("%w: the optimiser found no finite likelihood (%v)", ErrCannotFit, err)
 	}
-	u := p.polish(res.X)
+	u := p.polish(p.profile, res.X)
 	if g := make([]float64, len(u)); true {
 		if _, err := p.profile(u, g); err == nil {
 			converged = maxAbs(g)/float64(nobs) < 1e-8
@@ -626,68 +639,48 @@ func maxAbs(x []float64) float64 {
 	return m
 }
 
-// polish refines a quasi-Newton optimum with up to three Newton steps, using the Hessian
-// from central differences of the exact gradient, and keeps a step only when it shrinks
-// the gradient without lowering the likelihood beyond rounding. L-BFGS stops where its line search can no longer make progress,
-// which on small problems can leave the gradient near 1e-8; a Newton step from there is
-// accurate to rounding.
-func (p *problem) polish(u []float64) []float64 {
-	k := len(u)
-	u = append([]float64(nil), u...)
-	g, gp, gm := make([]float64, k), make([]float64, k), make([]float64, k)
+// polish refines a quasi-Newton optimum of f with up to three Newton steps, using the
+// Hessian from hessianTo, and keeps a step only when it shrinks the gradient without
+// lowering the likelihood beyond rounding. L-BFGS stops where its line search can no
+// longer make progress, which on small problems can leave the gradient near 1e-8; a
+// Newton step from there is accurate to rounding.
+func (p *problem) polish(f objective, x []float64) []float64 {
+	k := len(x)
+	x = slices.Clone(x)
+	g, gt := make([]float64, k), make([]float64, k)
 	H := mat.NewSymDense(k, nil)
+	neg := mat.NewSymDense(k, nil)
 	step := mat.NewVecDense(k, nil)
 	trial := make([]float64, k)
-	ll, err := p.profile(u, g)
+	ll, err := f(x, g)
 	if err != nil {
-		return u
+		return x
 	}
 	for it := 0; it < 3; it++ {
-		for i := 0; i < k; i++ {
-			h := 1e-5 * (1 + math.Abs(u[i]))
-			old := u[i]
-			u[i] = old + h
-			_, e1 := p.profile(u, gp)
-			u[i] = old - h
-			_, e2 := p.profile(u, gm)
-			u[i] = old
-			if e1 != nil || e2 != nil {
-				return u
-			}
-			for j := 0; j <= i; j++ {
-				// Symmetrise the two one-sided estimates of H_ij = H_ji.
-				v := (gp[j] - gm[j]) / (2 * h)
-				if j < i {
-					v = 0.5 * (v + H.At(j, i))
-				}
-				H.SetSym(j, i, v)
-			}
-			for j := i + 1; j < k; j++ {
-				H.SetSym(i, j, (gp[j]-gm[j])/(2*h))
-			}
+		if hessianTo(H, x, f) != nil {
+			return x
 		}
 		// Newton step on the negative log-likelihood: Δ = −(∇²ℓ)⁻¹∇ℓ, ∇²ℓ negative definite.
-		neg := mat.NewSymDense(k, nil)
 		neg.ScaleSym(-1, H)
 		var ch mat.Cholesky
 		if !ch.Factorize(neg) {
-			return u
+			return x
 		}
 		if err := ch.SolveVecTo(step, mat.NewVecDense(k, g)); err != nil {
-			return u
+			return x
 		}
 		for i := range trial {
-			trial[i] = u[i] + step.AtVec(i)
+			trial[i] = x[i] + step.AtVec(i)
 		}
 		// Near the optimum the likelihood is flat to rounding, so judge a step by the
 		// gradient, allowing the likelihood to drop only by rounding error.
-		lt, err := p.profile(trial, gp)
-		if err != nil || !(lt >= ll-1e-12*math.Abs(ll)) || !(maxAbs(gp) < maxAbs(g)) {
-			return u
+		lt, err := f(trial, gt)
+		if err != nil || !(lt >= ll-1e-12*math.Abs(ll)) || !(maxAbs(gt) < maxAbs(g)) {
+			return x
 		}
-		copy(u, trial)
-		copy(g, gp)
+		copy(x, trial)
+		copy(g, gt)
 		ll = lt
 	}
-	return u
+	return x
 }
