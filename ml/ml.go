@@ -576,7 +576,9 @@ func (p *problem) start(y []float64) []float64 {
 
 // ancestral smooths the internal nodes at the fitted v = (u, m) under a flat prior on
 // the root or, with p.tied, on the intercept θ = root, whose conditional precision given
-// u is the m-block of the information J.
+// u is the m-block of the information J. With p.tied the standard errors are NaN where
+// that precision is unavailable: J nil (the information could not be computed) or a
+// diagonal entry that is not positive.
 func (p *problem) ancestral(v []float64, J *mat.SymDense) ([]Ancestral, error) {
 	n, d := p.t.Len(), p.d
 	nu := p.numU()
@@ -610,10 +612,17 @@ func (p *problem) ancestral(v []float64, J *mat.SymDense) ([]Ancestral, error) {
 		if err := smooth(shifted, cov1); err != nil {
 			return nil, err
 		}
+		prec := make([]float64, d)
+		for i := range prec {
+			prec[i] = math.NaN()
+			if J != nil && J.At(nu+i, nu+i) > 0 {
+				prec[i] = J.At(nu+i, nu+i)
+			}
+		}
 		for w := 0; w < n; w++ {
 			for i := 0; i < d; i++ {
 				b := shifted[w*d+i] - mean[w*d+i]
-				cov[w*d*d+i*d+i] += b * b / J.At(nu+i, nu+i)
+				cov[w*d*d+i*d+i] += b * b / prec[i]
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/canopy-bffg/canopy/bffg"
 	"github.com/canopy-bffg/canopy/format"
 	"github.com/canopy-bffg/canopy/format/traits"
 	"github.com/canopy-bffg/canopy/topology"
@@ -155,5 +156,33 @@ func TestFitOUUltrametricAncestral(t *testing.T) {
 		v := cov(anc.Node, anc.Node) - mat.Dot(c, &sic) + b*b*varMu
 		require.InDelta(t, mu+mat.Dot(c, &sir), anc.Mean[0], 1e-8, "node %d", anc.Node)
 		require.InDelta(t, math.Sqrt(v), anc.SE[0], 1e-7, "node %d", anc.Node)
+	}
+}
+
+// When the information is unavailable (information returns an error and J is nil) or
+// its intercept entry is not positive, the tied fit's ancestral means are still given
+// and their standard errors are NaN. Before the guard a nil J panicked in ancestral,
+// and a negative entry gave se 0.
+func TestAncestralTiedWithoutInformation(t *testing.T) {
+	tr, y := mammals(t)
+	r, err := Fit(tr, y[1], Config{Model: OU})
+	require.NoError(t, err)
+	require.True(t, r.Ultrametric)
+	// The problem as Fit sets it up, at the fitted v = (log σ², log α, θ = root).
+	p := &problem{t: tr, d: 1, cfg: Config{Model: OU}, obs: bffg.Obs{Y: y[1]},
+		xhat: make([]float64, 1), hcov: make([]float64, 1),
+		ou: &bffg.OU{Tree: tr, D: 1, Theta: make([]float64, 1)}}
+	p.depth, p.tied = ultrametric(tr)
+	v := []float64{math.Log(r.Params["sigma2"]), math.Log(r.Params["alpha"]), r.Params["theta"]}
+	negative := mat.NewSymDense(3, nil)
+	negative.SetSym(2, 2, -1)
+	for name, J := range map[string]*mat.SymDense{"nil": nil, "negative": negative} {
+		anc, err := p.ancestral(v, J)
+		require.NoError(t, err, name)
+		require.Len(t, anc, len(r.Ancestral), name)
+		for i, a := range anc {
+			require.InDelta(t, r.Ancestral[i].Mean[0], a.Mean[0], 1e-9, "%s: node %d", name, a.Node)
+			require.True(t, math.IsNaN(a.SE[0]), "%s: node %d se %v", name, a.Node, a.SE[0])
+		}
 	}
 }
