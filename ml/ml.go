@@ -12,9 +12,12 @@
 //
 // On an ultrametric tree every tip has the same root-to-tip time T, so under OU the root
 // state x₀ and the optimum θ enter the likelihood only through the tips' common mean
-// e^{−αT}x₀ + (1 − e^{−αT})θ and cannot be told apart. There the fit estimates one
-// intercept per trait, θ = x₀ (the mean of every node), as phylolm's OUfixedRoot does,
-// and counts its parameters accordingly; Result.Ultrametric reports it.
+// e^{−αT}x₀ + (1 − e^{−αT})θ and cannot be told apart. There, and on trees whose
+// root-to-tip distances differ by at most 1% (rounded branch lengths), the fit estimates
+// one intercept per trait, θ = x₀ (the mean of every node), as phylolm's OUfixedRoot
+// does, and counts its parameters accordingly; Result.Ultrametric reports it. The tied
+// model is a valid model on any tree and its likelihood is evaluated exactly on the tree
+// given; the tolerance only chooses it where θ and x₀ are practically unidentifiable.
 //
 // Standard errors of the parameters and the root come from the observed information:
 // the inverse of the negative Hessian of the log-likelihood in all estimated parameters
@@ -79,15 +82,18 @@ type Result struct {
 	// information; NaN where the negative Hessian is not positive definite.
 	SE     map[string]float64
 	RootSE []float64
-	// Ultrametric reports an OU fit on an ultrametric tree, where θ = root (one
-	// intercept per trait) because the two are not separately identifiable.
+	// Ultrametric reports an OU fit on an ultrametric tree (to within 1%, see
+	// TipDepths), where θ = root (one intercept per trait) because the two are not
+	// separately identifiable.
 	Ultrametric bool
-	LogLik      float64
-	AIC, AICc   float64
-	NumParams   int // estimated parameters, the root's d included
-	NumObs      int // observed values
-	Ancestral   []Ancestral
-	Converged   bool
+	// TipDepths are the shortest and the longest root-to-tip distance.
+	TipDepths [2]float64
+	LogLik    float64
+	AIC, AICc float64
+	NumParams int // estimated parameters, the root's d included
+	NumObs    int // observed values
+	Ancestral []Ancestral
+	Converged bool
 }
 
 // ErrCannotFit reports data that cannot identify the model.
@@ -123,20 +129,34 @@ type problem struct {
 	depth float64
 }
 
-// ultrametricTol is the relative spread of root-to-tip distances below which a tree is
-// taken as ultrametric: Newick files round branch lengths (the anoles tree's distances
-// differ by 2e-8 relative), while a real difference in tip ages is far larger.
-const ultrametricTol = 1e-6
+// ultrametricTol is the relative spread (max − min)/max of the root-to-tip distances up
+// to which OU fits the tied model θ = root. That model is a restriction of OU evaluated
+// exactly on the tree given, so the tolerance does not make the likelihood approximate;
+// it decides only where θ and the root are practically unidentifiable. Apart, they are
+// told only by how the tips' weights on the root, e^{−αT_i}, differ, and
+// |e^{−αT_i} − e^{−αT_j}| ≈ αT·e^{−αT}·|T_i − T_j|/T ≤ e⁻¹·|T_i − T_j|/T: at a 1% spread
+// less than 0.4% of the tips' mean, so θ − root is roughly a few hundred times less
+// precise than the mean (on the 3-decimal tree of TestFitOUNearlyUltrametric, spread
+// 0.2%, the untied fit ran the root to −1e19 with no finite standard errors). 1% covers branch lengths rounded to 3 decimals on a
+// tree of height 1 (up to 5e-4 per edge; the anoles tree's distances differ by 2e-8),
+// while tip ages that really differ (fossils, trees not on a clock) usually differ more.
+const ultrametricTol = 1e-2
+
+// tipDepths returns the shortest, longest and mean root-to-tip distance of t.
+func tipDepths(t *topology.Topology) (lo, hi, mean float64) {
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for i := 0; i < t.NumLeaves(); i++ {
+		h := t.Dist(t.Leaf(i))
+		lo, hi, mean = math.Min(lo, h), math.Max(hi, h), mean+h
+	}
+	return lo, hi, mean / float64(t.NumLeaves())
+}
 
 // ultrametric reports whether all tips of t are at the same distance from the root,
 // within ultrametricTol relative, and returns their mean distance.
 func ultrametric(t *topology.Topology) (depth float64, ok bool) {
-	lo, hi, sum := math.Inf(1), math.Inf(-1), 0.0
-	for i := 0; i < t.NumLeaves(); i++ {
-		h := t.Dist(t.Leaf(i))
-		lo, hi, sum = math.Min(lo, h), math.Max(hi, h), sum+h
-	}
-	return sum / float64(t.NumLeaves()), hi > 0 && hi-lo <= ultrametricTol*hi
+	lo, hi, mean := tipDepths(t)
+	return mean, hi > 0 && hi-lo <= ultrametricTol*hi
 }
 
 func (p *problem) numU() int {
@@ -178,9 +198,10 @@ func (p *problem) set(u []float64) (bffg.Parametric, error) {
 }
 
 // profile returns the profile log-likelihood at u and, if grad is not nil, its gradient.
-// With p.tied, θ is 0 (the data are centred) and the root x̂ is profiled: on an
+// With p.tied, θ is 0 (the data are centred) and the root x̂ is profiled: on an exactly
 // ultrametric tree that is the tied model with intercept e^{−αT}x̂, and the same
-// function of (σ², α, τ²) once the intercept is profiled out.
+// function of (σ², α, τ²) once the intercept is profiled out; within ultrametricTol it
+// is close to it, and Fit finishes on the tied model itself (full).
 func (p *problem) profile(u, grad []float64) (float64, error) {
 	if p.tied {
 		clear(p.ou.Theta)
@@ -419,6 +440,16 @@ func Fit(t *topology.Topology, y []float64, cfg Config) (*Result, error) {
 		for i := range m {
 			m[i] *= e
 		}
+		// The profile (θ = 0, root profiled) is the tied model only when every tip is at
+		// depth T exactly; within ultrametricTol its optimum is a close start, and Newton
+		// steps on the tied model itself (θ = root = m, exact on any tree) finish the fit.
+		v = p.polish(p.full, v)
+		u, m = v[:len(u)], v[len(u):]
+		if g := make([]float64, len(v)); true {
+			if _, err := p.full(v, g); err == nil {
+				converged = maxAbs(g)/float64(nobs) < 1e-8
+			}
+		}
 	}
 	ll, err := p.full(v, nil)
 	if err != nil {
@@ -426,6 +457,7 @@ func Fit(t *topology.Topology, y []float64, cfg Config) (*Result, error) {
 	}
 	r := &Result{Params: map[string]float64{}, SE: map[string]float64{}, Root: append([]float64(nil), m...),
 		RootSE: make([]float64, d), LogLik: ll, NumParams: k, NumObs: nobs, Converged: converged, Ultrametric: p.tied}
+	r.TipDepths[0], r.TipDepths[1], _ = tipDepths(t)
 	for i := range r.Root {
 		r.Root[i] += centre[i]
 	}
@@ -511,7 +543,7 @@ func fitPerTrait(t *topology.Topology, y []float64, d int, cfg Config) (*Result,
 		}
 		r.Root = append(r.Root, rk.Root...)
 		r.RootSE = append(r.RootSE, rk.RootSE...)
-		r.Ultrametric = rk.Ultrametric
+		r.Ultrametric, r.TipDepths = rk.Ultrametric, rk.TipDepths
 		r.LogLik += rk.LogLik
 		r.NumParams += rk.NumParams
 		r.NumObs += rk.NumObs

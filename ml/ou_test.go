@@ -66,7 +66,7 @@ func TestFitOUUltrametric(t *testing.T) {
 }
 
 // The anoles tree's root-to-tip distances differ by 2e-8 relative (rounded lengths): it
-// counts as ultrametric; a tree with one tip 1% longer does not.
+// counts as ultrametric, as does a tree with one tip 1% longer; 1.5% longer does not.
 func TestUltrametric(t *testing.T) {
 	b, err := os.ReadFile("../format/testdata/mahler2010_anoles/tree.nwk")
 	require.NoError(t, err)
@@ -74,12 +74,53 @@ func TestUltrametric(t *testing.T) {
 	require.NoError(t, err)
 	_, ok := ultrametric(tr)
 	require.True(t, ok)
-	for nwk, want := range map[string]bool{"((a:1,b:1):1,c:2);": true, "((a:1,b:1):1,c:2.02);": false} {
+	for nwk, want := range map[string]bool{"((a:1,b:1):1,c:2);": true, "((a:1,b:1):1,c:2.02);": true, "((a:1,b:1):1,c:2.03);": false} {
 		tr, err := topology.ParseNewick(nwk)
 		require.NoError(t, err)
 		_, ok := ultrametric(tr)
 		require.Equal(t, want, ok, nwk)
 	}
+}
+
+// An ultrametric tree of height 1 with its branch lengths rounded to 3 decimals (tip
+// depths 0.999 to 1.001) gets the tied model θ = root, as the exact tree does, and the
+// tied model's exact optimum on the rounded tree. R: ape::rcoal(8) after set.seed(9),
+// tips a–h, x from rTraitCont (BM, σ 1) rounded to 3 decimals, lengths scaled to height
+// 1 and written with 10 digits (exact) or rounded to 3; fitted as in
+// TestFitOUUltrametric. Before the 1% tolerance the rounded tree got the untied model:
+// 4 parameters, root −1e19, log-likelihood 1.92 and no standard errors.
+func TestFitOUNearlyUltrametric(t *testing.T) {
+	y := map[string]float64{"a": 1.203, "b": 1.084, "c": 0.553, "d": 0.321, "e": 0.556, "f": 0.367, "g": -0.101, "h": -0.288}
+	fit := func(nwk string) *Result {
+		tr, err := topology.ParseNewick(nwk)
+		require.NoError(t, err)
+		yy := make([]float64, tr.NumLeaves())
+		for i := range yy {
+			yy[i] = y[tr.Name(tr.Leaf(i))]
+		}
+		r, err := Fit(tr, yy, Config{Model: OU})
+		require.NoError(t, err)
+		return r
+	}
+	exact := fit("(((a:0.2516396021,(b:0.1599767069,c:0.1599767069):0.09166289528):0.0455712215,(d:0.09441093526,e:0.09441093526):0.2027998884):0.7027891764,(f:0.2956779627,(g:0.0392449313,h:0.0392449313):0.2564330314):0.7043220373);")
+	rounded := fit("(((a:0.252,(b:0.16,c:0.16):0.092):0.046,(d:0.094,e:0.094):0.203):0.703,(f:0.296,(g:0.039,h:0.039):0.256):0.704);")
+	require.InDelta(t, 0.999, rounded.TipDepths[0], 1e-12)
+	require.InDelta(t, 1.001, rounded.TipDepths[1], 1e-12)
+	require.InEpsilon(t, -3.6440969945, exact.LogLik, 1e-9)
+	for _, r := range []*Result{exact, rounded} {
+		require.True(t, r.Ultrametric)
+		require.True(t, r.Converged)
+		require.Equal(t, 3, r.NumParams)
+	}
+	// Rounding the lengths moves the log-likelihood by 2e-3.
+	require.InDelta(t, exact.LogLik, rounded.LogLik, 5e-3)
+	require.InEpsilon(t, -3.6422354494, rounded.LogLik, 1e-9)
+	require.InEpsilon(t, 1.491715685, rounded.Params["alpha"], 1e-5)
+	require.InEpsilon(t, 0.7093607651, rounded.Params["sigma2"], 1e-5)
+	require.InEpsilon(t, 0.4575383412, rounded.Params["theta"], 1e-5)
+	require.InEpsilon(t, 1.94778, rounded.SE["alpha"], 1e-3)
+	require.InEpsilon(t, 0.57515, rounded.SE["sigma2"], 1e-3)
+	require.InEpsilon(t, 0.264966, rounded.SE["theta"], 1e-3)
 }
 
 // On a non-ultrametric tree root and θ are both fitted, with standard errors from the

@@ -126,7 +126,12 @@ func runML(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "canopy: note: ml fits one common rate σ² to the %d traits (Σ = σ²I); scale them comparably, use --per-trait for a rate per trait, or use fit, which estimates a full Σ\n", ds.d())
 	}
 	if r.Ultrametric {
-		fmt.Fprintln(stderr, "canopy: note: the tree is ultrametric, so under OU the optimum θ and the root state are not separately identifiable (every tip's mean is e^{−αT}·root + (1 − e^{−αT})·θ); ml fits one intercept per trait, θ = root, as phylolm's OUfixedRoot does")
+		lo, hi := r.TipDepths[0], r.TipDepths[1]
+		depths := fmt.Sprintf("every tip at distance %.6g from the root", hi)
+		if lo < hi {
+			depths = fmt.Sprintf("root-to-tip distances %.6g to %.6g, a spread of %.2g%%, within ml's 1%%", lo, hi, 100*(hi-lo)/hi)
+		}
+		fmt.Fprintf(stderr, "canopy: note: the tree is ultrametric (%s), so under OU the optimum θ and the root state are not separately identifiable (every tip's mean is e^{−αT}·root + (1 − e^{−αT})·θ); ml fits one intercept per trait, θ = root, as phylolm's OUfixedRoot does, with the likelihood on the tree as given\n", depths)
 	}
 	if *model == string(ml.OU) && !r.Ultrametric {
 		fmt.Fprintln(stderr, "canopy: note: the ancestral states' se are given the fitted α and θ; the root's se with the parameters includes their uncertainty, and θ and the root are often poorly determined apart")

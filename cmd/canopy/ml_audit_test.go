@@ -104,3 +104,17 @@ func TestRRowNamesHint(t *testing.T) {
 		write("ok.csv", "\"\",\"x\"\n\"a\",1\n\"b\",2\n\"c\",0.5\n\"d\",1.5\n"))
 	require.Equal(t, 0, code, stderr)
 }
+
+// An ultrametric tree with branch lengths rounded to 3 decimals (tip depths 0.999 to
+// 1.001) gets the tied OU model, as the exact tree does, and the note states the spread
+// (numbers in ml.TestFitOUNearlyUltrametric).
+func TestMLOUNearlyUltrametric(t *testing.T) {
+	write := fileWriter(t, t.TempDir())
+	tree := write("t.nwk", "(((a:0.252,(b:0.16,c:0.16):0.092):0.046,(d:0.094,e:0.094):0.203):0.703,(f:0.296,(g:0.039,h:0.039):0.256):0.704);")
+	tr := write("x.csv", "taxon,x\na,1.203\nb,1.084\nc,0.553\nd,0.321\ne,0.556\nf,0.367\ng,-0.101\nh,-0.288\n")
+	stdout, stderr, code := canopy(t, "ml", "--tree", tree, "--traits", tr, "--model", "ou")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, "the tree is ultrametric (root-to-tip distances 0.999 to 1.001, a spread of 0.2%, within ml's 1%)")
+	require.Contains(t, stdout, "(3 parameters)")
+	require.NotContains(t, stdout, " NA")
+}
