@@ -22,7 +22,10 @@
 // Standard errors of the parameters and the root come from the observed information:
 // the inverse of the negative Hessian of the log-likelihood in all estimated parameters
 // (root included), by central differences of the exact score, with the delta method for
-// the positive parameters (fitted on the log scale).
+// the positive parameters (fitted on the log scale). A positive parameter at a
+// boundary of its range (α → 0, the Brownian-motion limit, or a variance → 0) has no
+// Wald standard error: it is reported as NaN and named in Result.AtBoundary, and the
+// others are computed with it fixed.
 //
 // With several traits both models treat the traits as independent. By default they
 // share one rate σ² (trait covariance σ²I, and one α and τ²), which suits traits on
@@ -79,9 +82,15 @@ type Result struct {
 	Params map[string]float64 // sigma2, alpha, theta (theta1.. for d > 1), tau2 when estimated
 	Root   []float64          // x̂_root
 	// SE and RootSE are the standard errors of Params and Root from the observed
-	// information; NaN where the negative Hessian is not positive definite.
+	// information; NaN for a parameter at a boundary (AtBoundary), and NaN where the
+	// negative Hessian of the others is not positive definite.
 	SE     map[string]float64
 	RootSE []float64
+	// AtBoundary names the positive parameters (sigma2, alpha, tau2) whose estimates
+	// are at a boundary of their range, such as α → 0 (the Brownian-motion limit), and
+	// says why. A Wald standard error is undefined there: their SE is NaN, and the other
+	// standard errors treat them as fixed at their estimates. Nil when there are none.
+	AtBoundary map[string]string
 	// Ultrametric reports an OU fit on an ultrametric tree (to within 1%, see
 	// TipDepths), where θ = root (one intercept per trait) because the two are not
 	// separately identifiable.
@@ -278,6 +287,120 @@ func (p *problem) information(v []float64) (*mat.SymDense, error) {
 	return J, nil
 }
 
+// logNames returns the names of the log-scale parameters (σ², α, τ²) by index of u.
+func (p *problem) logNames() map[int]string {
+	names := map[int]string{0: "sigma2"}
+	if p.cfg.Model == OU {
+		names[1] = "alpha"
+	}
+	if p.cfg.EstimateNoise {
+		names[p.numU()-1] = "tau2"
+	}
+	return names
+}
+
+// Boundary tests. A positive parameter is fitted on the log scale, so at a boundary of
+// its range (α or a variance → 0) its estimate runs towards −∞ in log and the
+// likelihood is flat there: a Wald standard error is undefined, and the information's
+// log-scale entry is rounding noise (the 8-tip BM-simulated tree of TestFitOUAtBoundary
+// gave α = 1.4e-13 with se 1.4e-6, se 1e7 in log α). boundaryRatio is the size below
+// which α·T (T the tree height) counts as 0, and a variance as 0 next to the other one
+// (τ² next to the variance a tip gains from the root at depth T, σ²T under BM and
+// σ²(1 − e^{−2αT})/(2α) under OU, or the reverse): the log-likelihood then moves by
+// about n times that fraction, far below what the optimiser resolves. maxLogSE catches
+// flat directions the ratios do not name (such as α → ∞ together with σ², the
+// white-noise limit): a log-scale se of 10 spans a factor e^{±20} at 95%.
+const (
+	boundaryRatio = 1e-8
+	maxLogSE      = 10
+)
+
+// boundary returns why the log-scale parameters of u that are at a boundary of their
+// range are there, by index of u.
+func (p *problem) boundary(u []float64) map[int]string {
+	out := map[int]string{}
+	_, height, _ := tipDepths(p.t)
+	s2 := math.Exp(u[0])
+	tree := s2 * height // the variance a tip at depth T gains from the root
+	if p.cfg.Model == OU {
+		a := math.Exp(u[1])
+		if a*height < boundaryRatio {
+			out[1] = fmt.Sprintf("α·T = %.2g for tree height T = %.6g: the Brownian-motion limit α → 0", a*height, height)
+		} else {
+			tree = s2 * -math.Expm1(-2*a*height) / (2 * a)
+		}
+	}
+	tau2 := p.cfg.NoiseVar
+	if p.cfg.EstimateNoise {
+		tau2 = math.Exp(u[len(u)-1])
+		if tau2 < boundaryRatio*tree {
+			out[len(u)-1] = fmt.Sprintf("τ² is %.2g of the variance a tip gains from the root: the limit τ² → 0 of tips without noise", tau2/tree)
+		}
+	}
+	if tau2 > 0 && tree < boundaryRatio*tau2 {
+		out[0] = fmt.Sprintf("the variance a tip gains from the root is %.2g of τ²: the limit σ² → 0 of tips that vary by noise alone", tree/tau2)
+	}
+	return out
+}
+
+// covariance returns the inverse of the information J at v = (u, m), without the
+// rows and columns of the parameters at a boundary (p.boundary, then any whose log-scale
+// se exceeds maxLogSE, one at a time), and why those are at a boundary, by index of u.
+// Their entries, and all entries where J is nil or the rest is not positive definite,
+// are NaN.
+func (p *problem) covariance(J *mat.SymDense, u []float64) (*mat.SymDense, map[int]string) {
+	drop := p.boundary(u)
+	if J == nil {
+		return nanSym(len(u) + p.d), drop
+	}
+	k := J.SymmetricDim()
+	for {
+		cov := nanSym(k)
+		keep := make([]int, 0, k)
+		for i := range k {
+			if _, ok := drop[i]; !ok {
+				keep = append(keep, i)
+			}
+		}
+		sub := mat.NewSymDense(len(keep), nil)
+		for a, i := range keep {
+			for b := a; b < len(keep); b++ {
+				sub.SetSym(a, b, J.At(i, keep[b]))
+			}
+		}
+		var ch mat.Cholesky
+		if !ch.Factorize(sub) || ch.InverseTo(sub) != nil {
+			return nanSym(k), drop
+		}
+		for a, i := range keep {
+			for b := a; b < len(keep); b++ {
+				cov.SetSym(i, keep[b], sub.At(a, b))
+			}
+		}
+		worst, worstSE := -1, float64(maxLogSE)
+		for i := range p.logNames() {
+			if s := math.Sqrt(cov.At(i, i)); s > worstSE {
+				worst, worstSE = i, s
+			}
+		}
+		if worst < 0 {
+			return cov, drop
+		}
+		drop[worst] = fmt.Sprintf("the se of its log is %.3g > %d: the likelihood is flat in it", worstSE, maxLogSE)
+	}
+}
+
+// nanSym returns a k×k symmetric matrix of NaN.
+func nanSym(k int) *mat.SymDense {
+	s := mat.NewSymDense(k, nil)
+	for i := range k {
+		for j := i; j < k; j++ {
+			s.SetSym(i, j, math.NaN())
+		}
+	}
+	return s
+}
+
 // objective is a log-likelihood that writes its gradient into grad when grad is not nil:
 // problem.profile and problem.full.
 type objective func(x, grad []float64) (float64, error)
@@ -461,15 +584,16 @@ func Fit(t *topology.Topology, y []float64, cfg Config) (*Result, error) {
 	for i := range r.Root {
 		r.Root[i] += centre[i]
 	}
-	// Standard errors from the inverse information; NaN where it is not invertible
-	// (a flat direction of the likelihood).
-	J, err := p.information(v)
-	cov := mat.NewSymDense(len(v), nil)
-	var ch mat.Cholesky
-	if err != nil || !ch.Factorize(J) || ch.InverseTo(cov) != nil {
-		for i := range len(v) {
-			cov.SetSym(i, i, math.NaN())
+	// Standard errors from the inverse information, leaving out the parameters at a
+	// boundary (their se is NaN, and the others' are given them); NaN where the rest is
+	// not invertible (a flat direction of the likelihood).
+	J, _ := p.information(v) // nil when it fails
+	cov, atBoundary := p.covariance(J, u)
+	for i, why := range atBoundary {
+		if r.AtBoundary == nil {
+			r.AtBoundary = map[string]string{}
 		}
+		r.AtBoundary[p.logNames()[i]] = why
 	}
 	se := func(i int) float64 { return math.Sqrt(cov.At(i, i)) }
 	r.Params["sigma2"] = math.Exp(u[0])
@@ -540,6 +664,12 @@ func fitPerTrait(t *topology.Topology, y []float64, d int, cfg Config) (*Result,
 		for name, v := range rk.Params {
 			r.Params[fmt.Sprintf("%s_%d", name, k+1)] = v
 			r.SE[fmt.Sprintf("%s_%d", name, k+1)] = rk.SE[name]
+		}
+		for name, why := range rk.AtBoundary {
+			if r.AtBoundary == nil {
+				r.AtBoundary = map[string]string{}
+			}
+			r.AtBoundary[fmt.Sprintf("%s_%d", name, k+1)] = why
 		}
 		r.Root = append(r.Root, rk.Root...)
 		r.RootSE = append(r.RootSE, rk.RootSE...)

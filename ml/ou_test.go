@@ -1,8 +1,10 @@
 package ml
 
 import (
+	"maps"
 	"math"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -226,4 +228,65 @@ func TestAncestralTiedWithoutInformation(t *testing.T) {
 			require.True(t, math.IsNaN(a.SE[0]), "%s: node %d se %v", name, a.Node, a.SE[0])
 		}
 	}
+}
+
+// Data simulated under BM on an 8-tip ultrametric tree take OU's α to 0, the
+// Brownian-motion limit: α is reported at its boundary with se NaN, and σ², θ = root and
+// the log-likelihood are BM's, with BM's closed-form standard errors σ̂²√(2/n) and
+// (σ̂²/1'C⁻¹1)^½ (R: the GLS fit of TestFitBMMatchesGLS on ape::vcv of the tree). A
+// leaf noise τ² estimated on the same data goes to 0 as well, and σ² to 0 when the
+// known noise variance dwarfs the data's. The tree is ape::rcoal(8) after set.seed(10),
+// tips a–h, lengths scaled to height 1, x from rTraitCont (BM, σ 1) rounded to 3
+// decimals. Before, α was 1.4e-13 with se 1.4e-6 (1e7 on the log scale), BM's τ²
+// 1.6e-14 with se 3.2e-9, and σ² 6.2e-11 with se 4e-5 under noise 100.
+func TestFitOUAtBoundary(t *testing.T) {
+	tr, err := topology.ParseNewick("(((a:0.0001792198161,b:0.0001792198161):0.2188596483,((c:0.01488167098,d:0.01488167098):0.01682422876,e:0.03170589974):0.1873329683):0.7809611319,(f:0.09750580983,(g:0.08455150805,h:0.08455150805):0.01295430178):0.9024941902);")
+	require.NoError(t, err)
+	val := map[string]float64{"a": -3.555, "b": -3.551, "c": -4.252, "d": -4.626, "e": -4.210, "f": -1.007, "g": -1.637, "h": -1.609}
+	y := make([]float64, tr.NumLeaves())
+	for i := range y {
+		y[i] = val[tr.Name(tr.Leaf(i))]
+	}
+	const sigma2, root, ll, seSigma2, seRoot = 1.655707102, -2.718197718, -3.8482032994, 0.827854, 0.868444
+	for _, tc := range []struct {
+		cfg      Config
+		boundary []string
+	}{
+		{Config{Model: BM}, nil},
+		{Config{Model: OU}, []string{"alpha"}},
+		{Config{Model: BM, EstimateNoise: true}, []string{"tau2"}},
+		{Config{Model: OU, EstimateNoise: true}, []string{"alpha", "tau2"}},
+	} {
+		r, err := Fit(tr, y, tc.cfg)
+		require.NoError(t, err, "%+v", tc.cfg)
+		require.ElementsMatch(t, tc.boundary, slices.Collect(maps.Keys(r.AtBoundary)), "%+v", tc.cfg)
+		for _, name := range tc.boundary {
+			require.True(t, math.IsNaN(r.SE[name]), "%+v: se %s %v", tc.cfg, name, r.SE[name])
+		}
+		require.InEpsilon(t, ll, r.LogLik, 1e-9, "%+v", tc.cfg)
+		require.InEpsilon(t, sigma2, r.Params["sigma2"], 1e-6, "%+v", tc.cfg)
+		require.InEpsilon(t, root, r.Root[0], 1e-6, "%+v", tc.cfg)
+		require.InEpsilon(t, seSigma2, r.SE["sigma2"], 1e-5, "%+v", tc.cfg)
+		require.InEpsilon(t, seRoot, r.RootSE[0], 1e-5, "%+v", tc.cfg)
+	}
+	r, err := Fit(tr, y, Config{Model: BM, NoiseVar: 100})
+	require.NoError(t, err)
+	require.Equal(t, []string{"sigma2"}, slices.Collect(maps.Keys(r.AtBoundary)))
+	require.True(t, math.IsNaN(r.SE["sigma2"]))
+}
+
+// A log-scale standard error above maxLogSE puts its parameter at a boundary even when
+// the ratios in boundary do not (α = 1 on a tree of height 2 here): log α has
+// information 1e-4 (se 100), and the others' se come from the rest of J.
+func TestCovarianceFlatLogScale(t *testing.T) {
+	tr, err := topology.ParseNewick("((a:1,b:1):1,c:2);")
+	require.NoError(t, err)
+	p := &problem{t: tr, d: 1, cfg: Config{Model: OU}}
+	J := mat.NewSymDense(3, []float64{4, 0, 0, 0, 1e-4, 0, 0, 0, 1}) // log σ², log α, m
+	cov, drop := p.covariance(J, []float64{0, 0})
+	require.Contains(t, drop, 1)
+	require.NotContains(t, drop, 0)
+	require.True(t, math.IsNaN(cov.At(1, 1)))
+	require.InDelta(t, 0.25, cov.At(0, 0), 1e-15)
+	require.InDelta(t, 1, cov.At(2, 2), 1e-15)
 }
