@@ -12,14 +12,20 @@
 //
 // On an ultrametric tree every tip has the same root-to-tip time T, so under OU the root
 // state x₀ and the optimum θ enter the likelihood only through the tips' common mean
-// e^{−αT}x₀ + (1 − e^{−αT})θ and cannot be told apart. There the fit estimates one
-// intercept per trait, θ = x₀ (the mean of every node), as phylolm's OUfixedRoot does,
-// and counts its parameters accordingly; Result.Ultrametric reports it.
+// e^{−αT}x₀ + (1 − e^{−αT})θ and cannot be told apart. There, and on trees whose
+// root-to-tip distances differ by at most 1% (rounded branch lengths), the fit estimates
+// one intercept per trait, θ = x₀ (the mean of every node), as phylolm's OUfixedRoot
+// does, and counts its parameters accordingly; Result.Ultrametric reports it. The tied
+// model is a valid model on any tree and its likelihood is evaluated exactly on the tree
+// given; the tolerance only chooses it where θ and x₀ are practically unidentifiable.
 //
 // Standard errors of the parameters and the root come from the observed information:
 // the inverse of the negative Hessian of the log-likelihood in all estimated parameters
 // (root included), by central differences of the exact score, with the delta method for
-// the positive parameters (fitted on the log scale).
+// the positive parameters (fitted on the log scale). A positive parameter at a
+// boundary of its range (α → 0, the Brownian-motion limit, or a variance → 0) has no
+// Wald standard error: it is reported as NaN and named in Result.AtBoundary, and the
+// others are computed with it fixed.
 //
 // With several traits both models treat the traits as independent. By default they
 // share one rate σ² (trait covariance σ²I, and one α and τ²), which suits traits on
@@ -76,18 +82,27 @@ type Result struct {
 	Params map[string]float64 // sigma2, alpha, theta (theta1.. for d > 1), tau2 when estimated
 	Root   []float64          // x̂_root
 	// SE and RootSE are the standard errors of Params and Root from the observed
-	// information; NaN where the negative Hessian is not positive definite.
+	// information; NaN for a parameter at a boundary (AtBoundary), and NaN where the
+	// negative Hessian of the others is not positive definite.
 	SE     map[string]float64
 	RootSE []float64
-	// Ultrametric reports an OU fit on an ultrametric tree, where θ = root (one
-	// intercept per trait) because the two are not separately identifiable.
+	// AtBoundary names the positive parameters (sigma2, alpha, tau2) whose estimates
+	// are at a boundary of their range, such as α → 0 (the Brownian-motion limit), and
+	// says why. A Wald standard error is undefined there: their SE is NaN, and the other
+	// standard errors treat them as fixed at their estimates. Nil when there are none.
+	AtBoundary map[string]string
+	// Ultrametric reports an OU fit on an ultrametric tree (to within 1%, see
+	// TipDepths), where θ = root (one intercept per trait) because the two are not
+	// separately identifiable.
 	Ultrametric bool
-	LogLik      float64
-	AIC, AICc   float64
-	NumParams   int // estimated parameters, the root's d included
-	NumObs      int // observed values
-	Ancestral   []Ancestral
-	Converged   bool
+	// TipDepths are the shortest and the longest root-to-tip distance.
+	TipDepths [2]float64
+	LogLik    float64
+	AIC, AICc float64
+	NumParams int // estimated parameters, the root's d included
+	NumObs    int // observed values
+	Ancestral []Ancestral
+	Converged bool
 }
 
 // ErrCannotFit reports data that cannot identify the model.
@@ -123,20 +138,34 @@ type problem struct {
 	depth float64
 }
 
-// ultrametricTol is the relative spread of root-to-tip distances below which a tree is
-// taken as ultrametric: Newick files round branch lengths (the anoles tree's distances
-// differ by 2e-8 relative), while a real difference in tip ages is far larger.
-const ultrametricTol = 1e-6
+// ultrametricTol is the relative spread (max − min)/max of the root-to-tip distances up
+// to which OU fits the tied model θ = root. That model is a restriction of OU evaluated
+// exactly on the tree given, so the tolerance does not make the likelihood approximate;
+// it decides only where θ and the root are practically unidentifiable. Apart, they are
+// told only by how the tips' weights on the root, e^{−αT_i}, differ, and
+// |e^{−αT_i} − e^{−αT_j}| ≈ αT·e^{−αT}·|T_i − T_j|/T ≤ e⁻¹·|T_i − T_j|/T: at a 1% spread
+// less than 0.4% of the tips' mean, so θ − root is roughly a few hundred times less
+// precise than the mean (on the 3-decimal tree of TestFitOUNearlyUltrametric, spread
+// 0.2%, the untied fit ran the root to −1e19 with no finite standard errors). 1% covers branch lengths rounded to 3 decimals on a
+// tree of height 1 (up to 5e-4 per edge; the anoles tree's distances differ by 2e-8),
+// while tip ages that really differ (fossils, trees not on a clock) usually differ more.
+const ultrametricTol = 1e-2
+
+// tipDepths returns the shortest, longest and mean root-to-tip distance of t.
+func tipDepths(t *topology.Topology) (lo, hi, mean float64) {
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for i := 0; i < t.NumLeaves(); i++ {
+		h := t.Dist(t.Leaf(i))
+		lo, hi, mean = math.Min(lo, h), math.Max(hi, h), mean+h
+	}
+	return lo, hi, mean / float64(t.NumLeaves())
+}
 
 // ultrametric reports whether all tips of t are at the same distance from the root,
 // within ultrametricTol relative, and returns their mean distance.
 func ultrametric(t *topology.Topology) (depth float64, ok bool) {
-	lo, hi, sum := math.Inf(1), math.Inf(-1), 0.0
-	for i := 0; i < t.NumLeaves(); i++ {
-		h := t.Dist(t.Leaf(i))
-		lo, hi, sum = math.Min(lo, h), math.Max(hi, h), sum+h
-	}
-	return sum / float64(t.NumLeaves()), hi > 0 && hi-lo <= ultrametricTol*hi
+	lo, hi, mean := tipDepths(t)
+	return mean, hi > 0 && hi-lo <= ultrametricTol*hi
 }
 
 func (p *problem) numU() int {
@@ -178,9 +207,10 @@ func (p *problem) set(u []float64) (bffg.Parametric, error) {
 }
 
 // profile returns the profile log-likelihood at u and, if grad is not nil, its gradient.
-// With p.tied, θ is 0 (the data are centred) and the root x̂ is profiled: on an
+// With p.tied, θ is 0 (the data are centred) and the root x̂ is profiled: on an exactly
 // ultrametric tree that is the tied model with intercept e^{−αT}x̂, and the same
-// function of (σ², α, τ²) once the intercept is profiled out.
+// function of (σ², α, τ²) once the intercept is profiled out; within ultrametricTol it
+// is close to it, and Fit finishes on the tied model itself (full).
 func (p *problem) profile(u, grad []float64) (float64, error) {
 	if p.tied {
 		clear(p.ou.Theta)
@@ -246,36 +276,163 @@ func (p *problem) full(v, grad []float64) (float64, error) {
 	return ll, nil
 }
 
-// information returns the negative Hessian of the log-likelihood at v = (u, m), by
-// central differences of the exact gradient (exact in m, where the log-likelihood is
-// quadratic), symmetrised.
+// information returns the negative Hessian of the log-likelihood at v = (u, m) (exact
+// in m, where the log-likelihood is quadratic).
 func (p *problem) information(v []float64) (*mat.SymDense, error) {
-	k := len(v)
-	v = slices.Clone(v)
-	gp, gm := make([]float64, k), make([]float64, k)
-	a := mat.NewDense(k, k, nil) // row i: −∂grad/∂v_i
-	for i := 0; i < k; i++ {
-		h := 1e-5 * (1 + math.Abs(v[i]))
-		old := v[i]
-		v[i] = old + h
-		_, e1 := p.full(v, gp)
-		v[i] = old - h
-		_, e2 := p.full(v, gm)
-		v[i] = old
-		if e1 != nil || e2 != nil {
-			return nil, errors.Join(e1, e2)
-		}
-		for j := 0; j < k; j++ {
-			a.Set(i, j, -(gp[j]-gm[j])/(2*h))
-		}
+	J := mat.NewSymDense(len(v), nil)
+	if err := hessianTo(J, slices.Clone(v), p.full); err != nil {
+		return nil, err
 	}
-	J := mat.NewSymDense(k, nil)
-	for i := 0; i < k; i++ {
-		for j := i; j < k; j++ {
-			J.SetSym(i, j, 0.5*(a.At(i, j)+a.At(j, i)))
-		}
-	}
+	J.ScaleSym(-1, J)
 	return J, nil
+}
+
+// logNames returns the names of the log-scale parameters (σ², α, τ²) by index of u.
+func (p *problem) logNames() map[int]string {
+	names := map[int]string{0: "sigma2"}
+	if p.cfg.Model == OU {
+		names[1] = "alpha"
+	}
+	if p.cfg.EstimateNoise {
+		names[p.numU()-1] = "tau2"
+	}
+	return names
+}
+
+// Boundary tests. A positive parameter is fitted on the log scale, so at a boundary of
+// its range (α or a variance → 0) its estimate runs towards −∞ in log and the
+// likelihood is flat there: a Wald standard error is undefined, and the information's
+// log-scale entry is rounding noise (the 8-tip BM-simulated tree of TestFitOUAtBoundary
+// gave α = 1.4e-13 with se 1.4e-6, se 1e7 in log α). boundaryRatio is the size below
+// which α·T (T the tree height) counts as 0, and a variance as 0 next to the other one
+// (τ² next to the variance a tip gains from the root at depth T, σ²T under BM and
+// σ²(1 − e^{−2αT})/(2α) under OU, or the reverse): the log-likelihood then moves by
+// about n times that fraction, far below what the optimiser resolves. maxLogSE catches
+// flat directions the ratios do not name (such as α → ∞ together with σ², the
+// white-noise limit): a log-scale se of 10 spans a factor e^{±20} at 95%.
+const (
+	boundaryRatio = 1e-8
+	maxLogSE      = 10
+)
+
+// boundary returns why the log-scale parameters of u that are at a boundary of their
+// range are there, by index of u.
+func (p *problem) boundary(u []float64) map[int]string {
+	out := map[int]string{}
+	_, height, _ := tipDepths(p.t)
+	s2 := math.Exp(u[0])
+	tree := s2 * height // the variance a tip at depth T gains from the root
+	if p.cfg.Model == OU {
+		a := math.Exp(u[1])
+		if a*height < boundaryRatio {
+			out[1] = fmt.Sprintf("α·T = %.2g for tree height T = %.6g: the Brownian-motion limit α → 0", a*height, height)
+		} else {
+			tree = s2 * -math.Expm1(-2*a*height) / (2 * a)
+		}
+	}
+	tau2 := p.cfg.NoiseVar
+	if p.cfg.EstimateNoise {
+		tau2 = math.Exp(u[len(u)-1])
+		if tau2 < boundaryRatio*tree {
+			out[len(u)-1] = fmt.Sprintf("τ² is %.2g of the variance a tip gains from the root: the limit τ² → 0 of tips without noise", tau2/tree)
+		}
+	}
+	if tau2 > 0 && tree < boundaryRatio*tau2 {
+		out[0] = fmt.Sprintf("the variance a tip gains from the root is %.2g of τ²: the limit σ² → 0 of tips that vary by noise alone", tree/tau2)
+	}
+	return out
+}
+
+// covariance returns the inverse of the information J at v = (u, m), without the
+// rows and columns of the parameters at a boundary (p.boundary, then any whose log-scale
+// se exceeds maxLogSE, one at a time), and why those are at a boundary, by index of u.
+// Their entries, and all entries where J is nil or the rest is not positive definite,
+// are NaN.
+func (p *problem) covariance(J *mat.SymDense, u []float64) (*mat.SymDense, map[int]string) {
+	drop := p.boundary(u)
+	if J == nil {
+		return nanSym(len(u) + p.d), drop
+	}
+	k := J.SymmetricDim()
+	for {
+		cov := nanSym(k)
+		keep := make([]int, 0, k)
+		for i := range k {
+			if _, ok := drop[i]; !ok {
+				keep = append(keep, i)
+			}
+		}
+		sub := mat.NewSymDense(len(keep), nil)
+		for a, i := range keep {
+			for b := a; b < len(keep); b++ {
+				sub.SetSym(a, b, J.At(i, keep[b]))
+			}
+		}
+		var ch mat.Cholesky
+		if !ch.Factorize(sub) || ch.InverseTo(sub) != nil {
+			return nanSym(k), drop
+		}
+		for a, i := range keep {
+			for b := a; b < len(keep); b++ {
+				cov.SetSym(i, keep[b], sub.At(a, b))
+			}
+		}
+		worst, worstSE := -1, float64(maxLogSE)
+		for i := range p.logNames() {
+			if s := math.Sqrt(cov.At(i, i)); s > worstSE {
+				worst, worstSE = i, s
+			}
+		}
+		if worst < 0 {
+			return cov, drop
+		}
+		drop[worst] = fmt.Sprintf("the se of its log is %.3g > %d: the likelihood is flat in it", worstSE, maxLogSE)
+	}
+}
+
+// nanSym returns a k×k symmetric matrix of NaN.
+func nanSym(k int) *mat.SymDense {
+	s := mat.NewSymDense(k, nil)
+	for i := range k {
+		for j := i; j < k; j++ {
+			s.SetSym(i, j, math.NaN())
+		}
+	}
+	return s
+}
+
+// objective is a log-likelihood that writes its gradient into grad when grad is not nil:
+// problem.profile and problem.full.
+type objective func(x, grad []float64) (float64, error)
+
+// hessianTo writes into dst (len(x)×len(x)) the Hessian of f at x by central differences
+// of its exact gradient, steps h_i = 1e-5(1 + |x_i|), symmetrised as
+// ½(∂g_j/∂x_i + ∂g_i/∂x_j). x is changed during the call and restored.
+func hessianTo(dst *mat.SymDense, x []float64, f objective) error {
+	k := len(x)
+	gp, gm := make([]float64, k), make([]float64, k)
+	for i := 0; i < k; i++ {
+		h := 1e-5 * (1 + math.Abs(x[i]))
+		old := x[i]
+		x[i] = old + h
+		_, e1 := f(x, gp)
+		x[i] = old - h
+		_, e2 := f(x, gm)
+		x[i] = old
+		if e1 != nil || e2 != nil {
+			return errors.Join(e1, e2)
+		}
+		// Row i: the entries above the diagonal are stored now and averaged with their
+		// transposes when rows j > i come.
+		for j := 0; j < k; j++ {
+			v := (gp[j] - gm[j]) / (2 * h)
+			if j < i {
+				v = 0.5 * (v + dst.At(j, i))
+			}
+			dst.SetSym(i, j, v)
+		}
+	}
+	return nil
 }
 
 func (p *problem) sigmaIndex() int {
@@ -389,7 +546,7 @@ func Fit(t *topology.Topology, y []float64, cfg Config) (*Result, error) {
 	if res == nil || math.IsInf(res.F, 0) || math.IsNaN(res.F) {
 		return nil, fmt.Errorf("%w: the optimiser found no finite likelihood (%v)", ErrCannotFit, err)
 	}
-	u := p.polish(res.X)
+	u := p.polish(p.profile, res.X)
 	if g := make([]float64, len(u)); true {
 		if _, err := p.profile(u, g); err == nil {
 			converged = maxAbs(g)/float64(nobs) < 1e-8
@@ -406,6 +563,16 @@ func Fit(t *topology.Topology, y []float64, cfg Config) (*Result, error) {
 		for i := range m {
 			m[i] *= e
 		}
+		// The profile (θ = 0, root profiled) is the tied model only when every tip is at
+		// depth T exactly; within ultrametricTol its optimum is a close start, and Newton
+		// steps on the tied model itself (θ = root = m, exact on any tree) finish the fit.
+		v = p.polish(p.full, v)
+		u, m = v[:len(u)], v[len(u):]
+		if g := make([]float64, len(v)); true {
+			if _, err := p.full(v, g); err == nil {
+				converged = maxAbs(g)/float64(nobs) < 1e-8
+			}
+		}
 	}
 	ll, err := p.full(v, nil)
 	if err != nil {
@@ -413,18 +580,20 @@ func Fit(t *topology.Topology, y []float64, cfg Config) (*Result, error) {
 	}
 	r := &Result{Params: map[string]float64{}, SE: map[string]float64{}, Root: append([]float64(nil), m...),
 		RootSE: make([]float64, d), LogLik: ll, NumParams: k, NumObs: nobs, Converged: converged, Ultrametric: p.tied}
+	r.TipDepths[0], r.TipDepths[1], _ = tipDepths(t)
 	for i := range r.Root {
 		r.Root[i] += centre[i]
 	}
-	// Standard errors from the inverse information; NaN where it is not invertible
-	// (a flat direction of the likelihood).
-	J, err := p.information(v)
-	cov := mat.NewSymDense(len(v), nil)
-	var ch mat.Cholesky
-	if err != nil || !ch.Factorize(J) || ch.InverseTo(cov) != nil {
-		for i := range len(v) {
-			cov.SetSym(i, i, math.NaN())
+	// Standard errors from the inverse information, leaving out the parameters at a
+	// boundary (their se is NaN, and the others' are given them); NaN where the rest is
+	// not invertible (a flat direction of the likelihood).
+	J, _ := p.information(v) // nil when it fails
+	cov, atBoundary := p.covariance(J, u)
+	for i, why := range atBoundary {
+		if r.AtBoundary == nil {
+			r.AtBoundary = map[string]string{}
 		}
+		r.AtBoundary[p.logNames()[i]] = why
 	}
 	se := func(i int) float64 { return math.Sqrt(cov.At(i, i)) }
 	r.Params["sigma2"] = math.Exp(u[0])
@@ -496,9 +665,15 @@ func fitPerTrait(t *topology.Topology, y []float64, d int, cfg Config) (*Result,
 			r.Params[fmt.Sprintf("%s_%d", name, k+1)] = v
 			r.SE[fmt.Sprintf("%s_%d", name, k+1)] = rk.SE[name]
 		}
+		for name, why := range rk.AtBoundary {
+			if r.AtBoundary == nil {
+				r.AtBoundary = map[string]string{}
+			}
+			r.AtBoundary[fmt.Sprintf("%s_%d", name, k+1)] = why
+		}
 		r.Root = append(r.Root, rk.Root...)
 		r.RootSE = append(r.RootSE, rk.RootSE...)
-		r.Ultrametric = rk.Ultrametric
+		r.Ultrametric, r.TipDepths = rk.Ultrametric, rk.TipDepths
 		r.LogLik += rk.LogLik
 		r.NumParams += rk.NumParams
 		r.NumObs += rk.NumObs
@@ -563,7 +738,9 @@ func (p *problem) start(y []float64) []float64 {
 
 // ancestral smooths the internal nodes at the fitted v = (u, m) under a flat prior on
 // the root or, with p.tied, on the intercept θ = root, whose conditional precision given
-// u is the m-block of the information J.
+// u is the m-block of the information J. With p.tied the standard errors are NaN where
+// that precision is unavailable: J nil (the information could not be computed) or a
+// diagonal entry that is not positive.
 func (p *problem) ancestral(v []float64, J *mat.SymDense) ([]Ancestral, error) {
 	n, d := p.t.Len(), p.d
 	nu := p.numU()
@@ -597,10 +774,17 @@ func (p *problem) ancestral(v []float64, J *mat.SymDense) ([]Ancestral, error) {
 		if err := smooth(shifted, cov1); err != nil {
 			return nil, err
 		}
+		prec := make([]float64, d)
+		for i := range prec {
+			prec[i] = math.NaN()
+			if J != nil && J.At(nu+i, nu+i) > 0 {
+				prec[i] = J.At(nu+i, nu+i)
+			}
+		}
 		for w := 0; w < n; w++ {
 			for i := 0; i < d; i++ {
 				b := shifted[w*d+i] - mean[w*d+i]
-				cov[w*d*d+i*d+i] += b * b / J.At(nu+i, nu+i)
+				cov[w*d*d+i*d+i] += b * b / prec[i]
 			}
 		}
 	}
@@ -626,68 +810,48 @@ func maxAbs(x []float64) float64 {
 	return m
 }
 
-// polish refines a quasi-Newton optimum with up to three Newton steps, using the Hessian
-// from central differences of the exact gradient, and keeps a step only when it shrinks
-// the gradient without lowering the likelihood beyond rounding. L-BFGS stops where its line search can no longer make progress,
-// which on small problems can leave the gradient near 1e-8; a Newton step from there is
-// accurate to rounding.
-func (p *problem) polish(u []float64) []float64 {
-	k := len(u)
-	u = append([]float64(nil), u...)
-	g, gp, gm := make([]float64, k), make([]float64, k), make([]float64, k)
+// polish refines a quasi-Newton optimum of f with up to three Newton steps, using the
+// Hessian from hessianTo, and keeps a step only when it shrinks the gradient without
+// lowering the likelihood beyond rounding. L-BFGS stops where its line search can no
+// longer make progress, which on small problems can leave the gradient near 1e-8; a
+// Newton step from there is accurate to rounding.
+func (p *problem) polish(f objective, x []float64) []float64 {
+	k := len(x)
+	x = slices.Clone(x)
+	g, gt := make([]float64, k), make([]float64, k)
 	H := mat.NewSymDense(k, nil)
+	neg := mat.NewSymDense(k, nil)
 	step := mat.NewVecDense(k, nil)
 	trial := make([]float64, k)
-	ll, err := p.profile(u, g)
+	ll, err := f(x, g)
 	if err != nil {
-		return u
+		return x
 	}
 	for it := 0; it < 3; it++ {
-		for i := 0; i < k; i++ {
-			h := 1e-5 * (1 + math.Abs(u[i]))
-			old := u[i]
-			u[i] = old + h
-			_, e1 := p.profile(u, gp)
-			u[i] = old - h
-			_, e2 := p.profile(u, gm)
-			u[i] = old
-			if e1 != nil || e2 != nil {
-				return u
-			}
-			for j := 0; j <= i; j++ {
-				// Symmetrise the two one-sided estimates of H_ij = H_ji.
-				v := (gp[j] - gm[j]) / (2 * h)
-				if j < i {
-					v = 0.5 * (v + H.At(j, i))
-				}
-				H.SetSym(j, i, v)
-			}
-			for j := i + 1; j < k; j++ {
-				H.SetSym(i, j, (gp[j]-gm[j])/(2*h))
-			}
+		if hessianTo(H, x, f) != nil {
+			return x
 		}
 		// Newton step on the negative log-likelihood: Δ = −(∇²ℓ)⁻¹∇ℓ, ∇²ℓ negative definite.
-		neg := mat.NewSymDense(k, nil)
 		neg.ScaleSym(-1, H)
 		var ch mat.Cholesky
 		if !ch.Factorize(neg) {
-			return u
+			return x
 		}
 		if err := ch.SolveVecTo(step, mat.NewVecDense(k, g)); err != nil {
-			return u
+			return x
 		}
 		for i := range trial {
-			trial[i] = u[i] + step.AtVec(i)
+			trial[i] = x[i] + step.AtVec(i)
 		}
 		// Near the optimum the likelihood is flat to rounding, so judge a step by the
 		// gradient, allowing the likelihood to drop only by rounding error.
-		lt, err := p.profile(trial, gp)
-		if err != nil || !(lt >= ll-1e-12*math.Abs(ll)) || !(maxAbs(gp) < maxAbs(g)) {
-			return u
+		lt, err := f(trial, gt)
+		if err != nil || !(lt >= ll-1e-12*math.Abs(ll)) || !(maxAbs(gt) < maxAbs(g)) {
+			return x
 		}
-		copy(u, trial)
-		copy(g, gp)
+		copy(x, trial)
+		copy(g, gt)
 		ll = lt
 	}
-	return u
+	return x
 }

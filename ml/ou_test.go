@@ -1,13 +1,16 @@
 package ml
 
 import (
+	"maps"
 	"math"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/canopy-bffg/canopy/bffg"
 	"github.com/canopy-bffg/canopy/format"
 	"github.com/canopy-bffg/canopy/format/traits"
 	"github.com/canopy-bffg/canopy/topology"
@@ -65,7 +68,7 @@ func TestFitOUUltrametric(t *testing.T) {
 }
 
 // The anoles tree's root-to-tip distances differ by 2e-8 relative (rounded lengths): it
-// counts as ultrametric; a tree with one tip 1% longer does not.
+// counts as ultrametric, as does a tree with one tip 1% longer; 1.5% longer does not.
 func TestUltrametric(t *testing.T) {
 	b, err := os.ReadFile("../format/testdata/mahler2010_anoles/tree.nwk")
 	require.NoError(t, err)
@@ -73,12 +76,53 @@ func TestUltrametric(t *testing.T) {
 	require.NoError(t, err)
 	_, ok := ultrametric(tr)
 	require.True(t, ok)
-	for nwk, want := range map[string]bool{"((a:1,b:1):1,c:2);": true, "((a:1,b:1):1,c:2.02);": false} {
+	for nwk, want := range map[string]bool{"((a:1,b:1):1,c:2);": true, "((a:1,b:1):1,c:2.02);": true, "((a:1,b:1):1,c:2.03);": false} {
 		tr, err := topology.ParseNewick(nwk)
 		require.NoError(t, err)
 		_, ok := ultrametric(tr)
 		require.Equal(t, want, ok, nwk)
 	}
+}
+
+// An ultrametric tree of height 1 with its branch lengths rounded to 3 decimals (tip
+// depths 0.999 to 1.001) gets the tied model θ = root, as the exact tree does, and the
+// tied model's exact optimum on the rounded tree. R: ape::rcoal(8) after set.seed(9),
+// tips a–h, x from rTraitCont (BM, σ 1) rounded to 3 decimals, lengths scaled to height
+// 1 and written with 10 digits (exact) or rounded to 3; fitted as in
+// TestFitOUUltrametric. Before the 1% tolerance the rounded tree got the untied model:
+// 4 parameters, root −1e19, log-likelihood 1.92 and no standard errors.
+func TestFitOUNearlyUltrametric(t *testing.T) {
+	y := map[string]float64{"a": 1.203, "b": 1.084, "c": 0.553, "d": 0.321, "e": 0.556, "f": 0.367, "g": -0.101, "h": -0.288}
+	fit := func(nwk string) *Result {
+		tr, err := topology.ParseNewick(nwk)
+		require.NoError(t, err)
+		yy := make([]float64, tr.NumLeaves())
+		for i := range yy {
+			yy[i] = y[tr.Name(tr.Leaf(i))]
+		}
+		r, err := Fit(tr, yy, Config{Model: OU})
+		require.NoError(t, err)
+		return r
+	}
+	exact := fit("(((a:0.2516396021,(b:0.1599767069,c:0.1599767069):0.09166289528):0.0455712215,(d:0.09441093526,e:0.09441093526):0.2027998884):0.7027891764,(f:0.2956779627,(g:0.0392449313,h:0.0392449313):0.2564330314):0.7043220373);")
+	rounded := fit("(((a:0.252,(b:0.16,c:0.16):0.092):0.046,(d:0.094,e:0.094):0.203):0.703,(f:0.296,(g:0.039,h:0.039):0.256):0.704);")
+	require.InDelta(t, 0.999, rounded.TipDepths[0], 1e-12)
+	require.InDelta(t, 1.001, rounded.TipDepths[1], 1e-12)
+	require.InEpsilon(t, -3.6440969945, exact.LogLik, 1e-9)
+	for _, r := range []*Result{exact, rounded} {
+		require.True(t, r.Ultrametric)
+		require.True(t, r.Converged)
+		require.Equal(t, 3, r.NumParams)
+	}
+	// Rounding the lengths moves the log-likelihood by 2e-3.
+	require.InDelta(t, exact.LogLik, rounded.LogLik, 5e-3)
+	require.InEpsilon(t, -3.6422354494, rounded.LogLik, 1e-9)
+	require.InEpsilon(t, 1.491715685, rounded.Params["alpha"], 1e-5)
+	require.InEpsilon(t, 0.7093607651, rounded.Params["sigma2"], 1e-5)
+	require.InEpsilon(t, 0.4575383412, rounded.Params["theta"], 1e-5)
+	require.InEpsilon(t, 1.94778, rounded.SE["alpha"], 1e-3)
+	require.InEpsilon(t, 0.57515, rounded.SE["sigma2"], 1e-3)
+	require.InEpsilon(t, 0.264966, rounded.SE["theta"], 1e-3)
 }
 
 // On a non-ultrametric tree root and θ are both fitted, with standard errors from the
@@ -156,4 +200,93 @@ func TestFitOUUltrametricAncestral(t *testing.T) {
 		require.InDelta(t, mu+mat.Dot(c, &sir), anc.Mean[0], 1e-8, "node %d", anc.Node)
 		require.InDelta(t, math.Sqrt(v), anc.SE[0], 1e-7, "node %d", anc.Node)
 	}
+}
+
+// When the information is unavailable (information returns an error and J is nil) or
+// its intercept entry is not positive, the tied fit's ancestral means are still given
+// and their standard errors are NaN. Before the guard a nil J panicked in ancestral,
+// and a negative entry gave se 0.
+func TestAncestralTiedWithoutInformation(t *testing.T) {
+	tr, y := mammals(t)
+	r, err := Fit(tr, y[1], Config{Model: OU})
+	require.NoError(t, err)
+	require.True(t, r.Ultrametric)
+	// The problem as Fit sets it up, at the fitted v = (log σ², log α, θ = root).
+	p := &problem{t: tr, d: 1, cfg: Config{Model: OU}, obs: bffg.Obs{Y: y[1]},
+		xhat: make([]float64, 1), hcov: make([]float64, 1),
+		ou: &bffg.OU{Tree: tr, D: 1, Theta: make([]float64, 1)}}
+	p.depth, p.tied = ultrametric(tr)
+	v := []float64{math.Log(r.Params["sigma2"]), math.Log(r.Params["alpha"]), r.Params["theta"]}
+	negative := mat.NewSymDense(3, nil)
+	negative.SetSym(2, 2, -1)
+	for name, J := range map[string]*mat.SymDense{"nil": nil, "negative": negative} {
+		anc, err := p.ancestral(v, J)
+		require.NoError(t, err, name)
+		require.Len(t, anc, len(r.Ancestral), name)
+		for i, a := range anc {
+			require.InDelta(t, r.Ancestral[i].Mean[0], a.Mean[0], 1e-9, "%s: node %d", name, a.Node)
+			require.True(t, math.IsNaN(a.SE[0]), "%s: node %d se %v", name, a.Node, a.SE[0])
+		}
+	}
+}
+
+// Data simulated under BM on an 8-tip ultrametric tree take OU's α to 0, the
+// Brownian-motion limit: α is reported at its boundary with se NaN, and σ², θ = root and
+// the log-likelihood are BM's, with BM's closed-form standard errors σ̂²√(2/n) and
+// (σ̂²/1'C⁻¹1)^½ (R: the GLS fit of TestFitBMMatchesGLS on ape::vcv of the tree). A
+// leaf noise τ² estimated on the same data goes to 0 as well, and σ² to 0 when the
+// known noise variance dwarfs the data's. The tree is ape::rcoal(8) after set.seed(10),
+// tips a–h, lengths scaled to height 1, x from rTraitCont (BM, σ 1) rounded to 3
+// decimals. Before, α was 1.4e-13 with se 1.4e-6 (1e7 on the log scale), BM's τ²
+// 1.6e-14 with se 3.2e-9, and σ² 6.2e-11 with se 4e-5 under noise 100.
+func TestFitOUAtBoundary(t *testing.T) {
+	tr, err := topology.ParseNewick("(((a:0.0001792198161,b:0.0001792198161):0.2188596483,((c:0.01488167098,d:0.01488167098):0.01682422876,e:0.03170589974):0.1873329683):0.7809611319,(f:0.09750580983,(g:0.08455150805,h:0.08455150805):0.01295430178):0.9024941902);")
+	require.NoError(t, err)
+	val := map[string]float64{"a": -3.555, "b": -3.551, "c": -4.252, "d": -4.626, "e": -4.210, "f": -1.007, "g": -1.637, "h": -1.609}
+	y := make([]float64, tr.NumLeaves())
+	for i := range y {
+		y[i] = val[tr.Name(tr.Leaf(i))]
+	}
+	const sigma2, root, ll, seSigma2, seRoot = 1.655707102, -2.718197718, -3.8482032994, 0.827854, 0.868444
+	for _, tc := range []struct {
+		cfg      Config
+		boundary []string
+	}{
+		{Config{Model: BM}, nil},
+		{Config{Model: OU}, []string{"alpha"}},
+		{Config{Model: BM, EstimateNoise: true}, []string{"tau2"}},
+		{Config{Model: OU, EstimateNoise: true}, []string{"alpha", "tau2"}},
+	} {
+		r, err := Fit(tr, y, tc.cfg)
+		require.NoError(t, err, "%+v", tc.cfg)
+		require.ElementsMatch(t, tc.boundary, slices.Collect(maps.Keys(r.AtBoundary)), "%+v", tc.cfg)
+		for _, name := range tc.boundary {
+			require.True(t, math.IsNaN(r.SE[name]), "%+v: se %s %v", tc.cfg, name, r.SE[name])
+		}
+		require.InEpsilon(t, ll, r.LogLik, 1e-9, "%+v", tc.cfg)
+		require.InEpsilon(t, sigma2, r.Params["sigma2"], 1e-6, "%+v", tc.cfg)
+		require.InEpsilon(t, root, r.Root[0], 1e-6, "%+v", tc.cfg)
+		require.InEpsilon(t, seSigma2, r.SE["sigma2"], 1e-5, "%+v", tc.cfg)
+		require.InEpsilon(t, seRoot, r.RootSE[0], 1e-5, "%+v", tc.cfg)
+	}
+	r, err := Fit(tr, y, Config{Model: BM, NoiseVar: 100})
+	require.NoError(t, err)
+	require.Equal(t, []string{"sigma2"}, slices.Collect(maps.Keys(r.AtBoundary)))
+	require.True(t, math.IsNaN(r.SE["sigma2"]))
+}
+
+// A log-scale standard error above maxLogSE puts its parameter at a boundary even when
+// the ratios in boundary do not (α = 1 on a tree of height 2 here): log α has
+// information 1e-4 (se 100), and the others' se come from the rest of J.
+func TestCovarianceFlatLogScale(t *testing.T) {
+	tr, err := topology.ParseNewick("((a:1,b:1):1,c:2);")
+	require.NoError(t, err)
+	p := &problem{t: tr, d: 1, cfg: Config{Model: OU}}
+	J := mat.NewSymDense(3, []float64{4, 0, 0, 0, 1e-4, 0, 0, 0, 1}) // log σ², log α, m
+	cov, drop := p.covariance(J, []float64{0, 0})
+	require.Contains(t, drop, 1)
+	require.NotContains(t, drop, 0)
+	require.True(t, math.IsNaN(cov.At(1, 1)))
+	require.InDelta(t, 0.25, cov.At(0, 0), 1e-15)
+	require.InDelta(t, 1, cov.At(2, 2), 1e-15)
 }

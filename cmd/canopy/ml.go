@@ -60,16 +60,18 @@ type mlNode struct {
 // mlReport is the --json output. ml.Fit returns finite parameters, log-likelihood and
 // AIC; the fields that may be non-finite are jsonFloats.
 type mlReport struct {
-	Params    map[string]float64   `json:"params"`
-	LogLik    float64              `json:"loglik"`
-	AIC       float64              `json:"aic"`
-	AICc      jsonFloat            `json:"aicc"`
-	Root      []jsonFloat          `json:"root"`
-	SE        map[string]jsonFloat `json:"se"`      // standard errors of params
-	RootSE    []jsonFloat          `json:"root_se"` // standard errors of root
-	Ancestral []mlNode             `json:"ancestral"`
-	Converged bool                 `json:"converged"`
-	Traits    []string             `json:"traits"`
+	Params map[string]float64   `json:"params"`
+	LogLik float64              `json:"loglik"`
+	AIC    float64              `json:"aic"`
+	AICc   jsonFloat            `json:"aicc"`
+	Root   []jsonFloat          `json:"root"`
+	SE     map[string]jsonFloat `json:"se"` // standard errors of params
+	// AtBoundary names the params at a boundary of their range (se null) and says why.
+	AtBoundary map[string]string `json:"at_boundary,omitempty"`
+	RootSE     []jsonFloat       `json:"root_se"` // standard errors of root
+	Ancestral  []mlNode          `json:"ancestral"`
+	Converged  bool              `json:"converged"`
+	Traits     []string          `json:"traits"`
 }
 
 func runML(args []string, stdout, stderr io.Writer) error {
@@ -101,21 +103,39 @@ func runML(args []string, stdout, stderr io.Writer) error {
 	}
 	if *perTrait && ds.d() > 1 {
 		// name_k (trait k, 1-based) becomes name[trait].
-		named, namedSE := make(map[string]float64, len(r.Params)), make(map[string]float64, len(r.SE))
-		for key, val := range r.Params {
+		rename := func(key string) (string, error) {
 			i := strings.LastIndexByte(key, '_')
 			k, err := strconv.Atoi(key[i+1:])
 			if i < 0 || err != nil || k < 1 || k > ds.d() {
-				return fmt.Errorf("ml: unexpected parameter %q", key)
+				return "", fmt.Errorf("ml: unexpected parameter %q", key)
 			}
-			named[key[:i]+"["+ds.traits[k-1]+"]"] = val
-			namedSE[key[:i]+"["+ds.traits[k-1]+"]"] = r.SE[key]
+			return key[:i] + "[" + ds.traits[k-1] + "]", nil
 		}
-		r.Params, r.SE = named, namedSE
+		named, namedSE := make(map[string]float64, len(r.Params)), make(map[string]float64, len(r.SE))
+		for key, val := range r.Params {
+			name, err := rename(key)
+			if err != nil {
+				return err
+			}
+			named[name], namedSE[name] = val, r.SE[key]
+		}
+		var namedBoundary map[string]string
+		for key, why := range r.AtBoundary {
+			name, err := rename(key)
+			if err != nil {
+				return err
+			}
+			if namedBoundary == nil {
+				namedBoundary = map[string]string{}
+			}
+			namedBoundary[name] = why
+		}
+		r.Params, r.SE, r.AtBoundary = named, namedSE, namedBoundary
 	}
 	names := nodeNames(ds.tree)
 	rep := mlReport{Params: r.Params, LogLik: r.LogLik, AIC: r.AIC, AICc: jsonFloat(r.AICc), Root: jsonFloats(r.Root),
-		SE: make(map[string]jsonFloat, len(r.SE)), RootSE: jsonFloats(r.RootSE), Converged: r.Converged, Traits: ds.traits}
+		SE: make(map[string]jsonFloat, len(r.SE)), RootSE: jsonFloats(r.RootSE), AtBoundary: r.AtBoundary,
+		Converged: r.Converged, Traits: ds.traits}
 	for k, v := range r.SE {
 		rep.SE[k] = jsonFloat(v)
 	}
@@ -126,10 +146,23 @@ func runML(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "canopy: note: ml fits one common rate σ² to the %d traits (Σ = σ²I); scale them comparably, use --per-trait for a rate per trait, or use fit, which estimates a full Σ\n", ds.d())
 	}
 	if r.Ultrametric {
-		fmt.Fprintln(stderr, "canopy: note: the tree is ultrametric, so under OU the optimum θ and the root state are not separately identifiable (every tip's mean is e^{−αT}·root + (1 − e^{−αT})·θ); ml fits one intercept per trait, θ = root, as phylolm's OUfixedRoot does")
+		lo, hi := r.TipDepths[0], r.TipDepths[1]
+		depths := fmt.Sprintf("every tip at distance %.6g from the root", hi)
+		if lo < hi {
+			depths = fmt.Sprintf("root-to-tip distances %.6g to %.6g, relative spread %.2g, within ml's 0.01", lo, hi, (hi-lo)/hi)
+		}
+		fmt.Fprintf(stderr, "canopy: note: the tree is ultrametric (%s), so under OU the optimum θ and the root state are not separately identifiable (every tip's mean is e^{−αT}·root + (1 − e^{−αT})·θ); ml fits one intercept per trait, θ = root, as phylolm's OUfixedRoot does, with the likelihood on the tree as given\n", depths)
 	}
 	if *model == string(ml.OU) && !r.Ultrametric {
 		fmt.Fprintln(stderr, "canopy: note: the ancestral states' se are given the fitted α and θ; the root's se with the parameters includes their uncertainty, and θ and the root are often poorly determined apart")
+	}
+	bounded := make([]string, 0, len(r.AtBoundary))
+	for name := range r.AtBoundary {
+		bounded = append(bounded, name)
+	}
+	sort.Strings(bounded)
+	for _, name := range bounded {
+		fmt.Fprintf(stderr, "canopy: note: %s is at the boundary of its range (%s), so its Wald se is undefined (NA); the other se treat it as fixed at its estimate\n", name, r.AtBoundary[name])
 	}
 	if !r.Converged {
 		fmt.Fprintln(stderr, "canopy: warning: the optimiser did not reach its gradient tolerance")
@@ -149,7 +182,8 @@ func runML(args []string, stdout, stderr io.Writer) error {
 	for _, k := range keys {
 		w = max(w, len(k))
 	}
-	// NaN: the likelihood is flat in some direction, so the information is singular.
+	// NaN: the parameter is at a boundary of its range, or the likelihood is flat in some
+	// direction, so the information is singular.
 	se := func(x float64) string {
 		if math.IsNaN(x) {
 			return "NA"

@@ -104,3 +104,42 @@ func TestRRowNamesHint(t *testing.T) {
 		write("ok.csv", "\"\",\"x\"\n\"a\",1\n\"b\",2\n\"c\",0.5\n\"d\",1.5\n"))
 	require.Equal(t, 0, code, stderr)
 }
+
+// An ultrametric tree with branch lengths rounded to 3 decimals (tip depths 0.999 to
+// 1.001) gets the tied OU model, as the exact tree does, and the note states the spread
+// (numbers in ml.TestFitOUNearlyUltrametric).
+func TestMLOUNearlyUltrametric(t *testing.T) {
+	write := fileWriter(t, t.TempDir())
+	tree := write("t.nwk", "(((a:0.252,(b:0.16,c:0.16):0.092):0.046,(d:0.094,e:0.094):0.203):0.703,(f:0.296,(g:0.039,h:0.039):0.256):0.704);")
+	tr := write("x.csv", "taxon,x\na,1.203\nb,1.084\nc,0.553\nd,0.321\ne,0.556\nf,0.367\ng,-0.101\nh,-0.288\n")
+	stdout, stderr, code := canopy(t, "ml", "--tree", tree, "--traits", tr, "--model", "ou")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, "the tree is ultrametric (root-to-tip distances 0.999 to 1.001, relative spread 0.002, within ml's 0.01)")
+	require.Contains(t, stdout, "(3 parameters)")
+	require.NotContains(t, stdout, " NA")
+}
+
+// Data simulated under BM take OU's α to 0: ml prints se NA for α with a note that it is
+// at its boundary, the Brownian-motion limit, and gives σ² and θ = root BM's standard
+// errors (tree and numbers in ml.TestFitOUAtBoundary). --per-trait names the trait.
+func TestMLOUAlphaAtBoundary(t *testing.T) {
+	write := fileWriter(t, t.TempDir())
+	tree := write("t.nwk", "(((a:0.0001792198161,b:0.0001792198161):0.2188596483,((c:0.01488167098,d:0.01488167098):0.01682422876,e:0.03170589974):0.1873329683):0.7809611319,(f:0.09750580983,(g:0.08455150805,h:0.08455150805):0.01295430178):0.9024941902);")
+	tr := write("x.csv", "taxon,x,y\na,-3.555,-7.11\nb,-3.551,-7.102\nc,-4.252,-8.504\nd,-4.626,-9.252\ne,-4.210,-8.42\nf,-1.007,-2.014\ng,-1.637,-3.274\nh,-1.609,-3.218\n")
+	stdout, stderr, code := canopy(t, "ml", "--tree", tree, "--traits", tr, "--model", "ou", "--per-trait")
+	require.Equal(t, 0, code, stderr)
+	for _, k := range []string{"x", "y"} {
+		require.Regexp(t, `alpha\[`+k+`\] +[0-9.e-]+ +se NA\n`, stdout)
+		require.Contains(t, stderr, "canopy: note: alpha["+k+"] is at the boundary of its range (α·T = ")
+	}
+	require.Contains(t, stderr, "the Brownian-motion limit α → 0), so its Wald se is undefined (NA)")
+	require.Contains(t, stdout, "sigma2[x]  1.65571      se 0.828\n")
+	require.Contains(t, stdout, "theta[x]   -2.7182      se 0.868\n")
+
+	stdout, stderr, code = canopy(t, "ml", "--tree", tree, "--traits", tr, "--model", "ou", "--json")
+	require.Equal(t, 0, code, stderr)
+	var rep map[string]any
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep), stdout)
+	require.Contains(t, rep["at_boundary"], "alpha")
+	require.Nil(t, rep["se"].(map[string]any)["alpha"])
+}
