@@ -21,7 +21,7 @@ for s in $(seq 1 "$reps"); do
     flag=()
     [ "$kind" = euler ] && flag=(--euler-steps)
     "$out/canopy" fit --tree "$tree" --landmarks "$out/s$s.tps" --model kunita-ou --step-length 0.25 \
-      --noise 0.001 --chains 2 --warmup 200 --draws 200 --seed 1 --quiet "${flag[@]}" \
+      --noise 0.001 --chains 2 --warmup 200 --draws 200 --seed 1 --quiet ${flag[@]+"${flag[@]}"} \
       --out "$out/$kind$s" > "$out/$kind$s.log" 2>&1
   done
   echo "data set $s done" >&2

@@ -318,7 +318,7 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if prev == nil {
-		removed, err := removeOldOutputs(c.out)
+		removed, err := removeOldOutputs(c.out, c.chains, pr)
 		if len(removed) > 0 {
 			fmt.Fprintf(stderr, "canopy: removed the earlier run's %s from %s\n", summarizeRemoved(removed), c.out)
 		}

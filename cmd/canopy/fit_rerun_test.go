@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -37,8 +38,8 @@ func TestFitKeepsPlotsOfOtherParameters(t *testing.T) {
 	require.FileExists(t, filepath.Join(out, "plots", "sigma2.png"))
 }
 
-// A plots directory that is a symbolic link is not descended into: the files it
-// points at lie outside --out.
+// A plots that is a symbolic link is neither descended into nor written through: the
+// files it points at lie outside --out. The run refuses before removing anything.
 func TestFitDoesNotFollowPlotsLink(t *testing.T) {
 	dir := t.TempDir()
 	tree, traits := auditData(t, dir, false)
@@ -49,15 +50,43 @@ func TestFitDoesNotFollowPlotsLink(t *testing.T) {
 	theta := fileWriter(t, figs)("theta.png", "my figure")
 	require.NoError(t, os.RemoveAll(filepath.Join(out, "plots")))
 	require.NoError(t, os.Symlink(filepath.Join("..", "figs"), filepath.Join(out, "plots")))
-	// bm writes sigma2 and tau2 through the link (writePlots follows it), never theta.
 	_, stderr, code := canopy(t, "fit", "--tree", tree, "--traits", traits, "--chains", "1",
 		"--warmup", "20", "--draws", "20", "--out", out, "--quiet")
-	require.Equal(t, 0, code, stderr)
-	require.Contains(t, stderr, "removed the earlier run's")
-	require.NotContains(t, stderr, "theta.png")
+	require.Equal(t, 2, code, stderr)
+	require.Contains(t, stderr, "plots is not a directory (a symbolic link?)")
+	require.NotContains(t, stderr, "removed")
+	require.FileExists(t, filepath.Join(out, "summary.csv"))
 	b, err := os.ReadFile(theta)
 	require.NoError(t, err)
 	require.Equal(t, "my figure", string(b))
+	require.NoFileExists(t, filepath.Join(figs, "sigma2.png"))
+}
+
+// A file that a new run would write but that is not an earlier fit's — a user's
+// summary.csv or chain file next to an earlier run's other files, or a plot of one of
+// the run's parameters where no earlier run's summary names it — makes the run
+// refuse, naming it, before anything is removed or written.
+func TestFitRefusesToOverwriteForeignFiles(t *testing.T) {
+	dir := t.TempDir()
+	tree, traits := auditData(t, dir, false)
+	for _, rel := range []string{"summary.csv", "chain-1.csv", filepath.Join("plots", "sigma2.png")} {
+		out := filepath.Join(dir, strings.ReplaceAll(rel, string(filepath.Separator), "_"))
+		if filepath.Dir(rel) == "." {
+			fitInto(t, tree, traits, out) // an earlier canopy run, which the new one may replace
+			require.NoError(t, os.Remove(filepath.Join(out, rel)))
+		} else {
+			require.NoError(t, os.MkdirAll(filepath.Join(out, filepath.Dir(rel)), 0o755))
+		}
+		mine := fileWriter(t, out)(rel, "my precious file")
+		_, stderr, code := canopy(t, "fit", "--tree", tree, "--traits", traits, "--chains", "1",
+			"--warmup", "20", "--draws", "20", "--out", out, "--quiet")
+		require.Equal(t, 2, code, stderr)
+		require.Contains(t, stderr, filepath.Join(out, rel)+" is not an earlier canopy fit's output")
+		require.NotContains(t, stderr, "removed")
+		b, err := os.ReadFile(mine)
+		require.NoError(t, err)
+		require.Equal(t, "my precious file", string(b), rel)
+	}
 }
 
 // A checkpoint.json that only resembles canopy's (version 1) is not canopy's, nor
@@ -69,9 +98,9 @@ func TestRemoveOldOutputsKeepsForeignCheckpoint(t *testing.T) {
 		for _, name := range []string{"checkpoint.json", "checkpoint.json.tmp"} {
 			out := t.TempDir()
 			ck := fileWriter(t, out)(name, foreign)
-			removed, err := removeOldOutputs(out)
+			ours, err := oldOutputs(out)
 			require.NoError(t, err)
-			require.Empty(t, removed, foreign)
+			require.Empty(t, ours, foreign)
 			require.FileExists(t, ck)
 		}
 	}
@@ -128,9 +157,9 @@ func TestRemoveOldOutputsUnfinishedWarmup(t *testing.T) {
 		State: []*chainState{{Done: 10}, nil}})
 	require.NoError(t, err)
 	keep := fileWriter(t, out)("checkpoint.json", string(b))
-	removed, err := removeOldOutputs(out)
+	ours, err := oldOutputs(out)
 	require.ErrorContains(t, err, "chain 2 stopped during its warmup")
-	require.Empty(t, removed)
+	require.Empty(t, ours)
 	require.FileExists(t, keep)
 }
 

@@ -367,8 +367,28 @@ var chainName = regexp.MustCompile(`^chain-[1-9][0-9]*\.csv$`)
 // every other file stays. If dir holds a checkpoint of an unfinished run, which
 // --resume could continue, it removes nothing and returns an error saying so: a
 // forgotten --resume must not discard the draws made. It returns the paths removed,
-// relative to dir.
-func removeOldOutputs(dir string) ([]string, error) {
+// relative to dir. Before removing anything it checks with checkOutputsFree that
+// the new run, of chains chains of pr, would overwrite no other file.
+func removeOldOutputs(dir string, chains int, pr *problem) ([]string, error) {
+	ours, err := oldOutputs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkOutputsFree(dir, chains, pr, ours); err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, rel := range ours {
+		if err := os.Remove(filepath.Join(dir, rel)); err != nil {
+			return removed, fmt.Errorf("removing the earlier run's %s: %w", filepath.Join(dir, rel), err)
+		}
+		removed = append(removed, rel)
+	}
+	return removed, nil
+}
+
+// oldOutputs returns the earlier fit's files in dir that removeOldOutputs removes.
+func oldOutputs(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -418,14 +438,47 @@ func removeOldOutputs(dir string) ([]string, error) {
 	if slices.Contains(ours, "summary.csv") {
 		ours = append(ours, oldPlots(dir)...)
 	}
-	var removed []string
-	for _, rel := range ours {
-		if err := os.Remove(filepath.Join(dir, rel)); err != nil {
-			return removed, fmt.Errorf("removing the earlier run's %s: %w", filepath.Join(dir, rel), err)
-		}
-		removed = append(removed, rel)
+	return ours, nil
+}
+
+// checkOutputsFree returns an error naming the first file that a new run into dir
+// would overwrite and that is not among the earlier fit's files (ours, relative to
+// dir): a user's summary.csv, say, or a plot of one of pr's parameters, or a plots
+// that is not a directory, such as a symbolic link to figures elsewhere.
+func checkOutputsFree(dir string, chains int, pr *problem, ours []string) error {
+	taken := func(rel string) error {
+		return &exitError{code: 2, err: fmt.Errorf("%s is not an earlier canopy fit's output (fit removes only those), and this run would overwrite it: move it or choose another --out",
+			filepath.Join(dir, rel))}
 	}
-	return removed, nil
+	names := []string{"summary.csv", "ancestral.csv", "checkpoint.json", "checkpoint.json.tmp"}
+	for i := 0; i < chains; i++ {
+		names = append(names, filepath.Base(chainFile(dir, i)))
+	}
+	for _, rel := range names {
+		if _, err := os.Lstat(filepath.Join(dir, rel)); err == nil && !slices.Contains(ours, rel) {
+			return taken(rel)
+		}
+	}
+	st, err := os.Lstat(filepath.Join(dir, "plots"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		return &exitError{code: 2, err: fmt.Errorf("%s is not a directory (a symbolic link?), and fit writes its plots there: move it or choose another --out",
+			filepath.Join(dir, "plots"))}
+	}
+	for _, pa := range pr.params {
+		for _, ext := range []string{".png", ".svg"} {
+			rel := filepath.Join("plots", plots.FileName(pa.name)+ext)
+			if _, err := os.Lstat(filepath.Join(dir, rel)); err == nil && !slices.Contains(ours, rel) {
+				return taken(rel)
+			}
+		}
+	}
+	return nil
 }
 
 // oldPlots returns the plots, relative to dir, of the parameters listed in
