@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # kunita_ou_replicates.sh — simulate landmark shapes under the mean-reverting Kunita
 # flow (α = 2, k_α = 0.1, k_σ = 0.25) on a 16-tip symmetric tree of height 2, fit each
-# data set with exponential and with Euler steps (--step-length 0.25, so α·dt reaches
-# 0.75 on the time-changed grid), and print, per discretisation, the mean and standard
+# data set with exponential and with Euler steps (--step-length 0.25 by default, so
+# α·dt reaches 0.75 on the time-changed grid), and print, per discretisation, the mean and standard
 # error over data sets of log(posterior median / truth) of α and of the stationary
 # variance k_α/(2α), and how often the 90% intervals cover the truth.
 #
-# Usage (from the repository root; needs Rscript): scripts/kunita_ou_replicates.sh [reps=10]
+# Usage (from the repository root; needs Rscript):
+#   scripts/kunita_ou_replicates.sh [reps=10] [step-length=0.25]
 set -euo pipefail
 reps=${1:-10}
+sl=${2:-0.25}
 out=${KOU_OUT:-kunita-ou-replicates}
 mkdir -p "$out"
 go build -o "$out/canopy" ./cmd/canopy
@@ -20,7 +22,7 @@ for s in $(seq 1 "$reps"); do
   for kind in exponential euler; do
     flag=()
     [ "$kind" = euler ] && flag=(--euler-steps)
-    "$out/canopy" fit --tree "$tree" --landmarks "$out/s$s.tps" --model kunita-ou --step-length 0.25 \
+    "$out/canopy" fit --tree "$tree" --landmarks "$out/s$s.tps" --model kunita-ou --step-length "$sl" \
       --noise 0.001 --chains 2 --warmup 200 --draws 200 --seed 1 --quiet ${flag[@]+"${flag[@]}"} \
       --out "$out/$kind$s" > "$out/$kind$s.log" 2>&1
   done
