@@ -74,7 +74,9 @@ type Info struct {
 	StepSize float64
 	// TreeDepth is treedepth__, the number of trajectory doublings (NUTS only).
 	TreeDepth int
-	// NumSteps is n_leapfrog__, the number of leapfrog steps (NUTS only).
+	// NumSteps is n_leapfrog__, the transition's cost: the number of leapfrog steps
+	// (NUTS), or of density evaluations (the Metropolis kernels, as CmdStan-format
+	// readers of other samplers expect).
 	NumSteps int
 	// Divergent is divergent__: the energy error exceeded NUTS.MaxDeltaH, or the
 	// density or gradient stopped being finite, somewhere on the trajectory.

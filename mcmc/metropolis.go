@@ -64,7 +64,7 @@ func (k *RandomWalk) Step(r *rand.Rand, dst, src *State, p Params) Info {
 	}
 	lp := k.target.LogDensity(dst.Q)
 	acc, prob := metropolis(r, dst, src, lp, lp-src.LogDensity, k.index, k.moved)
-	return Info{AcceptStat: prob, StepSize: p.StepSize, Accepted: [2]bool{acc}}
+	return Info{AcceptStat: prob, StepSize: p.StepSize, NumSteps: 1, Accepted: [2]bool{acc}}
 }
 
 // PCN is a preconditioned Crank–Nicolson update of a block z of coordinates that
@@ -136,7 +136,7 @@ func (k *PCN) Step(r *rand.Rand, dst, src *State, p Params) Info {
 	lp := k.target.LogDensity(dst.Q)
 	logAlpha := (lp - src.LogDensity) + (halfSqNew - halfSq)
 	acc, prob := metropolis(r, dst, src, lp, logAlpha, k.index, k.moved)
-	return Info{AcceptStat: prob, StepSize: beta, Accepted: [2]bool{acc}}
+	return Info{AcceptStat: prob, StepSize: beta, NumSteps: 1, Accepted: [2]bool{acc}}
 }
 
 // PCNRW is the Metropolis-within-Gibbs kernel of hyperiax notebook 05: a PCN update
@@ -172,6 +172,7 @@ func (k *PCNRW) Step(r *rand.Rand, dst, src *State, p Params) Info {
 	a := k.pcn.Step(r, &k.mid, src, p)
 	b := k.rw.Step(r, dst, &k.mid, p)
 	b.Accepted = [2]bool{a.Accepted[0], b.Accepted[0]}
+	b.NumSteps += a.NumSteps
 	return b
 }
 

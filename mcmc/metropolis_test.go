@@ -275,6 +275,7 @@ func TestPCNAcceptsAllWhenLikelihoodIgnoresZ(t *testing.T) {
 		for _, c := range chains {
 			for i, info := range c.Sample.Info {
 				require.Truef(t, info.Accepted[0], "β = %g: pCN rejected at draw %d", beta, i)
+				require.Equal(t, 2, info.NumSteps, "one density evaluation per block")
 				if info.Accepted[1] {
 					rw++
 				}

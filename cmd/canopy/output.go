@@ -129,7 +129,7 @@ func chainConfig(c fitConfig, pr *problem, id int, beta float64) cmdstan.Config 
 			cmdstan.Setting{Path: "canopy_sampler", Value: "pCN on the noise z then a Gaussian random walk on the parameters (Metropolis within Gibbs); " +
 				"algorithm, engine, max_depth and stepsize above are placeholders that CmdStan readers require. " +
 				"stepsize__ and the Step size line are the random-walk scale, accept_stat__ is its Metropolis acceptance probability, " +
-				"and treedepth__, n_leapfrog__, divergent__ and energy__ are 0 (E-BFMI is meaningless)"})
+				"n_leapfrog__ is the number of density evaluations (2), and treedepth__, divergent__ and energy__ are 0 (E-BFMI is meaningless)"})
 	}
 	return cfg
 }
