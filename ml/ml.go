@@ -5,10 +5,11 @@
 // log p(y | x_root, θ) = c + F'x − ½x'Hx, maximised at x̂ = H⁻¹F, so the profile
 // log-likelihood is c + ½F'H⁻¹F and, by the envelope theorem, its gradient in θ is the
 // score at x̂. The remaining parameters (log σ², log α and θ for OU, log τ² when the
-// leaf noise is estimated) are fitted by L-BFGS (gonum/optimize). Ancestral states are
-// the posterior means and standard deviations of the internal nodes under a flat root
-// prior at the fitted parameters: the generalised-least-squares reconstruction that
-// ape::ace and phytools::fastAnc report for Brownian motion.
+// leaf noise is estimated) are fitted by L-BFGS (gonum/optimize); OU on an ultrametric
+// tree is the exception (below). Ancestral states are the posterior means and standard
+// deviations of the internal nodes under a flat root prior at the fitted parameters:
+// the generalised-least-squares reconstruction that ape::ace and phytools::fastAnc
+// report for Brownian motion.
 //
 // On an ultrametric tree every tip has the same root-to-tip time T, so under OU the root
 // state x₀ and the optimum θ enter the likelihood only through the tips' common mean
@@ -18,6 +19,9 @@
 // does, and counts its parameters accordingly; Result.Ultrametric reports it. The tied
 // model is a valid model on any tree and its likelihood is evaluated exactly on the tree
 // given; the tolerance only chooses it where θ and x₀ are practically unidentifiable.
+// Its intercept, which moves every tip's mean with weight 1, is fitted by L-BFGS along
+// with the other parameters rather than profiled, so α·T may grow without bound: as
+// α → ∞ with σ²/2α fixed the tips become independent with variance σ²/2α (white noise).
 //
 // Standard errors of the parameters and the root come from the observed information:
 // the inverse of the negative Hessian of the log-likelihood in all estimated parameters
@@ -132,10 +136,9 @@ type problem struct {
 	root  bffg.Root
 	xhat  []float64
 	hcov  []float64
-	// tied: OU on an ultrametric tree of height depth, where θ = root is one intercept.
-	// u then has no θ, and set leaves ou.Theta as the caller put it.
-	tied  bool
-	depth float64
+	// tied: OU on an ultrametric tree, where θ = root is one intercept. u then has no
+	// θ, and set leaves ou.Theta as the caller put it (full sets it to the intercept).
+	tied bool
 }
 
 // ultrametricTol is the relative spread (max − min)/max of the root-to-tip distances up
@@ -151,21 +154,21 @@ type problem struct {
 // while tip ages that really differ (fossils, trees not on a clock) usually differ more.
 const ultrametricTol = 1e-2
 
-// tipDepths returns the shortest, longest and mean root-to-tip distance of t.
-func tipDepths(t *topology.Topology) (lo, hi, mean float64) {
+// tipDepths returns the shortest and the longest root-to-tip distance of t.
+func tipDepths(t *topology.Topology) (lo, hi float64) {
 	lo, hi = math.Inf(1), math.Inf(-1)
 	for i := 0; i < t.NumLeaves(); i++ {
 		h := t.Dist(t.Leaf(i))
-		lo, hi, mean = math.Min(lo, h), math.Max(hi, h), mean+h
+		lo, hi = math.Min(lo, h), math.Max(hi, h)
 	}
-	return lo, hi, mean / float64(t.NumLeaves())
+	return lo, hi
 }
 
 // ultrametric reports whether all tips of t are at the same distance from the root,
-// within ultrametricTol relative, and returns their mean distance.
-func ultrametric(t *topology.Topology) (depth float64, ok bool) {
-	lo, hi, mean := tipDepths(t)
-	return mean, hi > 0 && hi-lo <= ultrametricTol*hi
+// within ultrametricTol relative.
+func ultrametric(t *topology.Topology) bool {
+	lo, hi := tipDepths(t)
+	return hi > 0 && hi-lo <= ultrametricTol*hi
 }
 
 func (p *problem) numU() int {
@@ -206,14 +209,13 @@ func (p *problem) set(u []float64) (bffg.Parametric, error) {
 	return m, nil
 }
 
-// profile returns the profile log-likelihood at u and, if grad is not nil, its gradient.
-// With p.tied, θ is 0 (the data are centred) and the root x̂ is profiled: on an exactly
-// ultrametric tree that is the tied model with intercept e^{−αT}x̂, and the same
-// function of (σ², α, τ²) once the intercept is profiled out; within ultrametricTol it
-// is close to it, and Fit finishes on the tied model itself (full).
+// profile returns the log-likelihood at u with the root x̂ profiled out (a flat root
+// prior) and, if grad is not nil, its gradient. It is not used with p.tied, whose
+// intercept moves every tip's mean with weight 1 and is fitted with u (full): profiling
+// the root of OU with θ = 0 instead weighs it by e^{−αT}, which fails once α·T is large.
 func (p *problem) profile(u, grad []float64) (float64, error) {
 	if p.tied {
-		clear(p.ou.Theta)
+		panic("ml: profile with the tied model")
 	}
 	if _, err := p.set(u); err != nil {
 		return 0, err
@@ -319,7 +321,7 @@ const (
 // range are there, by index of u.
 func (p *problem) boundary(u []float64) map[int]string {
 	out := map[int]string{}
-	_, height, _ := tipDepths(p.t)
+	_, height := tipDepths(p.t)
 	s2 := math.Exp(u[0])
 	tree := s2 * height // the variance a tip at depth T gains from the root
 	if p.cfg.Model == OU {
@@ -489,7 +491,7 @@ func Fit(t *topology.Topology, y []float64, cfg Config) (*Result, error) {
 		p.bm = &bffg.BM{Tree: t, D: d}
 	case OU:
 		p.ou = &bffg.OU{Tree: t, D: d, Theta: make([]float64, d)}
-		p.depth, p.tied = ultrametric(t)
+		p.tied = ultrametric(t)
 	default:
 		return nil, fmt.Errorf("ml: unknown model %q (want %q or %q)", cfg.Model, BM, OU)
 	}
@@ -497,90 +499,36 @@ func Fit(t *topology.Topology, y []float64, cfg Config) (*Result, error) {
 	if nobs <= k {
 		return nil, fmt.Errorf("%w: %d observed values for %d parameters", ErrCannotFit, nobs, k)
 	}
-	u0 := p.start(y)
-	if _, err := p.profile(u0, nil); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCannotFit, err)
-	}
-	// gonum asks for the value and the gradient at the same point in separate calls;
-	// one filter and score pass gives both, so remember the last point.
-	var lastU, lastGrad []float64
-	lastLL := math.NaN()
-	eval := func(u []float64) float64 {
-		if lastU != nil && slices.Equal(u, lastU) {
-			return lastLL
-		}
-		lastU = append(lastU[:0], u...)
-		lastGrad = slices.Grow(lastGrad[:0], len(u))[:len(u)]
-		ll, err := p.profile(u, lastGrad)
-		if err != nil || math.IsNaN(ll) {
-			ll = math.Inf(-1)
-		}
-		lastLL = ll
-		return ll
-	}
-	prob := optimize.Problem{
-		Func: func(u []float64) float64 {
-			ll := eval(u)
-			if math.IsInf(ll, -1) {
-				return math.Inf(1)
-			}
-			return -ll / float64(nobs)
-		},
-		Grad: func(grad, u []float64) {
-			ll := eval(u)
-			for i := range grad {
-				if math.IsInf(ll, -1) {
-					grad[i] = math.NaN()
-					continue
-				}
-				grad[i] = -lastGrad[i] / float64(nobs)
-			}
-		},
-	}
-	// The objective is the log-likelihood per observation, so a gradient of 1e-10
-	// locates the optimum to about 1e-11 in log-parameters; rounding puts the floor of
-	// the gradient near 1e-12 on large trees, where the line search may stop first.
-	settings := &optimize.Settings{GradientThreshold: 1e-11, MajorIterations: 1000}
-	res, err := optimize.Minimize(prob, u0, settings, &optimize.LBFGS{})
-	converged := res != nil && (res.Status == optimize.GradientThreshold || maxAbs(res.Gradient) < 1e-8)
-	if res == nil || math.IsInf(res.F, 0) || math.IsNaN(res.F) {
-		return nil, fmt.Errorf("%w: the optimiser found no finite likelihood (%v)", ErrCannotFit, err)
-	}
-	u := p.polish(p.profile, res.X)
-	if g := make([]float64, len(u)); true {
-		if _, err := p.profile(u, g); err == nil {
-			converged = maxAbs(g)/float64(nobs) < 1e-8
-		}
-	}
-	if _, err := p.profile(u, nil); err != nil {
-		return nil, err
-	}
-	// v = (u, m): m is the root, or with p.tied the intercept θ = root, e^{−αT}x̂.
-	v := append(append([]float64(nil), u...), p.xhat...)
-	m := v[len(u):]
+	// The tied model is fitted in v = (u, m) directly, m the intercept θ = root on which
+	// every tip's mean depends with weight 1, so that α·T may grow without bound (the
+	// white-noise limit); otherwise the root is profiled out and v = (u, x̂).
+	var v []float64
+	var converged bool
 	if p.tied {
-		e := math.Exp(-math.Exp(u[1]) * p.depth)
-		for i := range m {
-			m[i] *= e
+		x0 := append(p.start(y), make([]float64, d)...) // m = 0: the centred tips' mean
+		x, ok, err := p.maximise(p.full, x0, nobs)
+		if err != nil {
+			return nil, err
 		}
-		// The profile (θ = 0, root profiled) is the tied model only when every tip is at
-		// depth T exactly; within ultrametricTol its optimum is a close start, and Newton
-		// steps on the tied model itself (θ = root = m, exact on any tree) finish the fit.
-		v = p.polish(p.full, v)
-		u, m = v[:len(u)], v[len(u):]
-		if g := make([]float64, len(v)); true {
-			if _, err := p.full(v, g); err == nil {
-				converged = maxAbs(g)/float64(nobs) < 1e-8
-			}
+		v, converged = x, ok
+	} else {
+		u, ok, err := p.maximise(p.profile, p.start(y), nobs)
+		if err != nil {
+			return nil, err
 		}
+		if _, err := p.profile(u, nil); err != nil {
+			return nil, err
+		}
+		v, converged = append(u, p.xhat...), ok
 	}
+	u, m := v[:p.numU()], v[p.numU():]
 	ll, err := p.full(v, nil)
 	if err != nil {
 		return nil, err
 	}
 	r := &Result{Params: map[string]float64{}, SE: map[string]float64{}, Root: append([]float64(nil), m...),
 		RootSE: make([]float64, d), LogLik: ll, NumParams: k, NumObs: nobs, Converged: converged, Ultrametric: p.tied}
-	r.TipDepths[0], r.TipDepths[1], _ = tipDepths(t)
+	r.TipDepths[0], r.TipDepths[1] = tipDepths(t)
 	for i := range r.Root {
 		r.Root[i] += centre[i]
 	}
@@ -645,6 +593,65 @@ func Fit(t *topology.Topology, y []float64, cfg Config) (*Result, error) {
 		}
 	}
 	return r, nil
+}
+
+// maximise maximises the log-likelihood f from x0 by L-BFGS on −f/nobs, refines the
+// optimum with polish, and reports whether the gradient per observation is below 1e-8
+// there.
+func (p *problem) maximise(f objective, x0 []float64, nobs int) (x []float64, converged bool, err error) {
+	if _, err := f(x0, nil); err != nil {
+		return nil, false, fmt.Errorf("%w: %w", ErrCannotFit, err)
+	}
+	// gonum asks for the value and the gradient at the same point in separate calls;
+	// one filter and score pass gives both, so remember the last point.
+	var lastX, lastGrad []float64
+	lastLL := math.NaN()
+	eval := func(x []float64) float64 {
+		if lastX != nil && slices.Equal(x, lastX) {
+			return lastLL
+		}
+		lastX = append(lastX[:0], x...)
+		lastGrad = slices.Grow(lastGrad[:0], len(x))[:len(x)]
+		ll, err := f(x, lastGrad)
+		if err != nil || math.IsNaN(ll) {
+			ll = math.Inf(-1)
+		}
+		lastLL = ll
+		return ll
+	}
+	prob := optimize.Problem{
+		Func: func(x []float64) float64 {
+			ll := eval(x)
+			if math.IsInf(ll, -1) {
+				return math.Inf(1)
+			}
+			return -ll / float64(nobs)
+		},
+		Grad: func(grad, x []float64) {
+			ll := eval(x)
+			for i := range grad {
+				if math.IsInf(ll, -1) {
+					grad[i] = math.NaN()
+					continue
+				}
+				grad[i] = -lastGrad[i] / float64(nobs)
+			}
+		},
+	}
+	// The objective is the log-likelihood per observation, so a gradient of 1e-10
+	// locates the optimum to about 1e-11 in log-parameters; rounding puts the floor of
+	// the gradient near 1e-12 on large trees, where the line search may stop first.
+	settings := &optimize.Settings{GradientThreshold: 1e-11, MajorIterations: 1000}
+	res, err := optimize.Minimize(prob, x0, settings, &optimize.LBFGS{})
+	if res == nil || math.IsInf(res.F, 0) || math.IsNaN(res.F) {
+		return nil, false, fmt.Errorf("%w: the optimiser found no finite likelihood (%v)", ErrCannotFit, err)
+	}
+	x = p.polish(f, res.X)
+	g := make([]float64, len(x))
+	if _, err := f(x, g); err != nil {
+		return nil, false, err
+	}
+	return x, maxAbs(g)/float64(nobs) < 1e-8, nil
 }
 
 // fitPerTrait fits the d traits of y one at a time and joins the fits.
