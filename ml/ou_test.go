@@ -348,3 +348,34 @@ func TestFitOUWhiteNoise(t *testing.T) {
 		require.InEpsilon(t, tc.mean, r.Params["theta"], 1e-6, tc.name)
 	}
 }
+
+// With the leaf noise estimated on a rounded ultrametric tree the tied fit still reaches
+// the exact tied optimum: τ² goes to 0 and the fit is the one without noise, whose
+// log-likelihood it cannot be below. The trees are TestFitOUNearlyUltrametric's, of
+// height 1 and 0.25, lengths rounded to 3 decimals (spread 0.2% and 0.4%); R:
+// testdata/tied_ou.R. Before the tied model was fitted directly, L-BFGS ran on a
+// stand-in that is exact only on an exactly ultrametric tree, and the Newton steps
+// meant to finish on the tied model stop where the negative Hessian is not positive
+// definite, as it is not with log τ² flat at τ² → 0: both fits were left unconverged,
+// and at height 0.25 with log-likelihood −3.6510491632, below the no-noise fit.
+func TestFitOUNearlyUltrametricNoise(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		ll, alpha float64
+	}{
+		{"rounded8_h1", -3.6422354494, 1.491715587},
+		{"rounded8_h0.25", -3.6510435350, 5.934264313},
+	} {
+		tr, y := readTestdata(t, tc.name)
+		without, err := Fit(tr, y, Config{Model: OU})
+		require.NoError(t, err, tc.name)
+		r, err := Fit(tr, y, Config{Model: OU, EstimateNoise: true})
+		require.NoError(t, err, tc.name)
+		require.True(t, r.Ultrametric, tc.name)
+		require.True(t, r.Converged, tc.name)
+		require.GreaterOrEqual(t, r.LogLik, without.LogLik-1e-12*math.Abs(without.LogLik), tc.name)
+		require.InEpsilon(t, tc.ll, r.LogLik, 1e-9, tc.name)
+		require.InEpsilon(t, tc.alpha, r.Params["alpha"], 1e-6, tc.name)
+		require.Contains(t, r.AtBoundary, "tau2", tc.name)
+	}
+}

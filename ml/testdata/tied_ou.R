@@ -16,6 +16,11 @@ invisible(runif(30, 0, 0)) # as the script that first produced these data did
 put(tr, rTraitCont(tr, model="OU", sigma=1, alpha=40, theta=0.5, root.value=0.5), "ou_alpha40")
 # White noise (the limit α → ∞): i.i.d. N(0, 1) tips.
 for (s in c(1, 4)) { set.seed(s); tr <- coal30(); put(tr, setNames(rnorm(30), tr$tip.label), sprintf("white_noise%d", s)) }
+# The 8-tip tree of TestFitOUNearlyUltrametric (ape::rcoal(8) after set.seed(9), height
+# 1) scaled to heights 1 and 0.25 and rounded to 3 decimals, with that test's data.
+exact8 <- read.tree(text="(((a:0.2516396021,(b:0.1599767069,c:0.1599767069):0.09166289528):0.0455712215,(d:0.09441093526,e:0.09441093526):0.2027998884):0.7027891764,(f:0.2956779627,(g:0.0392449313,h:0.0392449313):0.2564330314):0.7043220373);")
+y8 <- c(a=1.203, b=1.084, c=0.553, d=0.321, e=0.556, f=0.367, g=-0.101, h=-0.288)
+for (h in c(1, 0.25)) { tr <- exact8; tr$edge.length <- round(tr$edge.length*h, 3); put(tr, y8, sprintf("rounded8_h%g", h)) }
 
 fit <- function(name, noise=FALSE) {
   tr <- read.tree(paste0(name, ".nwk")); d <- read.csv(paste0(name, ".csv"))
@@ -35,7 +40,8 @@ fit <- function(name, noise=FALSE) {
   s2 <- exp(par[1]); al <- exp(par[2]); tau2 <- if (noise) exp(par[3]) else 0
   V <- s2/(2*al) * exp(-al*outer(T,T,"+") + 2*al*S) * (1-exp(-2*al*S)) + diag(tau2, n); Vi <- solve(V)
   v <- mean((yy - mean(yy))^2)
-  cat(sprintf("%s: ll %.10f sigma2 %.10g alpha %.10g theta %.10g tau2 %.3g | white-noise limit: ll %.10f variance %.10g mean %.10g\n",
-    name, best, s2, al, sum(Vi%*%yy)/sum(Vi), tau2, sum(dnorm(yy, mean(yy), sqrt(v), log=TRUE)), v, mean(yy)))
+  cat(sprintf("%s%s: ll %.10f sigma2 %.10g alpha %.10g theta %.10g tau2 %.3g | white-noise limit: ll %.10f variance %.10g mean %.10g\n",
+    name, if (noise) " (noise)" else "", best, s2, al, sum(Vi%*%yy)/sum(Vi), tau2, sum(dnorm(yy, mean(yy), sqrt(v), log=TRUE)), v, mean(yy)))
 }
 fit("ou_alpha40"); fit("white_noise1"); fit("white_noise4")
+for (h in c(1, 0.25)) { fit(sprintf("rounded8_h%g", h)); fit(sprintf("rounded8_h%g", h), noise=TRUE) }
