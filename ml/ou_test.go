@@ -281,11 +281,32 @@ func TestCovarianceFlatLogScale(t *testing.T) {
 	require.NoError(t, err)
 	p := &problem{t: tr, d: 1, cfg: Config{Model: OU}}
 	J := mat.NewSymDense(3, []float64{4, 0, 0, 0, 1e-4, 0, 0, 0, 1}) // log σ², log α, m
-	cov, drop := p.covariance(J, []float64{0, 0})
-	require.Contains(t, drop, 1)
-	require.NotContains(t, drop, 0)
+	cov, boundary, flat, confounded := p.covariance(J, []float64{0, 0})
+	require.Empty(t, boundary)
+	require.Contains(t, flat, 1)
+	require.NotContains(t, flat, 0)
+	require.Empty(t, confounded)
 	require.True(t, math.IsNaN(cov.At(1, 1)))
 	require.InDelta(t, 0.25, cov.At(0, 0), 1e-15)
+	require.InDelta(t, 1, cov.At(2, 2), 1e-15)
+}
+
+// A log-scale parameter strongly correlated with a poorly identified one gets se NaN
+// as well, and the others' se are conditional only on the poorly identified one. Here
+// log σ² and log α have information 4 and 1 and cross term 1.99: their inverse has
+// se 5.006 and 10.01 and correlation −0.995, and m, uncorrelated, keeps se 1. Before,
+// σ² got the se 0.5 it has with α fixed.
+func TestCovarianceConfounded(t *testing.T) {
+	tr, err := topology.ParseNewick("((a:1,b:1):1,c:2);")
+	require.NoError(t, err)
+	p := &problem{t: tr, d: 1, cfg: Config{Model: OU}}
+	J := mat.NewSymDense(3, []float64{4, 1.99, 0, 1.99, 1, 0, 0, 0, 1}) // log σ², log α, m
+	cov, boundary, flat, confounded := p.covariance(J, []float64{0, 0})
+	require.Empty(t, boundary)
+	require.Equal(t, []int{1}, slices.Collect(maps.Keys(flat)))
+	require.Equal(t, map[int]string{0: "its log has correlation -0.995 with that of alpha"}, confounded)
+	require.True(t, math.IsNaN(cov.At(0, 0)))
+	require.True(t, math.IsNaN(cov.At(1, 1)))
 	require.InDelta(t, 1, cov.At(2, 2), 1e-15)
 }
 
@@ -329,6 +350,12 @@ func TestFitOUUltrametricLargeAlpha(t *testing.T) {
 // and θ their mean, and the fit gets there (R: testdata/tied_ou.R, whose optim ran α
 // to 1e102 and 1e15). Before, the fit stopped at α = 1.6 on white_noise1 (log-likelihood
 // −68.85, the limit is −39.47) and at α = 1.8 on white_noise4 (−94.41 against −39.00).
+//
+// There only σ²/2α is identified: α (or σ²) is poorly identified and the other is
+// confounded with it, both with se NaN, and θ gets the se of a mean of n independent
+// tips, √(variance/n). Before, on white_noise4, α was said to be at the boundary of its
+// range and σ² got se 2.3e4 with α fixed; on white_noise1 the information was not
+// positive definite and every se, θ's included, was NaN.
 func TestFitOUWhiteNoise(t *testing.T) {
 	for _, tc := range []struct {
 		name               string
@@ -346,6 +373,19 @@ func TestFitOUWhiteNoise(t *testing.T) {
 		require.Greater(t, r.Params["alpha"]*r.TipDepths[1], 1e3, tc.name)
 		require.InEpsilon(t, tc.variance, r.Params["sigma2"]/(2*r.Params["alpha"]), 1e-6, tc.name)
 		require.InEpsilon(t, tc.mean, r.Params["theta"], 1e-6, tc.name)
+
+		require.Empty(t, r.AtBoundary, tc.name)
+		require.Len(t, r.PoorlyIdentified, 1, tc.name)
+		for _, why := range r.PoorlyIdentified {
+			require.Contains(t, why, "near the white-noise limit α → ∞", tc.name)
+		}
+		require.Len(t, r.Confounded, 1, tc.name)
+		require.ElementsMatch(t, []string{"alpha", "sigma2"},
+			append(slices.Collect(maps.Keys(r.PoorlyIdentified)), slices.Collect(maps.Keys(r.Confounded))...), tc.name)
+		require.True(t, math.IsNaN(r.SE["alpha"]), tc.name)
+		require.True(t, math.IsNaN(r.SE["sigma2"]), tc.name)
+		require.InEpsilon(t, math.Sqrt(tc.variance/float64(len(y))), r.SE["theta"], 1e-4, tc.name)
+		require.Equal(t, r.SE["theta"], r.RootSE[0], tc.name)
 	}
 }
 
