@@ -5,10 +5,11 @@
 // log p(y | x_root, θ) = c + F'x − ½x'Hx, maximised at x̂ = H⁻¹F, so the profile
 // log-likelihood is c + ½F'H⁻¹F and, by the envelope theorem, its gradient in θ is the
 // score at x̂. The remaining parameters (log σ², log α and θ for OU, log τ² when the
-// leaf noise is estimated) are fitted by L-BFGS (gonum/optimize). Ancestral states are
-// the posterior means and standard deviations of the internal nodes under a flat root
-// prior at the fitted parameters: the generalised-least-squares reconstruction that
-// ape::ace and phytools::fastAnc report for Brownian motion.
+// leaf noise is estimated) are fitted by L-BFGS (gonum/optimize); OU on an ultrametric
+// tree is the exception (below). Ancestral states are the posterior means and standard
+// deviations of the internal nodes under a flat root prior at the fitted parameters:
+// the generalised-least-squares reconstruction that ape::ace and phytools::fastAnc
+// report for Brownian motion.
 //
 // On an ultrametric tree every tip has the same root-to-tip time T, so under OU the root
 // state x₀ and the optimum θ enter the likelihood only through the tips' common mean
@@ -18,6 +19,9 @@
 // does, and counts its parameters accordingly; Result.Ultrametric reports it. The tied
 // model is a valid model on any tree and its likelihood is evaluated exactly on the tree
 // given; the tolerance only chooses it where θ and x₀ are practically unidentifiable.
+// Its intercept, which moves every tip's mean with weight 1, is fitted by L-BFGS along
+// with the other parameters rather than profiled, so α·T may grow without bound: as
+// α → ∞ with σ²/2α fixed the tips become independent with variance σ²/2α (white noise).
 //
 // Standard errors of the parameters and the root come from the observed information:
 // the inverse of the negative Hessian of the log-likelihood in all estimated parameters
@@ -25,7 +29,10 @@
 // the positive parameters (fitted on the log scale). A positive parameter at a
 // boundary of its range (α → 0, the Brownian-motion limit, or a variance → 0) has no
 // Wald standard error: it is reported as NaN and named in Result.AtBoundary, and the
-// others are computed with it fixed.
+// others are computed with it fixed. So has one in which the likelihood is nearly flat
+// (Result.PoorlyIdentified), such as α as it runs to ∞ in the white-noise limit, and
+// one strongly correlated with it (Result.Confounded), such as σ² there, of which only
+// σ²/2α is determined.
 //
 // With several traits both models treat the traits as independent. By default they
 // share one rate σ² (trait covariance σ²I, and one α and τ²), which suits traits on
@@ -36,6 +43,7 @@ package ml
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 
@@ -82,7 +90,8 @@ type Result struct {
 	Params map[string]float64 // sigma2, alpha, theta (theta1.. for d > 1), tau2 when estimated
 	Root   []float64          // x̂_root
 	// SE and RootSE are the standard errors of Params and Root from the observed
-	// information; NaN for a parameter at a boundary (AtBoundary), and NaN where the
+	// information; NaN for a parameter at a boundary (AtBoundary), poorly identified
+	// (PoorlyIdentified) or confounded with one (Confounded), and NaN where the
 	// negative Hessian of the others is not positive definite.
 	SE     map[string]float64
 	RootSE []float64
@@ -91,6 +100,20 @@ type Result struct {
 	// says why. A Wald standard error is undefined there: their SE is NaN, and the other
 	// standard errors treat them as fixed at their estimates. Nil when there are none.
 	AtBoundary map[string]string
+	// PoorlyIdentified names the positive parameters in which the likelihood is nearly
+	// flat although they are not at a boundary, and says why: a standard error of their
+	// log above 10, or a direction made mostly of their log in which the negative Hessian
+	// is not positive definite. Near OU's white-noise limit (α → ∞ with σ²/2α fixed)
+	// α is one. Their SE is NaN, and the other standard errors are conditional on them
+	// (computed with them fixed). Nil when there are none.
+	PoorlyIdentified map[string]string
+	// Confounded names the positive parameters whose log moves with that of a poorly
+	// identified one (correlation above 0.9 in absolute value, or a share of its flat
+	// direction above 10%), such as σ² with α near the white-noise limit, where only
+	// σ²/2α is determined, and says with which. Their SE is NaN too: the se they would
+	// have with the poorly identified parameter fixed is not their uncertainty. Nil when
+	// there are none.
+	Confounded map[string]string
 	// Ultrametric reports an OU fit on an ultrametric tree (to within 1%, see
 	// TipDepths), where θ = root (one intercept per trait) because the two are not
 	// separately identifiable.
@@ -132,10 +155,9 @@ type problem struct {
 	root  bffg.Root
 	xhat  []float64
 	hcov  []float64
-	// tied: OU on an ultrametric tree of height depth, where θ = root is one intercept.
-	// u then has no θ, and set leaves ou.Theta as the caller put it.
-	tied  bool
-	depth float64
+	// tied: OU on an ultrametric tree, where θ = root is one intercept. u then has no
+	// θ, and set leaves ou.Theta as the caller put it (full sets it to the intercept).
+	tied bool
 }
 
 // ultrametricTol is the relative spread (max − min)/max of the root-to-tip distances up
@@ -151,21 +173,21 @@ type problem struct {
 // while tip ages that really differ (fossils, trees not on a clock) usually differ more.
 const ultrametricTol = 1e-2
 
-// tipDepths returns the shortest, longest and mean root-to-tip distance of t.
-func tipDepths(t *topology.Topology) (lo, hi, mean float64) {
+// tipDepths returns the shortest and the longest root-to-tip distance of t.
+func tipDepths(t *topology.Topology) (lo, hi float64) {
 	lo, hi = math.Inf(1), math.Inf(-1)
 	for i := 0; i < t.NumLeaves(); i++ {
 		h := t.Dist(t.Leaf(i))
-		lo, hi, mean = math.Min(lo, h), math.Max(hi, h), mean+h
+		lo, hi = math.Min(lo, h), math.Max(hi, h)
 	}
-	return lo, hi, mean / float64(t.NumLeaves())
+	return lo, hi
 }
 
 // ultrametric reports whether all tips of t are at the same distance from the root,
-// within ultrametricTol relative, and returns their mean distance.
-func ultrametric(t *topology.Topology) (depth float64, ok bool) {
-	lo, hi, mean := tipDepths(t)
-	return mean, hi > 0 && hi-lo <= ultrametricTol*hi
+// within ultrametricTol relative.
+func ultrametric(t *topology.Topology) bool {
+	lo, hi := tipDepths(t)
+	return hi > 0 && hi-lo <= ultrametricTol*hi
 }
 
 func (p *problem) numU() int {
@@ -206,14 +228,13 @@ func (p *problem) set(u []float64) (bffg.Parametric, error) {
 	return m, nil
 }
 
-// profile returns the profile log-likelihood at u and, if grad is not nil, its gradient.
-// With p.tied, θ is 0 (the data are centred) and the root x̂ is profiled: on an exactly
-// ultrametric tree that is the tied model with intercept e^{−αT}x̂, and the same
-// function of (σ², α, τ²) once the intercept is profiled out; within ultrametricTol it
-// is close to it, and Fit finishes on the tied model itself (full).
+// profile returns the log-likelihood at u with the root x̂ profiled out (a flat root
+// prior) and, if grad is not nil, its gradient. It is not used with p.tied, whose
+// intercept moves every tip's mean with weight 1 and is fitted with u (full): profiling
+// the root of OU with θ = 0 instead weighs it by e^{−αT}, which fails once α·T is large.
 func (p *problem) profile(u, grad []float64) (float64, error) {
 	if p.tied {
-		clear(p.ou.Theta)
+		panic("ml: profile with the tied model")
 	}
 	if _, err := p.set(u); err != nil {
 		return 0, err
@@ -299,6 +320,20 @@ func (p *problem) logNames() map[int]string {
 	return names
 }
 
+// named returns m keyed by the names of logNames instead of indices of u, or nil if m
+// is empty.
+func (p *problem) named(m map[int]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	names := p.logNames()
+	out := make(map[string]string, len(m))
+	for i, why := range m {
+		out[names[i]] = why
+	}
+	return out
+}
+
 // Boundary tests. A positive parameter is fitted on the log scale, so at a boundary of
 // its range (α or a variance → 0) its estimate runs towards −∞ in log and the
 // likelihood is flat there: a Wald standard error is undefined, and the information's
@@ -307,19 +342,31 @@ func (p *problem) logNames() map[int]string {
 // which α·T (T the tree height) counts as 0, and a variance as 0 next to the other one
 // (τ² next to the variance a tip gains from the root at depth T, σ²T under BM and
 // σ²(1 − e^{−2αT})/(2α) under OU, or the reverse): the log-likelihood then moves by
-// about n times that fraction, far below what the optimiser resolves. maxLogSE catches
-// flat directions the ratios do not name (such as α → ∞ together with σ², the
-// white-noise limit): a log-scale se of 10 spans a factor e^{±20} at 95%.
+// about n times that fraction, far below what the optimiser resolves.
+//
+// maxLogSE catches flat directions the ratios do not name, where a parameter is poorly
+// identified rather than at a boundary: a log-scale se of 10 spans a factor e^{±20} at
+// 95%. In OU's white-noise limit (α → ∞ on an ultrametric tree, TestFitOUWhiteNoise)
+// only σ²/2α is determined, so log α and log σ² move together along a ridge: holding α
+// fixed gives σ² a small se that describes the ridge's width, not the estimate's
+// uncertainty. So a log-scale parameter whose correlation with a poorly identified one
+// exceeds maxCorr in absolute value gets no se either (on white_noise4 it is 1 − 3e-12).
+// Where the rest of the information is not positive definite, as along that ridge once
+// its curvature is rounding noise, the eigenvector of its smallest eigenvalue is the
+// flat direction, and a log-scale parameter counts as part of it when its component's
+// square exceeds flatShare.
 const (
 	boundaryRatio = 1e-8
 	maxLogSE      = 10
+	maxCorr       = 0.9
+	flatShare     = 0.1
 )
 
 // boundary returns why the log-scale parameters of u that are at a boundary of their
 // range are there, by index of u.
 func (p *problem) boundary(u []float64) map[int]string {
 	out := map[int]string{}
-	_, height, _ := tipDepths(p.t)
+	_, height := tipDepths(p.t)
 	s2 := math.Exp(u[0])
 	tree := s2 * height // the variance a tip at depth T gains from the root
 	if p.cfg.Model == OU {
@@ -343,22 +390,30 @@ func (p *problem) boundary(u []float64) map[int]string {
 	return out
 }
 
-// covariance returns the inverse of the information J at v = (u, m), without the
-// rows and columns of the parameters at a boundary (p.boundary, then any whose log-scale
-// se exceeds maxLogSE, one at a time), and why those are at a boundary, by index of u.
-// Their entries, and all entries where J is nil or the rest is not positive definite,
-// are NaN.
-func (p *problem) covariance(J *mat.SymDense, u []float64) (*mat.SymDense, map[int]string) {
-	drop := p.boundary(u)
+// covariance returns the inverse of the information J at v = (u, m) without the rows
+// and columns of the log-scale parameters at a boundary (p.boundary) or poorly
+// identified, and, by index of u, why those are left out (boundary, flat) and which
+// log-scale parameters are confounded with a poorly identified one (confounded).
+// Parameters are found poorly identified one at a time: the one whose log-scale se
+// exceeds maxLogSE most, or, where the rest of J is not positive definite, the one with
+// the largest component in the eigenvector of its smallest eigenvalue. The entries of
+// all three kinds are NaN (the confounded stay in the inversion, so the others' se are
+// conditional only on those left out), and so is every entry where J is nil or the rest
+// of J is not positive definite along a direction that no log-scale parameter explains.
+func (p *problem) covariance(J *mat.SymDense, u []float64) (cov *mat.SymDense, boundary, flat, confounded map[int]string) {
+	boundary, flat, confounded = p.boundary(u), map[int]string{}, map[int]string{}
 	if J == nil {
-		return nanSym(len(u) + p.d), drop
+		return nanSym(len(u) + p.d), boundary, flat, confounded
 	}
+	names := p.logNames()
+	logs := slices.Sorted(maps.Keys(names))
 	k := J.SymmetricDim()
 	for {
-		cov := nanSym(k)
 		keep := make([]int, 0, k)
 		for i := range k {
-			if _, ok := drop[i]; !ok {
+			_, b := boundary[i]
+			_, f := flat[i]
+			if !b && !f {
 				keep = append(keep, i)
 			}
 		}
@@ -370,24 +425,74 @@ func (p *problem) covariance(J *mat.SymDense, u []float64) (*mat.SymDense, map[i
 		}
 		var ch mat.Cholesky
 		if !ch.Factorize(sub) || ch.InverseTo(sub) != nil {
-			return nanSym(k), drop
+			// The flat direction: the eigenvector w of the smallest eigenvalue.
+			var es mat.EigenSym
+			if len(keep) == 0 || !es.Factorize(sub, true) {
+				return nanSym(k), boundary, flat, confounded
+			}
+			vals := es.Values(nil)
+			var vecs mat.Dense
+			es.VectorsTo(&vecs)
+			w := vecs.ColView(slices.Index(vals, slices.Min(vals)))
+			worst, worstW := -1, 0.0
+			for a, i := range keep {
+				if _, ok := names[i]; ok && w.AtVec(a)*w.AtVec(a) > max(flatShare, worstW*worstW) {
+					worst, worstW = i, math.Abs(w.AtVec(a))
+				}
+			}
+			if worst < 0 {
+				return nanSym(k), boundary, flat, confounded
+			}
+			flat[worst] = fmt.Sprintf("the information is not positive definite along a direction %.0f%% of which is its log: the likelihood is flat in it", 100*worstW*worstW) + p.whiteNoise(worst, u)
+			delete(confounded, worst)
+			for a, i := range keep {
+				if _, ok := names[i]; ok && i != worst && w.AtVec(a)*w.AtVec(a) > flatShare {
+					confounded[i] = fmt.Sprintf("its log makes up %.0f%% of the flat direction of %s", 100*w.AtVec(a)*w.AtVec(a), names[worst])
+				}
+			}
+			continue
 		}
+		cov = nanSym(k)
 		for a, i := range keep {
 			for b := a; b < len(keep); b++ {
 				cov.SetSym(i, keep[b], sub.At(a, b))
 			}
 		}
 		worst, worstSE := -1, float64(maxLogSE)
-		for i := range p.logNames() {
+		for _, i := range logs {
 			if s := math.Sqrt(cov.At(i, i)); s > worstSE {
 				worst, worstSE = i, s
 			}
 		}
 		if worst < 0 {
-			return cov, drop
+			for i := range confounded {
+				for j := range k {
+					cov.SetSym(i, j, math.NaN())
+				}
+			}
+			return cov, boundary, flat, confounded
 		}
-		drop[worst] = fmt.Sprintf("the se of its log is %.3g > %d: the likelihood is flat in it", worstSE, maxLogSE)
+		flat[worst] = fmt.Sprintf("the se of its log is %.3g > %d: the likelihood is nearly flat in it", worstSE, maxLogSE) + p.whiteNoise(worst, u)
+		delete(confounded, worst)
+		for _, i := range logs {
+			r := cov.At(worst, i) / math.Sqrt(cov.At(worst, worst)*cov.At(i, i))
+			if i != worst && math.Abs(r) > maxCorr {
+				confounded[i] = fmt.Sprintf("its log has correlation %.6g with that of %s", r, names[worst])
+			}
+		}
 	}
+}
+
+// whiteNoise returns, when i is OU's log α or log σ² and α·T is large (T the tree
+// height), a clause saying that the fit is near the white-noise limit α → ∞, where the
+// tips are independent with variance σ²/2α; otherwise "".
+func (p *problem) whiteNoise(i int, u []float64) string {
+	_, height := tipDepths(p.t)
+	if p.cfg.Model != OU || i > 1 || math.Exp(u[1])*height < 10 {
+		return ""
+	}
+	a := math.Exp(u[1])
+	return fmt.Sprintf("; α·T = %.3g for tree height T = %.6g, near the white-noise limit α → ∞ where the tips are independent and only σ²/2α = %.6g is identified", a*height, height, math.Exp(u[0])/(2*a))
 }
 
 // nanSym returns a k×k symmetric matrix of NaN.
@@ -489,7 +594,7 @@ func Fit(t *topology.Topology, y []float64, cfg Config) (*Result, error) {
 		p.bm = &bffg.BM{Tree: t, D: d}
 	case OU:
 		p.ou = &bffg.OU{Tree: t, D: d, Theta: make([]float64, d)}
-		p.depth, p.tied = ultrametric(t)
+		p.tied = ultrametric(t)
 	default:
 		return nil, fmt.Errorf("ml: unknown model %q (want %q or %q)", cfg.Model, BM, OU)
 	}
@@ -497,104 +602,48 @@ func Fit(t *topology.Topology, y []float64, cfg Config) (*Result, error) {
 	if nobs <= k {
 		return nil, fmt.Errorf("%w: %d observed values for %d parameters", ErrCannotFit, nobs, k)
 	}
-	u0 := p.start(y)
-	if _, err := p.profile(u0, nil); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCannotFit, err)
-	}
-	// gonum asks for the value and the gradient at the same point in separate calls;
-	// one filter and score pass gives both, so remember the last point.
-	var lastU, lastGrad []float64
-	lastLL := math.NaN()
-	eval := func(u []float64) float64 {
-		if lastU != nil && slices.Equal(u, lastU) {
-			return lastLL
-		}
-		lastU = append(lastU[:0], u...)
-		lastGrad = slices.Grow(lastGrad[:0], len(u))[:len(u)]
-		ll, err := p.profile(u, lastGrad)
-		if err != nil || math.IsNaN(ll) {
-			ll = math.Inf(-1)
-		}
-		lastLL = ll
-		return ll
-	}
-	prob := optimize.Problem{
-		Func: func(u []float64) float64 {
-			ll := eval(u)
-			if math.IsInf(ll, -1) {
-				return math.Inf(1)
-			}
-			return -ll / float64(nobs)
-		},
-		Grad: func(grad, u []float64) {
-			ll := eval(u)
-			for i := range grad {
-				if math.IsInf(ll, -1) {
-					grad[i] = math.NaN()
-					continue
-				}
-				grad[i] = -lastGrad[i] / float64(nobs)
-			}
-		},
-	}
-	// The objective is the log-likelihood per observation, so a gradient of 1e-10
-	// locates the optimum to about 1e-11 in log-parameters; rounding puts the floor of
-	// the gradient near 1e-12 on large trees, where the line search may stop first.
-	settings := &optimize.Settings{GradientThreshold: 1e-11, MajorIterations: 1000}
-	res, err := optimize.Minimize(prob, u0, settings, &optimize.LBFGS{})
-	converged := res != nil && (res.Status == optimize.GradientThreshold || maxAbs(res.Gradient) < 1e-8)
-	if res == nil || math.IsInf(res.F, 0) || math.IsNaN(res.F) {
-		return nil, fmt.Errorf("%w: the optimiser found no finite likelihood (%v)", ErrCannotFit, err)
-	}
-	u := p.polish(p.profile, res.X)
-	if g := make([]float64, len(u)); true {
-		if _, err := p.profile(u, g); err == nil {
-			converged = maxAbs(g)/float64(nobs) < 1e-8
-		}
-	}
-	if _, err := p.profile(u, nil); err != nil {
-		return nil, err
-	}
-	// v = (u, m): m is the root, or with p.tied the intercept θ = root, e^{−αT}x̂.
-	v := append(append([]float64(nil), u...), p.xhat...)
-	m := v[len(u):]
+	// The tied model is fitted in v = (u, m) directly, m the intercept θ = root on which
+	// every tip's mean depends with weight 1, so that α·T may grow without bound (the
+	// white-noise limit); otherwise the root is profiled out and v = (u, x̂).
+	var v []float64
+	var converged bool
 	if p.tied {
-		e := math.Exp(-math.Exp(u[1]) * p.depth)
-		for i := range m {
-			m[i] *= e
+		x0 := append(p.start(y), make([]float64, d)...) // m = 0: the centred tips' mean
+		x, ok, err := p.maximise(p.full, x0, nobs)
+		if err != nil {
+			return nil, err
 		}
-		// The profile (θ = 0, root profiled) is the tied model only when every tip is at
-		// depth T exactly; within ultrametricTol its optimum is a close start, and Newton
-		// steps on the tied model itself (θ = root = m, exact on any tree) finish the fit.
-		v = p.polish(p.full, v)
-		u, m = v[:len(u)], v[len(u):]
-		if g := make([]float64, len(v)); true {
-			if _, err := p.full(v, g); err == nil {
-				converged = maxAbs(g)/float64(nobs) < 1e-8
-			}
+		v, converged = x, ok
+	} else {
+		u, ok, err := p.maximise(p.profile, p.start(y), nobs)
+		if err != nil {
+			return nil, err
 		}
+		if _, err := p.profile(u, nil); err != nil {
+			return nil, err
+		}
+		v, converged = append(u, p.xhat...), ok
 	}
+	u, m := v[:p.numU()], v[p.numU():]
 	ll, err := p.full(v, nil)
 	if err != nil {
 		return nil, err
 	}
 	r := &Result{Params: map[string]float64{}, SE: map[string]float64{}, Root: append([]float64(nil), m...),
 		RootSE: make([]float64, d), LogLik: ll, NumParams: k, NumObs: nobs, Converged: converged, Ultrametric: p.tied}
-	r.TipDepths[0], r.TipDepths[1], _ = tipDepths(t)
+	r.TipDepths[0], r.TipDepths[1] = tipDepths(t)
 	for i := range r.Root {
 		r.Root[i] += centre[i]
 	}
 	// Standard errors from the inverse information, leaving out the parameters at a
-	// boundary (their se is NaN, and the others' are given them); NaN where the rest is
+	// boundary or poorly identified (their se is NaN, and the others' are given them,
+	// but for those confounded with them, whose se is NaN too); NaN where the rest is
 	// not invertible (a flat direction of the likelihood).
 	J, _ := p.information(v) // nil when it fails
-	cov, atBoundary := p.covariance(J, u)
-	for i, why := range atBoundary {
-		if r.AtBoundary == nil {
-			r.AtBoundary = map[string]string{}
-		}
-		r.AtBoundary[p.logNames()[i]] = why
-	}
+	cov, atBoundary, flat, confounded := p.covariance(J, u)
+	r.AtBoundary = p.named(atBoundary)
+	r.PoorlyIdentified = p.named(flat)
+	r.Confounded = p.named(confounded)
 	se := func(i int) float64 { return math.Sqrt(cov.At(i, i)) }
 	r.Params["sigma2"] = math.Exp(u[0])
 	r.SE["sigma2"] = r.Params["sigma2"] * se(0)
@@ -647,6 +696,65 @@ func Fit(t *topology.Topology, y []float64, cfg Config) (*Result, error) {
 	return r, nil
 }
 
+// maximise maximises the log-likelihood f from x0 by L-BFGS on −f/nobs, refines the
+// optimum with polish, and reports whether the gradient per observation is below 1e-8
+// there.
+func (p *problem) maximise(f objective, x0 []float64, nobs int) (x []float64, converged bool, err error) {
+	if _, err := f(x0, nil); err != nil {
+		return nil, false, fmt.Errorf("%w: %w", ErrCannotFit, err)
+	}
+	// gonum asks for the value and the gradient at the same point in separate calls;
+	// one filter and score pass gives both, so remember the last point.
+	var lastX, lastGrad []float64
+	lastLL := math.NaN()
+	eval := func(x []float64) float64 {
+		if lastX != nil && slices.Equal(x, lastX) {
+			return lastLL
+		}
+		lastX = append(lastX[:0], x...)
+		lastGrad = slices.Grow(lastGrad[:0], len(x))[:len(x)]
+		ll, err := f(x, lastGrad)
+		if err != nil || math.IsNaN(ll) {
+			ll = math.Inf(-1)
+		}
+		lastLL = ll
+		return ll
+	}
+	prob := optimize.Problem{
+		Func: func(x []float64) float64 {
+			ll := eval(x)
+			if math.IsInf(ll, -1) {
+				return math.Inf(1)
+			}
+			return -ll / float64(nobs)
+		},
+		Grad: func(grad, x []float64) {
+			ll := eval(x)
+			for i := range grad {
+				if math.IsInf(ll, -1) {
+					grad[i] = math.NaN()
+					continue
+				}
+				grad[i] = -lastGrad[i] / float64(nobs)
+			}
+		},
+	}
+	// The objective is the log-likelihood per observation, so a gradient of 1e-10
+	// locates the optimum to about 1e-11 in log-parameters; rounding puts the floor of
+	// the gradient near 1e-12 on large trees, where the line search may stop first.
+	settings := &optimize.Settings{GradientThreshold: 1e-11, MajorIterations: 1000}
+	res, err := optimize.Minimize(prob, x0, settings, &optimize.LBFGS{})
+	if res == nil || math.IsInf(res.F, 0) || math.IsNaN(res.F) {
+		return nil, false, fmt.Errorf("%w: the optimiser found no finite likelihood (%v)", ErrCannotFit, err)
+	}
+	x = p.polish(f, res.X)
+	g := make([]float64, len(x))
+	if _, err := f(x, g); err != nil {
+		return nil, false, err
+	}
+	return x, maxAbs(g)/float64(nobs) < 1e-8, nil
+}
+
 // fitPerTrait fits the d traits of y one at a time and joins the fits.
 func fitPerTrait(t *topology.Topology, y []float64, d int, cfg Config) (*Result, error) {
 	nl := t.NumLeaves()
@@ -665,11 +773,18 @@ func fitPerTrait(t *topology.Topology, y []float64, d int, cfg Config) (*Result,
 			r.Params[fmt.Sprintf("%s_%d", name, k+1)] = v
 			r.SE[fmt.Sprintf("%s_%d", name, k+1)] = rk.SE[name]
 		}
-		for name, why := range rk.AtBoundary {
-			if r.AtBoundary == nil {
-				r.AtBoundary = map[string]string{}
+		for _, m := range []struct {
+			dst *map[string]string
+			src map[string]string
+		}{
+			{&r.AtBoundary, rk.AtBoundary}, {&r.PoorlyIdentified, rk.PoorlyIdentified}, {&r.Confounded, rk.Confounded},
+		} {
+			for name, why := range m.src {
+				if *m.dst == nil {
+					*m.dst = map[string]string{}
+				}
+				(*m.dst)[fmt.Sprintf("%s_%d", name, k+1)] = why
 			}
-			r.AtBoundary[fmt.Sprintf("%s_%d", name, k+1)] = why
 		}
 		r.Root = append(r.Root, rk.Root...)
 		r.RootSE = append(r.RootSE, rk.RootSE...)

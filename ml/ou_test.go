@@ -74,13 +74,11 @@ func TestUltrametric(t *testing.T) {
 	require.NoError(t, err)
 	tr, err := topology.ParseNewick(string(b))
 	require.NoError(t, err)
-	_, ok := ultrametric(tr)
-	require.True(t, ok)
+	require.True(t, ultrametric(tr))
 	for nwk, want := range map[string]bool{"((a:1,b:1):1,c:2);": true, "((a:1,b:1):1,c:2.02);": true, "((a:1,b:1):1,c:2.03);": false} {
 		tr, err := topology.ParseNewick(nwk)
 		require.NoError(t, err)
-		_, ok := ultrametric(tr)
-		require.Equal(t, want, ok, nwk)
+		require.Equal(t, want, ultrametric(tr), nwk)
 	}
 }
 
@@ -215,7 +213,7 @@ func TestAncestralTiedWithoutInformation(t *testing.T) {
 	p := &problem{t: tr, d: 1, cfg: Config{Model: OU}, obs: bffg.Obs{Y: y[1]},
 		xhat: make([]float64, 1), hcov: make([]float64, 1),
 		ou: &bffg.OU{Tree: tr, D: 1, Theta: make([]float64, 1)}}
-	p.depth, p.tied = ultrametric(tr)
+	p.tied = ultrametric(tr)
 	v := []float64{math.Log(r.Params["sigma2"]), math.Log(r.Params["alpha"]), r.Params["theta"]}
 	negative := mat.NewSymDense(3, nil)
 	negative.SetSym(2, 2, -1)
@@ -283,10 +281,141 @@ func TestCovarianceFlatLogScale(t *testing.T) {
 	require.NoError(t, err)
 	p := &problem{t: tr, d: 1, cfg: Config{Model: OU}}
 	J := mat.NewSymDense(3, []float64{4, 0, 0, 0, 1e-4, 0, 0, 0, 1}) // log σ², log α, m
-	cov, drop := p.covariance(J, []float64{0, 0})
-	require.Contains(t, drop, 1)
-	require.NotContains(t, drop, 0)
+	cov, boundary, flat, confounded := p.covariance(J, []float64{0, 0})
+	require.Empty(t, boundary)
+	require.Contains(t, flat, 1)
+	require.NotContains(t, flat, 0)
+	require.Empty(t, confounded)
 	require.True(t, math.IsNaN(cov.At(1, 1)))
 	require.InDelta(t, 0.25, cov.At(0, 0), 1e-15)
 	require.InDelta(t, 1, cov.At(2, 2), 1e-15)
+}
+
+// A log-scale parameter strongly correlated with a poorly identified one gets se NaN
+// as well, and the others' se are conditional only on the poorly identified one. Here
+// log σ² and log α have information 4 and 1 and cross term 1.99: their inverse has
+// se 5.006 and 10.01 and correlation −0.995, and m, uncorrelated, keeps se 1. Before,
+// σ² got the se 0.5 it has with α fixed.
+func TestCovarianceConfounded(t *testing.T) {
+	tr, err := topology.ParseNewick("((a:1,b:1):1,c:2);")
+	require.NoError(t, err)
+	p := &problem{t: tr, d: 1, cfg: Config{Model: OU}}
+	J := mat.NewSymDense(3, []float64{4, 1.99, 0, 1.99, 1, 0, 0, 0, 1}) // log σ², log α, m
+	cov, boundary, flat, confounded := p.covariance(J, []float64{0, 0})
+	require.Empty(t, boundary)
+	require.Equal(t, []int{1}, slices.Collect(maps.Keys(flat)))
+	require.Equal(t, map[int]string{0: "its log has correlation -0.995 with that of alpha"}, confounded)
+	require.True(t, math.IsNaN(cov.At(0, 0)))
+	require.True(t, math.IsNaN(cov.At(1, 1)))
+	require.InDelta(t, 1, cov.At(2, 2), 1e-15)
+}
+
+// readTestdata returns testdata/name.nwk and the x column of testdata/name.csv in
+// t.Leaf order.
+func readTestdata(t *testing.T, name string) (*topology.Topology, []float64) {
+	b, err := os.ReadFile("testdata/" + name + ".nwk")
+	require.NoError(t, err)
+	tr, err := topology.ParseNewick(string(b))
+	require.NoError(t, err)
+	tab, err := traits.ReadFile("testdata/" + name + ".csv")
+	require.NoError(t, err)
+	rows, _, err := format.Matcher{}.Match(tr, tab.Taxa, tab.Lines, name+".csv")
+	require.NoError(t, err)
+	y := make([]float64, len(rows))
+	for i, r := range rows {
+		y[i] = tab.Values[r][0]
+	}
+	return tr, y
+}
+
+// The tied model reaches large α·T: data simulated with α = 40 on a 30-tip coalescent
+// tree of height 1 have their maximum at α = 91. R: testdata/tied_ou.R. Before the tied
+// model was fitted in its intercept, the fit profiled the root of OU with θ = 0, whose
+// flat root prior fails for α·T ≳ 50, and stopped at α = 1.9, log-likelihood 9.21.
+func TestFitOUUltrametricLargeAlpha(t *testing.T) {
+	tr, y := readTestdata(t, "ou_alpha40")
+	r, err := Fit(tr, y, Config{Model: OU})
+	require.NoError(t, err)
+	require.True(t, r.Ultrametric)
+	require.True(t, r.Converged)
+	require.InEpsilon(t, 25.5925592786, r.LogLik, 1e-9)
+	require.InEpsilon(t, 91.1109174, r.Params["alpha"], 1e-5)
+	require.InEpsilon(t, 1.992215874, r.Params["sigma2"], 1e-5)
+	require.InEpsilon(t, 0.4550741603, r.Params["theta"], 1e-6)
+	require.Empty(t, r.AtBoundary)
+}
+
+// i.i.d. N(0, 1) tips on a coalescent tree of height 1 have no maximum at finite α: the
+// likelihood rises towards the white-noise limit α → ∞ with σ²/2α the tips' variance
+// and θ their mean, and the fit gets there (R: testdata/tied_ou.R, whose optim ran α
+// to 1e102 and 1e15). Before, the fit stopped at α = 1.6 on white_noise1 (log-likelihood
+// −68.85, the limit is −39.47) and at α = 1.8 on white_noise4 (−94.41 against −39.00).
+//
+// There only σ²/2α is identified: α (or σ²) is poorly identified and the other is
+// confounded with it, both with se NaN, and θ gets the se of a mean of n independent
+// tips, √(variance/n). Before, on white_noise4, α was said to be at the boundary of its
+// range and σ² got se 2.3e4 with α fixed; on white_noise1 the information was not
+// positive definite and every se, θ's included, was NaN.
+func TestFitOUWhiteNoise(t *testing.T) {
+	for _, tc := range []struct {
+		name               string
+		ll, variance, mean float64
+	}{
+		{"white_noise1", -39.4740882190, 0.8136124068, 0.07553},
+		{"white_noise4", -39.0019913403, 0.7884042521, 0.03773},
+	} {
+		tr, y := readTestdata(t, tc.name)
+		r, err := Fit(tr, y, Config{Model: OU})
+		require.NoError(t, err, tc.name)
+		require.True(t, r.Ultrametric, tc.name)
+		require.True(t, r.Converged, tc.name)
+		require.InEpsilon(t, tc.ll, r.LogLik, 1e-9, tc.name)
+		require.Greater(t, r.Params["alpha"]*r.TipDepths[1], 1e3, tc.name)
+		require.InEpsilon(t, tc.variance, r.Params["sigma2"]/(2*r.Params["alpha"]), 1e-6, tc.name)
+		require.InEpsilon(t, tc.mean, r.Params["theta"], 1e-6, tc.name)
+
+		require.Empty(t, r.AtBoundary, tc.name)
+		require.Len(t, r.PoorlyIdentified, 1, tc.name)
+		for _, why := range r.PoorlyIdentified {
+			require.Contains(t, why, "near the white-noise limit α → ∞", tc.name)
+		}
+		require.Len(t, r.Confounded, 1, tc.name)
+		require.ElementsMatch(t, []string{"alpha", "sigma2"},
+			append(slices.Collect(maps.Keys(r.PoorlyIdentified)), slices.Collect(maps.Keys(r.Confounded))...), tc.name)
+		require.True(t, math.IsNaN(r.SE["alpha"]), tc.name)
+		require.True(t, math.IsNaN(r.SE["sigma2"]), tc.name)
+		require.InEpsilon(t, math.Sqrt(tc.variance/float64(len(y))), r.SE["theta"], 1e-4, tc.name)
+		require.Equal(t, r.SE["theta"], r.RootSE[0], tc.name)
+	}
+}
+
+// With the leaf noise estimated on a rounded ultrametric tree the tied fit still reaches
+// the exact tied optimum: τ² goes to 0 and the fit is the one without noise, whose
+// log-likelihood it cannot be below. The trees are TestFitOUNearlyUltrametric's, of
+// height 1 and 0.25, lengths rounded to 3 decimals (spread 0.2% and 0.4%); R:
+// testdata/tied_ou.R. Before the tied model was fitted directly, L-BFGS ran on a
+// stand-in that is exact only on an exactly ultrametric tree, and the Newton steps
+// meant to finish on the tied model stop where the negative Hessian is not positive
+// definite, as it is not with log τ² flat at τ² → 0: both fits were left unconverged,
+// and at height 0.25 with log-likelihood −3.6510491632, below the no-noise fit.
+func TestFitOUNearlyUltrametricNoise(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		ll, alpha float64
+	}{
+		{"rounded8_h1", -3.6422354494, 1.491715587},
+		{"rounded8_h0.25", -3.6510435350, 5.934264313},
+	} {
+		tr, y := readTestdata(t, tc.name)
+		without, err := Fit(tr, y, Config{Model: OU})
+		require.NoError(t, err, tc.name)
+		r, err := Fit(tr, y, Config{Model: OU, EstimateNoise: true})
+		require.NoError(t, err, tc.name)
+		require.True(t, r.Ultrametric, tc.name)
+		require.True(t, r.Converged, tc.name)
+		require.GreaterOrEqual(t, r.LogLik, without.LogLik-1e-12*math.Abs(without.LogLik), tc.name)
+		require.InEpsilon(t, tc.ll, r.LogLik, 1e-9, tc.name)
+		require.InEpsilon(t, tc.alpha, r.Params["alpha"], 1e-6, tc.name)
+		require.Contains(t, r.AtBoundary, "tau2", tc.name)
+	}
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -68,10 +70,15 @@ type mlReport struct {
 	SE     map[string]jsonFloat `json:"se"` // standard errors of params
 	// AtBoundary names the params at a boundary of their range (se null) and says why.
 	AtBoundary map[string]string `json:"at_boundary,omitempty"`
-	RootSE     []jsonFloat       `json:"root_se"` // standard errors of root
-	Ancestral  []mlNode          `json:"ancestral"`
-	Converged  bool              `json:"converged"`
-	Traits     []string          `json:"traits"`
+	// PoorlyIdentified names the params in which the likelihood is nearly flat (se
+	// null; the other se are conditional on them) and says why; Confounded those
+	// whose log moves with one of them (se null), and with which.
+	PoorlyIdentified map[string]string `json:"poorly_identified,omitempty"`
+	Confounded       map[string]string `json:"confounded,omitempty"`
+	RootSE           []jsonFloat       `json:"root_se"` // standard errors of root
+	Ancestral        []mlNode          `json:"ancestral"`
+	Converged        bool              `json:"converged"`
+	Traits           []string          `json:"traits"`
 }
 
 func runML(args []string, stdout, stderr io.Writer) error {
@@ -119,23 +126,31 @@ func runML(args []string, stdout, stderr io.Writer) error {
 			}
 			named[name], namedSE[name] = val, r.SE[key]
 		}
-		var namedBoundary map[string]string
-		for key, why := range r.AtBoundary {
-			name, err := rename(key)
-			if err != nil {
+		renameKeys := func(m map[string]string) (map[string]string, error) {
+			var out map[string]string
+			for key, why := range m {
+				name, err := rename(key)
+				if err != nil {
+					return nil, err
+				}
+				if out == nil {
+					out = map[string]string{}
+				}
+				out[name] = why
+			}
+			return out, nil
+		}
+		for _, m := range []*map[string]string{&r.AtBoundary, &r.PoorlyIdentified, &r.Confounded} {
+			if *m, err = renameKeys(*m); err != nil {
 				return err
 			}
-			if namedBoundary == nil {
-				namedBoundary = map[string]string{}
-			}
-			namedBoundary[name] = why
 		}
-		r.Params, r.SE, r.AtBoundary = named, namedSE, namedBoundary
+		r.Params, r.SE = named, namedSE
 	}
 	names := nodeNames(ds.tree)
 	rep := mlReport{Params: r.Params, LogLik: r.LogLik, AIC: r.AIC, AICc: jsonFloat(r.AICc), Root: jsonFloats(r.Root),
 		SE: make(map[string]jsonFloat, len(r.SE)), RootSE: jsonFloats(r.RootSE), AtBoundary: r.AtBoundary,
-		Converged: r.Converged, Traits: ds.traits}
+		PoorlyIdentified: r.PoorlyIdentified, Confounded: r.Confounded, Converged: r.Converged, Traits: ds.traits}
 	for k, v := range r.SE {
 		rep.SE[k] = jsonFloat(v)
 	}
@@ -156,13 +171,14 @@ func runML(args []string, stdout, stderr io.Writer) error {
 	if *model == string(ml.OU) && !r.Ultrametric {
 		fmt.Fprintln(stderr, "canopy: note: the ancestral states' se are given the fitted α and θ; the root's se with the parameters includes their uncertainty, and θ and the root are often poorly determined apart")
 	}
-	bounded := make([]string, 0, len(r.AtBoundary))
-	for name := range r.AtBoundary {
-		bounded = append(bounded, name)
-	}
-	sort.Strings(bounded)
-	for _, name := range bounded {
+	for _, name := range slices.Sorted(maps.Keys(r.AtBoundary)) {
 		fmt.Fprintf(stderr, "canopy: note: %s is at the boundary of its range (%s), so its Wald se is undefined (NA); the other se treat it as fixed at its estimate\n", name, r.AtBoundary[name])
+	}
+	for _, name := range slices.Sorted(maps.Keys(r.PoorlyIdentified)) {
+		fmt.Fprintf(stderr, "canopy: note: %s is poorly identified (%s), so its se is NA; the other se are conditional on it\n", name, r.PoorlyIdentified[name])
+	}
+	for _, name := range slices.Sorted(maps.Keys(r.Confounded)) {
+		fmt.Fprintf(stderr, "canopy: note: %s is confounded with a poorly identified parameter (%s), so its se is NA as well\n", name, r.Confounded[name])
 	}
 	if !r.Converged {
 		fmt.Fprintln(stderr, "canopy: warning: the optimiser did not reach its gradient tolerance")

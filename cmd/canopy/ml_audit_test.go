@@ -2,7 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -142,4 +148,51 @@ func TestMLOUAlphaAtBoundary(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep), stdout)
 	require.Contains(t, rep["at_boundary"], "alpha")
 	require.Nil(t, rep["se"].(map[string]any)["alpha"])
+}
+
+// Near OU's white-noise limit (i.i.d. tips; numbers in ml.TestFitOUWhiteNoise) α is
+// poorly identified and σ² confounded with it: both get se NA with notes saying so and
+// that the other se are conditional on α, and θ keeps its se. --per-trait names the
+// traits in the notes and in the JSON fields. Before, α was said to be "at the
+// boundary of its range" and σ² got se 2.3e4.
+func TestMLOUWhiteNoise(t *testing.T) {
+	const testdata = "../../ml/testdata/white_noise4"
+	stdout, stderr, code := canopy(t, "ml", "--tree", testdata+".nwk", "--traits", testdata+".csv", "--model", "ou")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, "canopy: note: alpha is poorly identified (the se of its log is ")
+	require.Contains(t, stderr, "near the white-noise limit α → ∞ where the tips are independent and only σ²/2α = 0.788404 is identified), so its se is NA; the other se are conditional on it\n")
+	require.Contains(t, stderr, "canopy: note: sigma2 is confounded with a poorly identified parameter (its log has correlation 1 with that of alpha), so its se is NA as well\n")
+	require.NotContains(t, stderr, "boundary")
+	require.Regexp(t, `alpha +[0-9.e+]+ +se NA\n`, stdout)
+	require.Regexp(t, `sigma2 +[0-9.e+]+ +se NA\n`, stdout)
+	require.Contains(t, stdout, "theta      0.03773      se 0.162\n")
+
+	// Two traits, the second the first doubled, fitted one at a time.
+	b, err := os.ReadFile(testdata + ".csv")
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	two := "taxon,x,y\n"
+	for _, l := range lines[1:] {
+		taxon, x, _ := strings.Cut(l, ",")
+		v, err := strconv.ParseFloat(x, 64)
+		require.NoError(t, err)
+		two += fmt.Sprintf("%s,%s,%g\n", taxon, x, 2*v)
+	}
+	traits := fileWriter(t, t.TempDir())("two.csv", two)
+	stdout, stderr, code = canopy(t, "ml", "--tree", testdata+".nwk", "--traits", traits, "--model", "ou", "--per-trait", "--json")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, "canopy: note: alpha[y] is poorly identified (")
+	require.Contains(t, stderr, "canopy: note: sigma2[y] is confounded with a poorly identified parameter (")
+	var rep mlReport
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep), stdout)
+	require.ElementsMatch(t, []string{"alpha[x]", "alpha[y]"}, slices.Collect(maps.Keys(rep.PoorlyIdentified)))
+	require.ElementsMatch(t, []string{"sigma2[x]", "sigma2[y]"}, slices.Collect(maps.Keys(rep.Confounded)))
+	require.Empty(t, rep.AtBoundary)
+	var raw struct{ SE map[string]any }
+	require.NoError(t, json.Unmarshal([]byte(stdout), &raw))
+	for _, name := range []string{"alpha[x]", "alpha[y]", "sigma2[x]", "sigma2[y]"} {
+		require.Contains(t, raw.SE, name)
+		require.Nil(t, raw.SE[name], name)
+	}
+	require.InEpsilon(t, 2*0.162111510, raw.SE["theta[y]"], 1e-6)
 }
