@@ -419,3 +419,80 @@ func TestFitOUNearlyUltrametricNoise(t *testing.T) {
 		require.Contains(t, r.AtBoundary, "tau2", tc.name)
 	}
 }
+
+// carnivora returns the Diniz-Filho (2002) carnivora tree and its two traits in raw units,
+// leaf-major in t.Leaf order.
+func carnivora(t *testing.T) (*topology.Topology, []float64) {
+	const dir = "../format/testdata/dinizfilho2002_carnivora/"
+	b, err := os.ReadFile(dir + "tree.nwk")
+	require.NoError(t, err)
+	tr, err := topology.ParseNewick(string(b))
+	require.NoError(t, err)
+	tab, err := traits.ReadFile(dir + "traits.csv")
+	require.NoError(t, err)
+	rows, _, err := format.Matcher{Underscores: true}.Match(tr, tab.Taxa, tab.Lines, "traits.csv")
+	require.NoError(t, err)
+	var y []float64
+	for _, r := range rows {
+		y = append(y, tab.Values[r]...)
+	}
+	return tr, y
+}
+
+// On the carnivora data in raw units (sizes up to 3e2) the tied OU maximum is at
+// α = 0.00207, 0.029 above the Brownian-motion limit α → 0, and with the noise estimated
+// τ² → 0 and the log-likelihood is the same (R: testdata/carnivora_ou.R).
+// Before the intercept was profiled, L-BFGS fitted it with the log parameters in data
+// units and stopped at α = 2.5e-14 with the BM log-likelihood −611.8174089526, reporting
+// convergence and α at the boundary; with the noise estimated it stopped at −612.1469,
+// below both nested fits. Fits with τ² → 0 end where the gradient in log τ², which is
+// the log-likelihood they lack, is below maximise's 1e-8 per observation: that bounds
+// how far below the fit without noise they may be.
+func TestFitOUCarnivoraRaw(t *testing.T) {
+	tr, y := carnivora(t)
+	bm, err := Fit(tr, y, Config{Model: BM})
+	require.NoError(t, err)
+	require.InEpsilon(t, -611.8174089526, bm.LogLik, 1e-11)
+	r, err := Fit(tr, y, Config{Model: OU})
+	require.NoError(t, err)
+	require.True(t, r.Ultrametric)
+	require.True(t, r.Converged)
+	require.InEpsilon(t, -611.7881492819, r.LogLik, 1e-11)
+	require.InEpsilon(t, 0.002067313381, r.Params["alpha"], 1e-5)
+	require.InEpsilon(t, 44.67033796, r.Params["sigma2"], 1e-6)
+	require.Greater(t, r.LogLik, bm.LogLik+0.029)
+	require.Empty(t, r.AtBoundary)
+
+	rn, err := Fit(tr, y, Config{Model: OU, EstimateNoise: true})
+	require.NoError(t, err)
+	require.True(t, rn.Converged)
+	require.GreaterOrEqual(t, rn.LogLik, r.LogLik-1e-8*float64(rn.NumObs))
+	require.InDelta(t, -611.7881492819, rn.LogLik, 1e-8*float64(rn.NumObs)) // R: τ² → 2e-13
+	require.InEpsilon(t, 0.002067313381, rn.Params["alpha"], 1e-4)
+	require.Contains(t, rn.AtBoundary, "tau2")
+}
+
+// The tied OU fit does not depend on the data's units: multiplying the carnivora traits
+// by 10^k leaves α unchanged, scales σ² and θ by 10^{2k} and 10^k, and shifts the
+// log-likelihood by −n·k·log 10 for n observed values. Before the intercept was profiled,
+// the fit found the maximum (α = 0.00207) for k = −3 … −1 after scaling by 0.01 (sizes
+// up to 3) and stopped in the Brownian-motion limit for k ≥ 0.
+func TestFitOUScaleInvariant(t *testing.T) {
+	tr, y := carnivora(t)
+	ref, err := Fit(tr, y, Config{Model: OU})
+	require.NoError(t, err)
+	for k := -3; k <= 3; k++ {
+		s := math.Pow(10, float64(k))
+		ys := make([]float64, len(y))
+		for i, v := range y {
+			ys[i] = v * s
+		}
+		r, err := Fit(tr, ys, Config{Model: OU})
+		require.NoError(t, err, k)
+		require.True(t, r.Converged, k)
+		require.InEpsilon(t, ref.Params["alpha"], r.Params["alpha"], 1e-6, k)
+		require.InEpsilon(t, ref.Params["sigma2"]*s*s, r.Params["sigma2"], 1e-6, k)
+		require.InEpsilon(t, ref.Params["theta1"]*s, r.Params["theta1"], 1e-6, k)
+		require.InDelta(t, ref.LogLik-float64(r.NumObs)*float64(k)*math.Ln10, r.LogLik, 1e-9*math.Abs(ref.LogLik), k)
+	}
+}
