@@ -455,9 +455,9 @@ func (p *problem) covariance(J *mat.SymDense, u []float64) (cov *mat.SymDense, b
 	if J == nil {
 		return nanSym(len(u) + p.d), boundary, flat, confounded
 	}
+	k := J.SymmetricDim()
 	names := p.logNames()
 	logs := slices.Sorted(maps.Keys(names))
-	k := J.SymmetricDim()
 	for {
 		keep := make([]int, 0, k)
 		for i := range k {
@@ -473,8 +473,11 @@ func (p *problem) covariance(J *mat.SymDense, u []float64) (cov *mat.SymDense, b
 				sub.SetSym(a, b, J.At(i, keep[b]))
 			}
 		}
+		// InverseTo writes the inverse before it reports a condition number above
+		// mat.ConditionTolerance, so it writes into inv and the fallback sees sub.
 		var ch mat.Cholesky
-		if !ch.Factorize(sub) || ch.InverseTo(sub) != nil {
+		inv := mat.NewSymDense(len(keep), nil)
+		if !ch.Factorize(sub) || ch.InverseTo(inv) != nil {
 			// The flat direction: the eigenvector w of the smallest eigenvalue.
 			var es mat.EigenSym
 			if len(keep) == 0 || !es.Factorize(sub, true) {
@@ -505,7 +508,7 @@ func (p *problem) covariance(J *mat.SymDense, u []float64) (cov *mat.SymDense, b
 		cov = nanSym(k)
 		for a, i := range keep {
 			for b := a; b < len(keep); b++ {
-				cov.SetSym(i, keep[b], sub.At(a, b))
+				cov.SetSym(i, keep[b], inv.At(a, b))
 			}
 		}
 		worst, worstSE := -1, float64(maxLogSE)

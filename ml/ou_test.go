@@ -496,3 +496,26 @@ func TestFitOUScaleInvariant(t *testing.T) {
 		require.InDelta(t, ref.LogLik-float64(r.NumObs)*float64(k)*math.Ln10, r.LogLik, 1e-9*math.Abs(ref.LogLik), k)
 	}
 }
+
+// When the rest of J is positive definite but too ill-conditioned to invert
+// (condition number above mat.ConditionTolerance, 1e16), the flat direction is found in
+// J itself. Here log σ² and log α are nearly collinear (information [[1, 1], [1, 1 +
+// 1e-14]], flat along (1, −1)/√2) and m is separate with information 1e3: one of σ² and α
+// is poorly identified, the other is confounded with it, and m keeps se 1e3^{−1/2}.
+// Before, Cholesky.InverseTo had written J⁻¹ over J when it reported the condition
+// number, and the eigenvector of the smallest eigenvalue of J⁻¹ (m's, J's stiffest
+// direction) explained no log-scale parameter, so every se was NaN.
+func TestCovarianceIllConditioned(t *testing.T) {
+	tr, err := topology.ParseNewick("((a:1,b:1):1,c:2);")
+	require.NoError(t, err)
+	p := &problem{t: tr, d: 1, cfg: Config{Model: OU}}
+	J := mat.NewSymDense(3, []float64{1, 1, 0, 1, 1 + 1e-14, 0, 0, 0, 1e3}) // log σ², log α, m
+	cov, boundary, flat, confounded := p.covariance(J, []float64{0, 0})
+	require.Empty(t, boundary)
+	require.Len(t, flat, 1)
+	require.Len(t, confounded, 1)
+	require.ElementsMatch(t, []int{0, 1}, append(slices.Collect(maps.Keys(flat)), slices.Collect(maps.Keys(confounded))...))
+	require.True(t, math.IsNaN(cov.At(0, 0)))
+	require.True(t, math.IsNaN(cov.At(1, 1)))
+	require.InEpsilon(t, 1e-3, cov.At(2, 2), 1e-12)
+}
