@@ -456,6 +456,13 @@ func (p *problem) covariance(J *mat.SymDense, u []float64) (cov *mat.SymDense, b
 		return nanSym(len(u) + p.d), boundary, flat, confounded
 	}
 	k := J.SymmetricDim()
+	for i := range k {
+		for j := i; j < k; j++ {
+			if v := J.At(i, j); math.IsNaN(v) || math.IsInf(v, 0) {
+				return nanSym(k), boundary, flat, confounded
+			}
+		}
+	}
 	names := p.logNames()
 	logs := slices.Sorted(maps.Keys(names))
 	for {

@@ -519,3 +519,23 @@ func TestCovarianceIllConditioned(t *testing.T) {
 	require.True(t, math.IsNaN(cov.At(1, 1)))
 	require.InEpsilon(t, 1e-3, cov.At(2, 2), 1e-12)
 }
+
+// A non-finite entry in the information (a failed finite difference) gives every se NaN.
+// Before, slices.Min passed the NaN eigenvalue on, slices.Index returned −1 and
+// ColView(−1) panicked.
+func TestCovarianceNaN(t *testing.T) {
+	tr, err := topology.ParseNewick("((a:1,b:1):1,c:2);")
+	require.NoError(t, err)
+	p := &problem{t: tr, d: 1, cfg: Config{Model: OU}}
+	for _, bad := range []float64{math.NaN(), math.Inf(1)} {
+		J := mat.NewSymDense(3, []float64{4, 0, 0, 0, bad, 0, 0, 0, 1}) // log σ², log α, m
+		cov, _, flat, confounded := p.covariance(J, []float64{0, 0})
+		require.Empty(t, flat)
+		require.Empty(t, confounded)
+		for i := range 3 {
+			for j := range 3 {
+				require.True(t, math.IsNaN(cov.At(i, j)), "%v: %d, %d", bad, i, j)
+			}
+		}
+	}
+}
