@@ -19,9 +19,15 @@
 // does, and counts its parameters accordingly; Result.Ultrametric reports it. The tied
 // model is a valid model on any tree and its likelihood is evaluated exactly on the tree
 // given; the tolerance only chooses it where θ and x₀ are practically unidentifiable.
-// Its intercept, which moves every tip's mean with weight 1, is fitted by L-BFGS along
-// with the other parameters rather than profiled, so α·T may grow without bound: as
-// α → ∞ with σ²/2α fixed the tips become independent with variance σ²/2α (white noise).
+// Its intercept m, which moves every tip's mean with weight 1, is profiled out exactly:
+// given the other parameters the log-likelihood is a + b'm − ½m'Cm (a Gaussian mean, C
+// diagonal because the traits are independent), so two filter passes give b and C and
+// the generalised-least-squares m̂ = C⁻¹b, and a third at m̂ the log-likelihood and, by
+// the envelope theorem, its exact gradient in the others. L-BFGS then runs on the log
+// parameters alone, so the fit does not depend on the data's units (fitting m along with
+// them in data units stopped short of the optimum on data of large scale), and α·T may
+// grow without bound: as α → ∞ with σ²/2α fixed the tips become independent with
+// variance σ²/2α (white noise).
 //
 // Standard errors of the parameters and the root come from the observed information:
 // the inverse of the negative Hessian of the log-likelihood in all estimated parameters
@@ -158,6 +164,10 @@ type problem struct {
 	// tied: OU on an ultrametric tree, where θ = root is one intercept. u then has no
 	// θ, and set leaves ou.Theta as the caller put it (full sets it to the intercept).
 	tied bool
+	// mstep (d) is the shift of the intercept by which tiedProfile measures the
+	// curvature of the log-likelihood in it (the spread of each trait, in data units);
+	// mhat, g0 and g1 are tiedProfile's scratch, mhat the last intercept m̂ it found.
+	mstep, mhat, g0, g1 []float64
 }
 
 // ultrametricTol is the relative spread (max − min)/max of the root-to-tip distances up
@@ -230,8 +240,9 @@ func (p *problem) set(u []float64) (bffg.Parametric, error) {
 
 // profile returns the log-likelihood at u with the root x̂ profiled out (a flat root
 // prior) and, if grad is not nil, its gradient. It is not used with p.tied, whose
-// intercept moves every tip's mean with weight 1 and is fitted with u (full): profiling
-// the root of OU with θ = 0 instead weighs it by e^{−αT}, which fails once α·T is large.
+// intercept moves every tip's mean with weight 1 and is profiled by tiedProfile:
+// profiling the root of OU with θ = 0 instead weighs it by e^{−αT}, which fails once
+// α·T is large.
 func (p *problem) profile(u, grad []float64) (float64, error) {
 	if p.tied {
 		panic("ml: profile with the tied model")
@@ -295,6 +306,45 @@ func (p *problem) full(v, grad []float64) (float64, error) {
 		}
 	}
 	return ll, nil
+}
+
+// tiedProfile returns, with p.tied, the log-likelihood at u with the intercept m = θ =
+// root profiled out and, if grad is not nil, its gradient in u; it leaves m̂ in p.mhat.
+// Given u the log-likelihood is exactly ℓ(m) = a + b'm − ½m'Cm, with C diagonal (the
+// traits are independent and share no mean), so its gradient in m is linear: from the
+// gradients g0 at m = 0 and g1 at m = mstep, C_kk = (g0_k − g1_k)/mstep_k and
+// m̂_k = g0_k/C_kk. The value and the gradient in u are those at m̂ (envelope theorem).
+func (p *problem) tiedProfile(u, grad []float64) (float64, error) {
+	if !p.tied {
+		panic("ml: tiedProfile without the tied model")
+	}
+	nu, d := len(u), p.d
+	v := make([]float64, nu+d)
+	copy(v, u)
+	gv := make([]float64, nu+d)
+	if _, err := p.full(v, gv); err != nil { // m = 0
+		return 0, err
+	}
+	copy(p.g0, gv[nu:])
+	copy(v[nu:], p.mstep)
+	if _, err := p.full(v, gv); err != nil {
+		return 0, err
+	}
+	copy(p.g1, gv[nu:])
+	for k := range d {
+		c := (p.g0[k] - p.g1[k]) / p.mstep[k]
+		if !(c > 0) || math.IsInf(c, 0) {
+			return 0, fmt.Errorf("ml: the log-likelihood is not concave in the intercept of trait %d (curvature %v)", k+1, -c)
+		}
+		p.mhat[k] = p.g0[k] / c
+	}
+	copy(v[nu:], p.mhat)
+	if grad == nil {
+		return p.full(v, nil)
+	}
+	ll, err := p.full(v, gv)
+	copy(grad, gv[:nu])
+	return ll, err
 }
 
 // information returns the negative Hessian of the log-likelihood at v = (u, m) (exact
@@ -405,9 +455,16 @@ func (p *problem) covariance(J *mat.SymDense, u []float64) (cov *mat.SymDense, b
 	if J == nil {
 		return nanSym(len(u) + p.d), boundary, flat, confounded
 	}
+	k := J.SymmetricDim()
+	for i := range k {
+		for j := i; j < k; j++ {
+			if v := J.At(i, j); math.IsNaN(v) || math.IsInf(v, 0) {
+				return nanSym(k), boundary, flat, confounded
+			}
+		}
+	}
 	names := p.logNames()
 	logs := slices.Sorted(maps.Keys(names))
-	k := J.SymmetricDim()
 	for {
 		keep := make([]int, 0, k)
 		for i := range k {
@@ -423,8 +480,11 @@ func (p *problem) covariance(J *mat.SymDense, u []float64) (cov *mat.SymDense, b
 				sub.SetSym(a, b, J.At(i, keep[b]))
 			}
 		}
+		// InverseTo writes the inverse before it reports a condition number above
+		// mat.ConditionTolerance, so it writes into inv and the fallback sees sub.
 		var ch mat.Cholesky
-		if !ch.Factorize(sub) || ch.InverseTo(sub) != nil {
+		inv := mat.NewSymDense(len(keep), nil)
+		if !ch.Factorize(sub) || ch.InverseTo(inv) != nil {
 			// The flat direction: the eigenvector w of the smallest eigenvalue.
 			var es mat.EigenSym
 			if len(keep) == 0 || !es.Factorize(sub, true) {
@@ -455,7 +515,7 @@ func (p *problem) covariance(J *mat.SymDense, u []float64) (cov *mat.SymDense, b
 		cov = nanSym(k)
 		for a, i := range keep {
 			for b := a; b < len(keep); b++ {
-				cov.SetSym(i, keep[b], sub.At(a, b))
+				cov.SetSym(i, keep[b], inv.At(a, b))
 			}
 		}
 		worst, worstSE := -1, float64(maxLogSE)
@@ -602,18 +662,35 @@ func Fit(t *topology.Topology, y []float64, cfg Config) (*Result, error) {
 	if nobs <= k {
 		return nil, fmt.Errorf("%w: %d observed values for %d parameters", ErrCannotFit, nobs, k)
 	}
-	// The tied model is fitted in v = (u, m) directly, m the intercept θ = root on which
-	// every tip's mean depends with weight 1, so that α·T may grow without bound (the
-	// white-noise limit); otherwise the root is profiled out and v = (u, x̂).
+	// The tied model profiles out m, the intercept θ = root on which every tip's mean
+	// depends with weight 1, so that α·T may grow without bound (the white-noise limit);
+	// otherwise the root is profiled out with θ in u. Either way v = (u, m̂ or x̂).
 	var v []float64
 	var converged bool
 	if p.tied {
-		x0 := append(p.start(y), make([]float64, d)...) // m = 0: the centred tips' mean
-		x, ok, err := p.maximise(p.full, x0, nobs)
+		p.mhat, p.g0, p.g1 = make([]float64, d), make([]float64, d), make([]float64, d)
+		p.mstep = make([]float64, d)
+		for k := range d {
+			// The root-mean-square of the centred trait, or 1 when it is 0.
+			s, n := 0.0, 0.0
+			for i := 0; i < nl; i++ {
+				if v := y[i*d+k]; !math.IsNaN(v) {
+					s, n = s+v*v, n+1
+				}
+			}
+			p.mstep[k] = 1
+			if r := math.Sqrt(s / n); r > 0 && !math.IsInf(r, 0) {
+				p.mstep[k] = r
+			}
+		}
+		u, ok, err := p.maximise(p.tiedProfile, p.start(y), nobs)
 		if err != nil {
 			return nil, err
 		}
-		v, converged = x, ok
+		if _, err := p.tiedProfile(u, nil); err != nil {
+			return nil, err
+		}
+		v, converged = append(u, p.mhat...), ok
 	} else {
 		u, ok, err := p.maximise(p.profile, p.start(y), nobs)
 		if err != nil {
