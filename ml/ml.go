@@ -166,8 +166,9 @@ type problem struct {
 	tied bool
 	// mstep (d) is the shift of the intercept by which tiedProfile measures the
 	// curvature of the log-likelihood in it (the spread of each trait, in data units);
-	// mhat, g0 and g1 are tiedProfile's scratch, mhat the last intercept m̂ it found.
-	mstep, mhat, g0, g1 []float64
+	// mhat, g0, g1, tv and tg are tiedProfile's scratch, mhat the last intercept m̂ it
+	// found.
+	mstep, mhat, g0, g1, tv, tg []float64
 }
 
 // ultrametricTol is the relative spread (max − min)/max of the root-to-tip distances up
@@ -308,6 +309,26 @@ func (p *problem) full(v, grad []float64) (float64, error) {
 	return ll, nil
 }
 
+// initTied sets up tiedProfile for the nl×d data y: its scratch, and the shifts mstep
+// of the intercept, the root-mean-square of each centred trait (1 where that is 0).
+func (p *problem) initTied(y []float64) {
+	d := p.d
+	p.mhat, p.g0, p.g1, p.mstep = make([]float64, d), make([]float64, d), make([]float64, d), make([]float64, d)
+	p.tv, p.tg = make([]float64, p.numU()+d), make([]float64, p.numU()+d)
+	for k := range d {
+		s, n := 0.0, 0.0
+		for i := k; i < len(y); i += d {
+			if v := y[i]; !math.IsNaN(v) {
+				s, n = s+v*v, n+1
+			}
+		}
+		p.mstep[k] = 1
+		if r := math.Sqrt(s / n); r > 0 && !math.IsInf(r, 0) {
+			p.mstep[k] = r
+		}
+	}
+}
+
 // tiedProfile returns, with p.tied, the log-likelihood at u with the intercept m = θ =
 // root profiled out and, if grad is not nil, its gradient in u; it leaves m̂ in p.mhat.
 // Given u the log-likelihood is exactly ℓ(m) = a + b'm − ½m'Cm, with C diagonal (the
@@ -319,9 +340,9 @@ func (p *problem) tiedProfile(u, grad []float64) (float64, error) {
 		panic("ml: tiedProfile without the tied model")
 	}
 	nu, d := len(u), p.d
-	v := make([]float64, nu+d)
+	v, gv := p.tv, p.tg
 	copy(v, u)
-	gv := make([]float64, nu+d)
+	clear(v[nu:])
 	if _, err := p.full(v, gv); err != nil { // m = 0
 		return 0, err
 	}
@@ -665,42 +686,17 @@ func Fit(t *topology.Topology, y []float64, cfg Config) (*Result, error) {
 	// The tied model profiles out m, the intercept θ = root on which every tip's mean
 	// depends with weight 1, so that α·T may grow without bound (the white-noise limit);
 	// otherwise the root is profiled out with θ in u. Either way v = (u, m̂ or x̂).
-	var v []float64
-	var converged bool
+	prof, at := p.profile, &p.xhat
 	if p.tied {
-		p.mhat, p.g0, p.g1 = make([]float64, d), make([]float64, d), make([]float64, d)
-		p.mstep = make([]float64, d)
-		for k := range d {
-			// The root-mean-square of the centred trait, or 1 when it is 0.
-			s, n := 0.0, 0.0
-			for i := 0; i < nl; i++ {
-				if v := y[i*d+k]; !math.IsNaN(v) {
-					s, n = s+v*v, n+1
-				}
-			}
-			p.mstep[k] = 1
-			if r := math.Sqrt(s / n); r > 0 && !math.IsInf(r, 0) {
-				p.mstep[k] = r
-			}
-		}
-		u, ok, err := p.maximise(p.tiedProfile, p.start(y), nobs)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := p.tiedProfile(u, nil); err != nil {
-			return nil, err
-		}
-		v, converged = append(u, p.mhat...), ok
-	} else {
-		u, ok, err := p.maximise(p.profile, p.start(y), nobs)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := p.profile(u, nil); err != nil {
-			return nil, err
-		}
-		v, converged = append(u, p.xhat...), ok
+		p.initTied(y)
+		prof, at = p.tiedProfile, &p.mhat
 	}
+	// maximise evaluates prof last at the u it returns, so *at is x̂ or m̂ there.
+	u, converged, err := p.maximise(prof, p.start(y), nobs)
+	if err != nil {
+		return nil, err
+	}
+	v := append(u, *at...)
 	u, m := v[:p.numU()], v[p.numU():]
 	ll, err := p.full(v, nil)
 	if err != nil {

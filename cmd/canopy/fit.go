@@ -193,7 +193,7 @@ func newProblem(ds *dataset, model, noise string) (*problem, error) {
 		}
 		add("log_sigma2", bffg.Log, bffg.Normal{Mean: math.Log(pooled / depth), SD: 2}, true)
 	default:
-		return nil, &exitError{code: 2, err: fmt.Errorf("--model %q: want bm, ou, kunita or kunita-ou", model)}
+		return nil, unknownModel(model)
 	}
 	if est {
 		add("log_tau2", bffg.Log, bffg.Normal{Mean: math.Log(pooled / 10), SD: 2}, true)
@@ -209,6 +209,11 @@ func knownModel(model string) bool {
 		return true
 	}
 	return false
+}
+
+// unknownModel is the usage error for a --model that fit and simulate do not know.
+func unknownModel(model string) error {
+	return &exitError{code: 2, err: fmt.Errorf("--model %q: want bm, ou, kunita or kunita-ou", model)}
 }
 
 func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -287,7 +292,7 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	if !knownModel(c.model) {
-		return &exitError{code: 2, err: fmt.Errorf("--model %q: want bm, ou, kunita or kunita-ou", c.model)}
+		return unknownModel(c.model)
 	}
 	if c.out == "" {
 		return &exitError{code: 2, err: errors.New("--out is empty: give the output directory")}

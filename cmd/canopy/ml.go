@@ -198,19 +198,13 @@ func runML(args []string, stdout, stderr io.Writer) error {
 	for _, k := range keys {
 		w = max(w, len(k))
 	}
-	// NaN: the parameter is at a boundary of its range, or the likelihood is flat in some
+	// NA: the parameter is at a boundary of its range, or the likelihood is flat in some
 	// direction, so the information is singular.
-	se := func(x float64) string {
-		if math.IsNaN(x) {
-			return "NA"
-		}
-		return fmt.Sprintf("%.3g", x)
-	}
 	for _, k := range keys {
-		fmt.Fprintf(stdout, "  %-*s %-12.6g se %s\n", w, k, r.Params[k], se(r.SE[k]))
+		fmt.Fprintf(stdout, "  %-*s %-12.6g se %s\n", w, k, r.Params[k], na(r.SE[k], "%.3g"))
 	}
 	for k, x := range r.Root {
-		fmt.Fprintf(stdout, "  %-*s %-12.6g se %s\n", w, "root["+ds.traits[k]+"]", x, se(r.RootSE[k]))
+		fmt.Fprintf(stdout, "  %-*s %-12.6g se %s\n", w, "root["+ds.traits[k]+"]", x, na(r.RootSE[k], "%.3g"))
 	}
 	aicc := "NA (n ≤ k + 1)"
 	if !math.IsInf(r.AICc, 0) && !math.IsNaN(r.AICc) {

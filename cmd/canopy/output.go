@@ -471,8 +471,8 @@ func checkOutputsFree(dir string, chains int, pr *problem, ours []string) error 
 			filepath.Join(dir, "plots"))}
 	}
 	for _, pa := range pr.params {
-		for _, ext := range []string{".png", ".svg"} {
-			rel := filepath.Join("plots", plots.FileName(pa.name)+ext)
+		for _, file := range plots.Files(plots.FileName(pa.name)) {
+			rel := filepath.Join("plots", file)
 			if _, err := os.Lstat(filepath.Join(dir, rel)); err == nil && !slices.Contains(ours, rel) {
 				return taken(rel)
 			}
@@ -502,8 +502,8 @@ func oldPlots(dir string) []string {
 	}
 	var out []string
 	for _, row := range rows[1:] {
-		for _, ext := range []string{".png", ".svg"} { // plots.TraceDensity writes both
-			rel := filepath.Join("plots", plots.FileName(row[0])+ext)
+		for _, file := range plots.Files(plots.FileName(row[0])) {
+			rel := filepath.Join("plots", file)
 			if st, err := os.Lstat(filepath.Join(dir, rel)); err == nil && st.Mode().IsRegular() {
 				out = append(out, rel)
 			}

@@ -33,10 +33,8 @@ func runSimulate(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	switch *model {
-	case "bm", "ou", "kunita", "kunita-ou":
-	default:
-		return &exitError{code: 2, err: fmt.Errorf("--model %q: want bm, ou, kunita or kunita-ou", *model)}
+	if !knownModel(*model) {
+		return unknownModel(*model)
 	}
 	for _, c := range []struct {
 		name string
@@ -90,7 +88,7 @@ func runSimulate(args []string, stdout, stderr io.Writer) error {
 		}
 		k = bffg.OU{Tree: t, D: d, Alpha: *alpha, Theta: th, Sigma2: *sigma2}
 	default: // checked above
-		return &exitError{code: 2, err: fmt.Errorf("--model %q: want bm, ou, kunita or kunita-ou", *model)}
+		return unknownModel(*model)
 	}
 	rng := rand.New(rand.NewPCG(*seed, 0))
 	n := t.Len()

@@ -241,6 +241,15 @@ func xyPairs(x, y []float64) plotter.XYs {
 // extensions without the dot.
 var formats = []string{"png", "svg"}
 
+// Files returns the names of the files that Save and TraceDensity write for base.
+func Files(base string) []string {
+	out := make([]string, len(formats))
+	for i, f := range formats {
+		out[i] = base + "." + f
+	}
+	return out
+}
+
 // Save writes p, sized w × h, to dir/base.png and dir/base.svg, creating dir
 // if necessary. PNG images are rendered at 96 dots per inch, so a width of
 // 6*vg.Inch gives 576 pixels. base must be a plain file name without a path

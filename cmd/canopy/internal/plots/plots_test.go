@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -146,6 +147,20 @@ func TestSave(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkImages(t, dir, base, 960, 336, "chain 3", "KDE", "exact (grid)")
+	// Files names exactly what was written.
+	var wrote []string
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), base+".") {
+			wrote = append(wrote, e.Name())
+		}
+	}
+	if files := Files(base); !slices.Equal(wrote, files) {
+		t.Errorf("Files(%q) = %v, TraceDensity wrote %v", base, files, wrote)
+	}
 
 	// Without an exact curve the legend has no exact entry.
 	de, err = Density(chains, name, nil)
