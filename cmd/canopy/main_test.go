@@ -441,14 +441,7 @@ func TestFitKunita(t *testing.T) {
 	b, err = os.ReadFile(filepath.Join(out, "chain-1.csv"))
 	require.NoError(t, err)
 	require.Contains(t, string(b), "canopy_local_aux = true")
-	old := strings.Replace(string(cp), `"local_aux":true,`, "", 1)
-	require.NotEqual(t, string(cp), old)
-	require.NoError(t, os.WriteFile(filepath.Join(out, "checkpoint.json"), []byte(old), 0o644))
-	_, stderr, code = canopy(t, "fit", "--resume", out, "--draws", "160", "--quiet")
-	require.Equal(t, 0, code, stderr)
-	b, err = os.ReadFile(filepath.Join(out, "chain-1.csv"))
-	require.NoError(t, err)
-	require.Contains(t, string(b), "canopy_local_aux = false")
+	require.Contains(t, resumeEdited(t, out, `"local_aux":true,`, "", "160"), "canopy_local_aux = false")
 	// Exact tips: the last step into each tip is conditioned on it.
 	exact := filepath.Join(dir, "exact")
 	stdout, stderr, code = canopy(t, "fit", "--tree", tree, "--landmarks", shapes, "--model", "kunita", "--steps", "5",
@@ -502,16 +495,8 @@ func TestFitKunitaOU(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	// The checkpoint records the exponential steps; one from before that record
 	// resumes with the Euler steps it was made with.
-	cp, err := os.ReadFile(filepath.Join(out, "checkpoint.json"))
-	require.NoError(t, err)
-	old := strings.Replace(string(cp), `"exponential_steps":true`, `"exponential_steps":false`, 1)
-	require.NotEqual(t, string(cp), old)
-	require.NoError(t, os.WriteFile(filepath.Join(out, "checkpoint.json"), []byte(old), 0o644))
-	_, stderr, code = canopy(t, "fit", "--resume", out, "--draws", "130", "--quiet")
-	require.Equal(t, 0, code, stderr)
-	b, err = os.ReadFile(filepath.Join(out, "chain-1.csv"))
-	require.NoError(t, err)
-	require.Contains(t, string(b), "canopy_exponential_steps = false")
+	require.Contains(t, resumeEdited(t, out, `"exponential_steps":true`, `"exponential_steps":false`, "130"),
+		"canopy_exponential_steps = false")
 	// --euler-steps chooses the Euler steps for a new run, and only for kunita-ou.
 	euler := filepath.Join(dir, "euler")
 	_, stderr, code = canopy(t, "fit", "--tree", tree, "--landmarks", shapes, "--model", "kunita-ou", "--steps", "4", "--euler-steps",
@@ -523,6 +508,24 @@ func TestFitKunitaOU(t *testing.T) {
 	_, stderr, code = canopy(t, "fit", "--tree", tree, "--landmarks", shapes, "--model", "kunita", "--euler-steps", "--out", euler)
 	require.Equal(t, 2, code, stderr)
 	require.Contains(t, stderr, "--euler-steps goes with --model kunita-ou")
+}
+
+// resumeEdited replaces from, which must occur, with to in the checkpoint in out (as
+// a checkpoint from before a setting was recorded lacks it), resumes the run to draws
+// per chain, and returns chain 1's file.
+func resumeEdited(t *testing.T, out, from, to, draws string) string {
+	t.Helper()
+	name := filepath.Join(out, "checkpoint.json")
+	cp, err := os.ReadFile(name)
+	require.NoError(t, err)
+	edited := strings.Replace(string(cp), from, to, 1)
+	require.NotEqual(t, string(cp), edited)
+	require.NoError(t, os.WriteFile(name, []byte(edited), 0o644))
+	_, stderr, code := canopy(t, "fit", "--resume", out, "--draws", draws, "--quiet")
+	require.Equal(t, 0, code, stderr)
+	b, err := os.ReadFile(filepath.Join(out, "chain-1.csv"))
+	require.NoError(t, err)
+	return string(b)
 }
 
 // checkCladeMeans checks the ancestral shapes of TestFitKunita's tree (2 internal nodes

@@ -33,10 +33,7 @@ func TestFitTPSMissingMark(t *testing.T) {
 // fit says when one estimated τ² is shared by several traits, and not otherwise.
 func TestFitSharedNoiseNote(t *testing.T) {
 	dir := t.TempDir()
-	tree := filepath.Join(dir, "t.nwk")
-	require.NoError(t, os.WriteFile(tree, []byte("((a:1,b:1):1,(c:1,d:1):1);"), 0o644))
-	traits := filepath.Join(dir, "x.csv")
-	require.NoError(t, os.WriteFile(traits, []byte("taxon,x,y\na,1,5\nb,2,3\nc,0.5,4\nd,1.5,6\n"), 0o644))
+	tree, traits := auditData(t, dir, true)
 	for _, noise := range []string{"estimate", "none"} {
 		_, stderr, code := canopy(t, "fit", "--tree", tree, "--traits", traits, "--noise", noise,
 			"--chains", "1", "--warmup", "10", "--draws", "10", "--quiet", "--out", filepath.Join(dir, noise))
