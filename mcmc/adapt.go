@@ -201,6 +201,33 @@ func (w *welford) regularizedTo(m *Metric) error {
 	return m.setDense(s)
 }
 
+// shrunkCovariance returns (c/(c+5))·Σ̂ + (5/(c+5))·10⁻³·diag(Σ̂), the sample
+// covariance of c draws shrunk towards its diagonal in proportion to each variance,
+// so that it does not depend on the coordinates' units. It returns false if fewer
+// than two draws were added or a variance is not positive and finite.
+func (w *welford) shrunkCovariance() (*mat.SymDense, bool) {
+	if w.count < 2 {
+		return nil, false
+	}
+	c := float64(w.count)
+	shrink, ridge := c/(c+5), 1e-3*5/(c+5)
+	s := mat.NewSymDense(w.n, nil)
+	for i := range w.n {
+		for j := i; j < w.n; j++ {
+			// Average the two triangles: rounding makes m2 slightly asymmetric.
+			cov := 0.5 * (w.m2[i*w.n+j] + w.m2[j*w.n+i]) / (c - 1)
+			if i == j {
+				if !(cov > 0) || math.IsInf(cov, 1) {
+					return nil, false
+				}
+				cov *= 1 + ridge/shrink
+			}
+			s.SetSym(i, j, shrink*cov)
+		}
+	}
+	return s, true
+}
+
 // WindowAdaptation is Stan's warmup for an Adaptable kernel, kept outside the
 // kernel: it wraps the Step loop and changes only Params. The step size follows
 // DualAveraging throughout; the inverse metric is re-estimated at the end of every

@@ -25,11 +25,37 @@ import "math"
 // The statistic of a random-walk block is its acceptance probability min(1, α);
 // for the pCN block of a PCNRW, whose Info keeps only the decision, it is the
 // decision (0 or 1).
+//
+// A random-walk block of two or more coordinates also learns the shape of its
+// proposal: at the end of each slow window of a schedule like Stan's (BuildSchedule
+// with buffers of 15% and 10% of the warmup and a first window of 5%, doubling), the
+// covariance of the block's positions in that window, shrunk as
+// (c/(c+5))Σ̂ + (5/(c+5))·10⁻³·diag(Σ̂) for c draws, becomes p.Metric, the proposal
+// covariance of RandomWalk (Haario, Saksman & Tamminen 2001, estimated in windows
+// so that the sampling phase is an ordinary Metropolis chain). The multiplier is
+// rescaled at the switch so that the proposal's generalised variance (its
+// determinant) is unchanged, and the recursion carries on from there: in a
+// Metropolis-within-Gibbs kernel the conditional spread the multiplier has found
+// is smaller than the marginal one the window measures. A window whose estimate
+// has a zero variance (the block never moved) leaves the proposal as it was. This
+// needs at least 200 warmup iterations, below which only the sizes adapt.
 type MetropolisAdaptation struct {
 	rw, pcn *robbinsMonro // nil for a block the kernel does not have
 	beta0   float64
 	started bool
+
+	// Covariance of a random-walk block of two or more coordinates.
+	block      []int
+	scales     []float64
+	windows    []Window
+	est        *welford
+	x          []float64
+	iter, next int
 }
+
+// minCovarianceWarmup is the shortest warmup over which MetropolisAdaptation
+// estimates a proposal covariance: its first window then has 10 draws.
+const minCovarianceWarmup = 200
 
 // robbinsMonro is the recursion of MetropolisAdaptation for one log scale.
 type robbinsMonro struct {
@@ -61,9 +87,9 @@ func (r *robbinsMonro) update(a float64) float64 {
 	return math.Exp(r.x)
 }
 
-// NewMetropolisAdaptation returns the adaptation of a RandomWalk, PCN or PCNRW
-// kernel, or false for any other kernel.
-func NewMetropolisAdaptation(k Kernel) (*MetropolisAdaptation, bool) {
+// NewMetropolisAdaptation returns the adaptation over numWarmup iterations of a
+// RandomWalk, PCN or PCNRW kernel, or false for any other kernel.
+func NewMetropolisAdaptation(k Kernel, numWarmup int) (*MetropolisAdaptation, bool) {
 	rw, pcn := metropolisBlocks(k)
 	if rw == nil && pcn == nil {
 		return nil, false
@@ -79,8 +105,19 @@ func NewMetropolisAdaptation(k Kernel) (*MetropolisAdaptation, bool) {
 		m.pcn = &robbinsMonro{target: blockTarget(len(pcn.index)), max: 0}
 		m.beta0 = pcn.beta
 	}
+	if rw != nil && len(rw.index) >= 2 && numWarmup >= minCovarianceWarmup {
+		d := len(rw.index)
+		m.block, m.scales = rw.index, rw.scales
+		m.windows = BuildSchedule(numWarmup, numWarmup*15/100, numWarmup/20, numWarmup/10)
+		m.est = newWelford(d, true)
+		m.x = make([]float64, d)
+	}
 	return m, true
 }
+
+// Windows returns the slow windows in which the proposal covariance of the
+// random-walk block is estimated (none if it is not).
+func (m *MetropolisAdaptation) Windows() []Window { return append([]Window(nil), m.windows...) }
 
 // Targets returns the acceptance rates δ of the random-walk and pCN blocks (0 for
 // a block the kernel does not have).
@@ -109,12 +146,16 @@ func (m *MetropolisAdaptation) Init(p *Params) {
 		}
 		m.pcn.restart(p.Beta)
 	}
+	m.iter, m.next = 0, 0
+	if m.est != nil {
+		m.est.reset()
+	}
 	m.started = true
 }
 
-// Update adapts p after one warmup transition described by info. It panics if
-// called before Init.
-func (m *MetropolisAdaptation) Update(info Info, p *Params) {
+// Update adapts p after one warmup transition that produced s and info. It panics
+// if called before Init.
+func (m *MetropolisAdaptation) Update(s *State, info Info, p *Params) {
 	if !m.started {
 		panic("mcmc: MetropolisAdaptation.Update before Init")
 	}
@@ -131,6 +172,50 @@ func (m *MetropolisAdaptation) Update(info Info, p *Params) {
 		p.Beta = m.pcn.update(a)
 		p.StepSize = m.rw.update(info.AcceptStat)
 	}
+	m.updateCovariance(s, p)
+}
+
+// updateCovariance adds s to the current window's estimate and, at the window's
+// end, makes the estimate the proposal covariance.
+func (m *MetropolisAdaptation) updateCovariance(s *State, p *Params) {
+	i := m.iter
+	m.iter++
+	if m.next >= len(m.windows) {
+		return
+	}
+	win := m.windows[m.next]
+	if i >= win.Start && i < win.End {
+		for k, j := range m.block {
+			m.x[k] = s.Q[j]
+		}
+		m.est.add(m.x)
+	}
+	if i != win.End-1 {
+		return
+	}
+	m.next++
+	cov, ok := m.est.shrunkCovariance()
+	m.est.reset()
+	if !ok {
+		return
+	}
+	next := &Metric{}
+	if next.setDense(cov) != nil {
+		return
+	}
+	oldLogDet := 0.0
+	if p.Metric != nil {
+		oldLogDet = p.Metric.logDetInv()
+	} else {
+		for _, v := range m.scales {
+			oldLogDet += 2 * math.Log(v)
+		}
+	}
+	shift := (oldLogDet - next.logDetInv()) / float64(2*len(m.block))
+	m.rw.x += shift
+	m.rw.xBar += shift
+	p.StepSize = math.Exp(m.rw.x)
+	p.Metric = next
 }
 
 // Final sets p to the averaged values exp(x̄) of the blocks that had updates.

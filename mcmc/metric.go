@@ -188,6 +188,40 @@ func (m *Metric) sampleMomentum(r *rand.Rand, p []float64) {
 	blas64.Trsv(blas.NoTrans, u, blas64.Vector{N: m.n, Inc: 1, Data: p})
 }
 
+// mulCovFactor writes dst = Lu, where LLᵀ = M⁻¹, so that dst ~ N(0, M⁻¹) when
+// u ~ N(0, I): a random-walk proposal step shaped by M⁻¹.
+func (m *Metric) mulCovFactor(dst, u []float64) {
+	if !m.dense {
+		for i, f := range m.fac {
+			dst[i] = u[i] / f
+		}
+		return
+	}
+	// L = Uᵀ: dst_i = Σ_{k≤i} U_ki u_k.
+	for i := range m.n {
+		s := 0.0
+		for k := 0; k <= i; k++ {
+			s += m.fac[k*m.n+i] * u[k]
+		}
+		dst[i] = s
+	}
+}
+
+// logDetInv returns log det M⁻¹.
+func (m *Metric) logDetInv() float64 {
+	s := 0.0
+	if !m.dense {
+		for _, v := range m.inv {
+			s += math.Log(v)
+		}
+		return s
+	}
+	for i := range m.n {
+		s += 2 * math.Log(m.fac[i*m.n+i])
+	}
+	return s
+}
+
 // velocity writes v = M⁻¹p (Stan's dτ/dp, the "sharp" momentum) and returns the
 // kinetic energy ½pᵀM⁻¹p.
 func (m *Metric) velocity(v, p []float64) float64 {

@@ -14,12 +14,18 @@ import (
 // min(1, π(q')/π(q)) evaluated on the full log density. ε is Params.StepSize and sᵢ
 // the scale of the i-th coordinate of the block. A proposal with a non-finite log density is rejected.
 //
+// With a non-nil Params.Metric of the block's dimension, the proposal is instead
+// correlated: q'_block = q_block + ε·Lξ with LLᵀ = M⁻¹, the metric's inverse being
+// the proposal covariance (MetropolisAdaptation estimates it from the warmup draws,
+// as in the adaptive Metropolis of Haario, Saksman & Tamminen 2001).
+//
 // A RandomWalk does not allocate in Step.
 type RandomWalk struct {
 	target Density
 	index  []int
 	scales []float64
 	moved  []float64 // the moved coordinates of src, to undo a rejection
+	xi, dq []float64 // scratch for a correlated proposal
 }
 
 // NewRandomWalk returns a random-walk update of the coordinates index (nil: all of
@@ -44,8 +50,13 @@ func NewRandomWalk(t Density, index []int, scales []float64) *RandomWalk {
 			panic(fmt.Sprintf("mcmc: NewRandomWalk scale %d is %g", i, s))
 		}
 	}
-	return &RandomWalk{target: t, index: index, scales: scales, moved: make([]float64, len(index))}
+	n := len(index)
+	return &RandomWalk{target: t, index: index, scales: scales, moved: make([]float64, n),
+		xi: make([]float64, n), dq: make([]float64, n)}
 }
+
+// Scales returns a copy of the per-coordinate proposal scales.
+func (k *RandomWalk) Scales() []float64 { return append([]float64(nil), k.scales...) }
 
 // Dim returns the dimension of the target.
 func (k *RandomWalk) Dim() int { return k.target.Dim() }
@@ -54,13 +65,29 @@ func (k *RandomWalk) Dim() int { return k.target.Dim() }
 func (k *RandomWalk) Init(q []float64) (State, error) { return initMetropolis(k.target, q) }
 
 // Step proposes a move of the block and accepts or rejects it. It reads p.StepSize
-// as a multiplier of the scales; p.Metric is not used.
+// as a multiplier of the scales or, if p.Metric is not nil, of the proposal factor
+// L with LLᵀ = M⁻¹ (the scales are then not used). It panics if p.Metric's
+// dimension is not the block's.
 func (k *RandomWalk) Step(r *rand.Rand, dst, src *State, p Params) Info {
 	checkStates("RandomWalk.Step", dst, src, k.target.Dim(), false)
 	dst.copyFrom(src)
-	for i, j := range k.index {
-		k.moved[i] = src.Q[j]
-		dst.Q[j] += p.StepSize * k.scales[i] * r.NormFloat64()
+	if m := p.Metric; m != nil {
+		if m.Dim() != len(k.index) {
+			panic(fmt.Sprintf("mcmc: RandomWalk.Step metric has dimension %d for a block of %d coordinates", m.Dim(), len(k.index)))
+		}
+		for i := range k.xi {
+			k.xi[i] = r.NormFloat64()
+		}
+		m.mulCovFactor(k.dq, k.xi)
+		for i, j := range k.index {
+			k.moved[i] = src.Q[j]
+			dst.Q[j] += p.StepSize * k.dq[i]
+		}
+	} else {
+		for i, j := range k.index {
+			k.moved[i] = src.Q[j]
+			dst.Q[j] += p.StepSize * k.scales[i] * r.NormFloat64()
+		}
 	}
 	lp := k.target.LogDensity(dst.Q)
 	acc, prob := metropolis(r, dst, src, lp, lp-src.LogDensity, k.index, k.moved)

@@ -131,7 +131,7 @@ func TestMetropolisAdaptation(t *testing.T) {
 	require.NoError(t, err)
 	checkMoments(t, chains, mean, variance, kMCSE)
 
-	ad, ok := mcmc.NewMetropolisAdaptation(mcmc.NewPCNRW(mcmc.NewPCN(m, []int{1, 2}, 0.5), mcmc.NewRandomWalk(m, []int{0}, nil)))
+	ad, ok := mcmc.NewMetropolisAdaptation(mcmc.NewPCNRW(mcmc.NewPCN(m, []int{1, 2}, 0.5), mcmc.NewRandomWalk(m, []int{0}, nil)), cfg.Warmup)
 	require.True(t, ok)
 	rwTarget, pcnTarget := ad.Targets()
 	require.Equal(t, 0.44, rwTarget) // a one-coordinate block
@@ -153,7 +153,8 @@ func TestMetropolisAdaptation(t *testing.T) {
 	require.Equal(t, 1.0, chains[0].Params.StepSize)
 	require.Equal(t, 0.001, chains[0].Params.Beta) // the β used
 
-	_, ok = mcmc.NewMetropolisAdaptation(mcmc.NewNUTS(stdNormal{2}))
+	require.Empty(t, ad.Windows()) // a one-coordinate block has no shape to learn
+	_, ok = mcmc.NewMetropolisAdaptation(mcmc.NewNUTS(stdNormal{2}), cfg.Warmup)
 	require.False(t, ok)
 
 	// A random walk on every coordinate, and pCN alone on z, reach their targets too.
@@ -215,12 +216,15 @@ func TestMetropolisAdaptationRecursion(t *testing.T) {
 		{"PCN", mcmc.NewPCN(m, []int{1, 2, 3}, 0.3), nil, false, 0.234},
 		{"PCN/one", mcmc.NewPCN(m, []int{1}, 0.3), nil, false, 0.44},
 	} {
-		ad, ok := mcmc.NewMetropolisAdaptation(tc.k)
+		// Without a warmup length (numWarmup 0) only the sizes adapt.
+		ad, ok := mcmc.NewMetropolisAdaptation(tc.k, 0)
 		require.True(t, ok, tc.name)
+		require.Empty(t, ad.Windows(), tc.name)
 		p := mcmc.Params{StepSize: 2}
 		ad.Init(&p)
+		s := mcmc.State{Q: make([]float64, m.Dim())}
 		for _, info := range infos {
-			ad.Update(info, &p)
+			ad.Update(&s, info, &p)
 		}
 		ad.Final(&p)
 		if tc.rw {
@@ -231,12 +235,14 @@ func TestMetropolisAdaptationRecursion(t *testing.T) {
 			require.Equal(t, 2.0, p.StepSize, tc.name)
 		}
 	}
-	ad, _ := mcmc.NewMetropolisAdaptation(mcmc.NewPCNRW(mcmc.NewPCN(m, []int{1, 2, 3}, 0.3), mcmc.NewRandomWalk(m, []int{0}, nil)))
+	ad, _ := mcmc.NewMetropolisAdaptation(mcmc.NewPCNRW(mcmc.NewPCN(m, []int{1, 2, 3}, 0.3), mcmc.NewRandomWalk(m, []int{0}, nil)), n)
+	require.Empty(t, ad.Windows())
 	var p mcmc.Params
 	ad.Init(&p)
 	require.Equal(t, mcmc.Params{StepSize: 1, Beta: 0.3}, p)
+	s := mcmc.State{Q: make([]float64, m.Dim())}
 	for _, info := range infos {
-		ad.Update(info, &p)
+		ad.Update(&s, info, &p)
 	}
 	ad.Final(&p)
 	wantBeta := rm(math.Log(0.3), 0.234, 0, pcnStats)

@@ -33,7 +33,8 @@ type Config struct {
 	InitRadius float64
 
 	// Params are the initial tunables: StepSize 0 means 1, a nil Metric means the
-	// identity, and Beta 0 the β of the kernel's PCN block. Each chain gets its own
+	// identity (for a RandomWalk: its scales; a non-nil one is the proposal
+	// covariance of its block), and Beta 0 the β of the kernel's PCN block. Each chain gets its own
 	// copy of the Metric. Warmup adapts them (WindowAdaptation for Adaptable kernels,
 	// MetropolisAdaptation for RandomWalk, PCN and PCNRW); they are used unchanged
 	// for other kernels, or if NoAdapt is set.
@@ -106,9 +107,10 @@ type Chain struct {
 	Sample Trace
 	// Params are the tunables used for sampling: the adapted step size (the final
 	// dual-averaging exp(x̄)) and inverse metric for Adaptable kernels, the adapted
-	// random-walk multiplier and pCN β (the β used, adapted or not) for Metropolis
-	// kernels. Metric is nil for kernels that are not Adaptable unless
-	// Config.Params.Metric was set.
+	// random-walk multiplier, pCN β (the β used, adapted or not) and, for a random
+	// walk on two or more coordinates, the proposal covariance (Metric, of the
+	// block's dimension) for Metropolis kernels. Metric is otherwise nil for kernels
+	// that are not Adaptable unless Config.Params.Metric was set.
 	Params Params
 	// WarmupSeconds and SampleSeconds are the wall-clock durations of the phases.
 	WarmupSeconds, SampleSeconds float64
@@ -181,6 +183,21 @@ func Run(ctx context.Context, newKernel func(chain int) (Kernel, error), cfg Con
 		}
 	}
 
+	// Metrics a kernel cannot use are errors before any chain starts, like bad β.
+	for c, k := range kernels {
+		if k == nil {
+			continue
+		}
+		if err := checkMetric(k, cfg.Params.Metric); err != nil {
+			return nil, fmt.Errorf("mcmc: Run: chain %d: %w", c, err)
+		}
+		if cfg.Resume != nil && cfg.Resume[c] != nil {
+			if err := checkMetric(k, cfg.Resume[c].Params.Metric); err != nil {
+				return nil, fmt.Errorf("mcmc: Run: checkpoint of chain %d: %w", c, err)
+			}
+		}
+	}
+
 	sem := make(chan struct{}, workers)
 	var wg sync.WaitGroup
 	for c, k := range kernels {
@@ -211,6 +228,25 @@ func checkParams(p Params) error {
 	}
 	if !(p.Beta >= 0 && p.Beta <= 1) {
 		return fmt.Errorf("pCN β = %g is not in (0, 1]", p.Beta)
+	}
+	return nil
+}
+
+// checkMetric reports a metric that k cannot use: one whose dimension is not the
+// target's for an Adaptable kernel, or not the random-walk block's for a Metropolis
+// kernel with one (where it is the proposal covariance).
+func checkMetric(k Kernel, m *Metric) error {
+	if m == nil {
+		return nil
+	}
+	want := k.Dim()
+	if rw, _ := metropolisBlocks(k); rw != nil {
+		want = len(rw.index)
+	} else if _, ok := k.(Adaptable); !ok {
+		return nil
+	}
+	if m.Dim() != want {
+		return fmt.Errorf("metric of dimension %d, the kernel needs %d", m.Dim(), want)
 	}
 	return nil
 }
@@ -253,6 +289,9 @@ func runChain(ctx context.Context, c int, k Kernel, cfg *Config, out *Chain) err
 	if p.StepSize == 0 {
 		p.StepSize = 1
 	}
+	if err := checkMetric(k, p.Metric); err != nil {
+		return err
+	}
 	if p.Metric != nil {
 		p.Metric = p.Metric.Clone()
 	}
@@ -275,7 +314,7 @@ func runChain(ctx context.Context, c int, k Kernel, cfg *Config, out *Chain) err
 	}
 	var ma *MetropolisAdaptation
 	if wa == nil && !cfg.NoAdapt && cfg.Warmup > 0 {
-		if m, ok := NewMetropolisAdaptation(k); ok {
+		if m, ok := NewMetropolisAdaptation(k, cfg.Warmup); ok {
 			ma = m
 			ma.Init(&p)
 		}
@@ -313,7 +352,7 @@ func runChain(ctx context.Context, c int, k Kernel, cfg *Config, out *Chain) err
 			}
 		}
 		if ma != nil {
-			ma.Update(info, &p)
+			ma.Update(&s, info, &p)
 		}
 		if cfg.Progress != nil {
 			cfg.Progress(c, i, info)
@@ -371,6 +410,9 @@ func resumeChain(ctx context.Context, c int, k Kernel, cfg *Config, out *Chain, 
 		return fmt.Errorf("resume: %w", err)
 	}
 	p := cp.Params
+	if err := checkMetric(k, p.Metric); err != nil {
+		return fmt.Errorf("resume: %w", err)
+	}
 	if p.Metric != nil {
 		p.Metric = p.Metric.Clone()
 	}

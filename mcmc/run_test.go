@@ -124,6 +124,8 @@ func TestZeroAllocs(t *testing.T) {
 	require.NoError(t, err)
 	diag, err := mcmc.NewDiagMetric([]float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10})
 	require.NoError(t, err)
+	rwCov, err := mcmc.NewDenseMetric(mat.NewSymDense(2, []float64{1, 0.5, 0.5, 2}))
+	require.NoError(t, err)
 	m := latentModel{y: []float64{1, 2, 3}, s: 0.5, sigma: 1}
 	pcnrw, _ := pcnrwFactory(m, 0.3, 0.5)(0)
 	cases := []struct {
@@ -135,6 +137,7 @@ func TestZeroAllocs(t *testing.T) {
 		{"NUTS/diag", mcmc.NewNUTS(stdNormal{10}), mcmc.Params{StepSize: 0.5, Metric: diag}},
 		{"NUTS/dense", mcmc.NewNUTS(stdNormal{10}), mcmc.Params{StepSize: 0.5, Metric: dense}},
 		{"RandomWalk", mcmc.NewRandomWalk(stdNormal{10}, []int{1, 3}, nil), mcmc.Params{StepSize: 1}},
+		{"RandomWalk/metric", mcmc.NewRandomWalk(stdNormal{10}, []int{1, 3}, nil), mcmc.Params{StepSize: 1, Metric: rwCov}},
 		{"PCNRW", pcnrw, mcmc.Params{StepSize: 1}},
 	}
 	for _, c := range cases {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -99,9 +100,10 @@ const untimedSetting = "canopy_timing"
 
 func chainFile(dir string, c int) string { return filepath.Join(dir, fmt.Sprintf("chain-%d.csv", c+1)) }
 
-// chainConfig returns the header settings of chain id's file; beta is the pCN β that
-// warmup tuned (--sampler rwpcn).
-func chainConfig(c fitConfig, pr *problem, id int, beta float64) cmdstan.Config {
+// chainConfig returns the header settings of chain id's file; p are the tunables
+// warmup chose (for --sampler rwpcn, the pCN β and the random walk's proposal
+// covariance, if it learned one).
+func chainConfig(c fitConfig, pr *problem, id int, p mcmc.Params) cmdstan.Config {
 	cfg := cmdstan.DefaultConfig("canopy_" + c.model)
 	cfg.NumSamples, cfg.NumWarmup, cfg.Seed, cfg.ID = c.draws, c.warmup, c.seed, id
 	cfg.Metric = cmdstan.DiagMetric
@@ -123,12 +125,25 @@ func chainConfig(c fitConfig, pr *problem, id int, beta float64) cmdstan.Config 
 		// size of the adaptation block) by Robbins–Monro, not by Stan's dual
 		// averaging, which is what adapt engaged = 1 would announce.
 		cfg.Extra = append(cfg.Extra, cmdstan.Setting{Path: "canopy_kernel", Value: "pcnrw"},
-			cmdstan.Setting{Path: "canopy_pcn_beta", Value: strconv.FormatFloat(beta, 'g', -1, 64)},
+			cmdstan.Setting{Path: "canopy_pcn_beta", Value: strconv.FormatFloat(p.Beta, 'g', -1, 64)})
+		if m := p.Metric; m != nil {
+			var d mat.SymDense
+			m.DenseTo(&d)
+			v := make([]string, 0, m.Dim()*m.Dim())
+			for i := range m.Dim() {
+				for j := range m.Dim() {
+					v = append(v, strconv.FormatFloat(d.At(i, j), 'g', -1, 64))
+				}
+			}
+			cfg.Extra = append(cfg.Extra, cmdstan.Setting{Path: "canopy_rw_covariance", Value: strings.Join(v, ",")})
+		}
+		cfg.Extra = append(cfg.Extra,
 			// cmdstanpy and cmdstanr read only HMC files (or fixed_param, which has
 			// no sampler columns), so the hmc/nuts settings stay; say what they are.
 			cmdstan.Setting{Path: "canopy_sampler", Value: "pCN on the noise z then a Gaussian random walk on the parameters (Metropolis within Gibbs); " +
 				"algorithm, engine, max_depth and stepsize above are placeholders that CmdStan readers require. " +
-				"stepsize__ and the Step size line are the random-walk scale, accept_stat__ is its Metropolis acceptance probability, " +
+				"stepsize__ and the Step size line are the random walk's multiplier: of the Cholesky factor of canopy_rw_covariance (the proposal covariance that warmup estimated, on the unconstrained parameters) where the header has one, else of the parameters' common initial scale, " +
+				"accept_stat__ is its Metropolis acceptance probability, " +
 				"n_leapfrog__ is the number of density evaluations (2), and treedepth__, divergent__ and energy__ are 0 (E-BFMI is meaningless)"})
 	}
 	return cfg
@@ -137,7 +152,7 @@ func chainConfig(c fitConfig, pr *problem, id int, beta float64) cmdstan.Config 
 // checkHeader reports whether the chain files' headers can be written, so that a
 // bad column name or setting is found before sampling rather than after it.
 func checkHeader(c fitConfig, pr *problem) error {
-	if _, err := cmdstan.NewWriter(io.Discard, chainConfig(c, pr, 1, 0.5), pr.columns()); err != nil {
+	if _, err := cmdstan.NewWriter(io.Discard, chainConfig(c, pr, 1, mcmc.Params{Beta: 0.5}), pr.columns()); err != nil {
 		return fmt.Errorf("canopy cannot write this model's chain files: %w", err)
 	}
 	return nil
@@ -147,7 +162,7 @@ func checkHeader(c fitConfig, pr *problem) error {
 func writeChains(c fitConfig, pr *problem, cols []mcmc.Chain) error {
 	names := pr.columns()
 	for i := range cols {
-		cfg := chainConfig(c, pr, i+1, cols[i].Params.Beta)
+		cfg := chainConfig(c, pr, i+1, cols[i].Params)
 		if c.sampler == "rwpcn" {
 			cols[i].Params.Metric = nil
 		}
@@ -307,7 +322,9 @@ func (s *chainState) resumeState() (*mcmc.Checkpoint, error) {
 	if len(s.InvMetric) > 0 {
 		var err error
 		if s.Dense {
-			n := len(s.Q)
+			// NUTS's metric covers every coordinate, the random walk's only the
+			// parameters; mcmc.Run checks which the kernel needs.
+			n := int(math.Round(math.Sqrt(float64(len(s.InvMetric)))))
 			if len(s.InvMetric) != n*n {
 				return nil, errors.New("checkpoint: dense metric of the wrong size")
 			}
