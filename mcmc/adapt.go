@@ -201,16 +201,20 @@ func (w *welford) regularizedTo(m *Metric) error {
 	return m.setDense(s)
 }
 
-// shrunkCovariance returns (c/(c+5))·Σ̂ + (5/(c+5))·10⁻³·diag(Σ̂), the sample
-// covariance of c draws shrunk towards its diagonal in proportion to each variance,
-// so that it does not depend on the coordinates' units. It returns false if fewer
-// than two draws were added or a variance is not positive and finite.
-func (w *welford) shrunkCovariance() (*mat.SymDense, bool) {
-	if w.count < 2 {
+// shrunkCovariance returns wΣ̂ + (1 − w)·diag(Σ̂), the sample covariance shrunk
+// towards its diagonal, with w = a/(a + 5n) for a accepted moves among the draws: a
+// random walk's positions in a window span at most a directions, so with few moves
+// the off-diagonal part is mostly noise, and shrinking it keeps the correlation
+// matrix's condition number below n/(1 − w). The estimate does not depend on the
+// coordinates' units. It returns false if fewer than max(10, 2n) moves were
+// accepted or a variance is not positive and finite.
+func (w *welford) shrunkCovariance(accepted int) (*mat.SymDense, bool) {
+	if accepted < max(10, 2*w.n) || w.count < 2 {
 		return nil, false
 	}
 	c := float64(w.count)
-	shrink, ridge := c/(c+5), 1e-3*5/(c+5)
+	a := float64(accepted)
+	wt := a / (a + 5*float64(w.n))
 	s := mat.NewSymDense(w.n, nil)
 	for i := range w.n {
 		for j := i; j < w.n; j++ {
@@ -220,9 +224,10 @@ func (w *welford) shrunkCovariance() (*mat.SymDense, bool) {
 				if !(cov > 0) || math.IsInf(cov, 1) {
 					return nil, false
 				}
-				cov *= 1 + ridge/shrink
+				s.SetSym(i, i, cov)
+				continue
 			}
-			s.SetSym(i, j, shrink*cov)
+			s.SetSym(i, j, wt*cov)
 		}
 	}
 	return s, true

@@ -26,19 +26,23 @@ import "math"
 // for the pCN block of a PCNRW, whose Info keeps only the decision, it is the
 // decision (0 or 1).
 //
-// A random-walk block of two or more coordinates also learns the shape of its
-// proposal: at the end of each slow window of a schedule like Stan's (BuildSchedule
-// with buffers of 15% and 10% of the warmup and a first window of 5%, doubling), the
-// covariance of the block's positions in that window, shrunk as
-// (c/(c+5))Σ̂ + (5/(c+5))·10⁻³·diag(Σ̂) for c draws, becomes p.Metric, the proposal
-// covariance of RandomWalk (Haario, Saksman & Tamminen 2001, estimated in windows
-// so that the sampling phase is an ordinary Metropolis chain). The multiplier is
-// rescaled at the switch so that the proposal's generalised variance (its
-// determinant) is unchanged, and the recursion carries on from there: in a
-// Metropolis-within-Gibbs kernel the conditional spread the multiplier has found
-// is smaller than the marginal one the window measures. A window whose estimate
-// has a zero variance (the block never moved) leaves the proposal as it was. This
-// needs at least 200 warmup iterations, below which only the sizes adapt.
+// A random-walk block of d ≥ 2 coordinates also learns the shape of its proposal:
+// at the end of each slow window of a schedule like Stan's (BuildSchedule with
+// buffers of 15% and 10% of the warmup and a first window of 5%, doubling), the
+// covariance Σ̂ of the block's positions in that window becomes p.Metric, the
+// proposal covariance of RandomWalk (Haario, Saksman & Tamminen 2001, estimated in
+// windows so that the sampling phase is an ordinary Metropolis chain). Its
+// off-diagonal part is shrunk by w = a/(a + 5d) for a accepted moves in the window
+// (the positions span at most a directions), and a window with fewer than
+// max(10, 2d) accepted moves leaves the proposal as it was: estimates from a few
+// moves would otherwise stretch it into a needle along them, where the next
+// window's moves would stay. The multiplier is rescaled at the switch so that the
+// proposal's generalised variance (its determinant) is unchanged, and the
+// recursion carries on from there: in a Metropolis-within-Gibbs kernel the
+// conditional spread the multiplier has found is smaller than the marginal one the
+// window measures. Warmups shorter than 200 iterations adapt only the sizes, and so
+// (p.Metric stays nil) does NoAdapt, a block of one coordinate, or a block that
+// never makes enough moves.
 type MetropolisAdaptation struct {
 	rw, pcn *robbinsMonro // nil for a block the kernel does not have
 	beta0   float64
@@ -49,6 +53,7 @@ type MetropolisAdaptation struct {
 	scales     []float64
 	windows    []Window
 	est        *welford
+	accepted   int // random-walk moves accepted in the current window
 	x          []float64
 	iter, next int
 }
@@ -146,7 +151,7 @@ func (m *MetropolisAdaptation) Init(p *Params) {
 		}
 		m.pcn.restart(p.Beta)
 	}
-	m.iter, m.next = 0, 0
+	m.iter, m.next, m.accepted = 0, 0, 0
 	if m.est != nil {
 		m.est.reset()
 	}
@@ -159,9 +164,11 @@ func (m *MetropolisAdaptation) Update(s *State, info Info, p *Params) {
 	if !m.started {
 		panic("mcmc: MetropolisAdaptation.Update before Init")
 	}
+	moved := info.Accepted[1] // the random-walk block of a PCNRW
 	switch {
 	case m.pcn == nil: // a RandomWalk: Info.AcceptStat is its statistic
 		p.StepSize = m.rw.update(info.AcceptStat)
+		moved = info.Accepted[0]
 	case m.rw == nil: // a PCN: likewise
 		p.Beta = m.pcn.update(info.AcceptStat)
 	default:
@@ -172,12 +179,12 @@ func (m *MetropolisAdaptation) Update(s *State, info Info, p *Params) {
 		p.Beta = m.pcn.update(a)
 		p.StepSize = m.rw.update(info.AcceptStat)
 	}
-	m.updateCovariance(s, p)
+	m.updateCovariance(s, moved, p)
 }
 
 // updateCovariance adds s to the current window's estimate and, at the window's
 // end, makes the estimate the proposal covariance.
-func (m *MetropolisAdaptation) updateCovariance(s *State, p *Params) {
+func (m *MetropolisAdaptation) updateCovariance(s *State, moved bool, p *Params) {
 	i := m.iter
 	m.iter++
 	if m.next >= len(m.windows) {
@@ -189,13 +196,17 @@ func (m *MetropolisAdaptation) updateCovariance(s *State, p *Params) {
 			m.x[k] = s.Q[j]
 		}
 		m.est.add(m.x)
+		if moved {
+			m.accepted++
+		}
 	}
 	if i != win.End-1 {
 		return
 	}
 	m.next++
-	cov, ok := m.est.shrunkCovariance()
+	cov, ok := m.est.shrunkCovariance(m.accepted)
 	m.est.reset()
+	m.accepted = 0
 	if !ok {
 		return
 	}

@@ -86,6 +86,6 @@ func ExampleMetropolisAdaptation() {
 			sd0, sd1, cov.At(0, 1)/(sd0*sd1), c.Params.StepSize, float64(acc)/float64(c.Sample.Len()))
 	}
 	// Output:
-	// chain 0: proposal sds 1.1 0.6, correlation 0.6, multiplier 2.1, acceptance 0.2
-	// chain 1: proposal sds 1.0 0.5, correlation 0.6, multiplier 2.4, acceptance 0.2
+	// chain 0: proposal sds 1.0 0.6, correlation 0.5, multiplier 2.2, acceptance 0.2
+	// chain 1: proposal sds 0.9 0.5, correlation 0.4, multiplier 2.4, acceptance 0.2
 }

@@ -50,11 +50,13 @@ func (s *State) copyFrom(src *State) {
 // part of the kernel so that a warmup can change them between transitions without
 // rebuilding anything. Each kernel's Step documents which fields it reads.
 type Params struct {
-	// StepSize is the leapfrog step size ε of NUTS, and a common multiplier of the
-	// per-coordinate proposal scales of RandomWalk.
+	// StepSize is the leapfrog step size ε of NUTS, and the multiplier of
+	// RandomWalk's proposal: of its per-coordinate scales, or of the Cholesky
+	// factor of Metric.
 	StepSize float64
-	// Metric is the inverse metric (inverse mass matrix) of NUTS; nil means the
-	// identity.
+	// Metric is the inverse metric (inverse mass matrix) of NUTS, nil meaning the
+	// identity; for RandomWalk, if not nil, the proposal covariance of its block
+	// (of the block's dimension), which then replaces the scales.
 	Metric *Metric
 	// Beta is the step β ∈ (0, 1] of PCN blocks; 0 means the β they were built with.
 	Beta float64

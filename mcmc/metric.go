@@ -17,7 +17,8 @@ var ErrNotPositiveDefinite = errors.New("mcmc: inverse metric is not positive de
 
 // Metric is the inverse metric M⁻¹ of Hamiltonian Monte Carlo, diagonal or dense.
 // Momenta are drawn from N(0, M), the kinetic energy is ½pᵀM⁻¹p and positions move
-// with velocity M⁻¹p. A good M⁻¹ approximates the posterior covariance.
+// with velocity M⁻¹p. A good M⁻¹ approximates the posterior covariance. A
+// RandomWalk uses M⁻¹ as the covariance of its proposal instead.
 //
 // A Metric is read by concurrent chains only if none of them adapts it; Run gives
 // every chain its own copy.

@@ -194,7 +194,8 @@ func (k *PCNRW) Dim() int { return k.pcn.Dim() }
 func (k *PCNRW) Init(q []float64) (State, error) { return initMetropolis(k.rw.target, q) }
 
 // Step applies the pCN block, then the random-walk block. p is passed to both
-// (p.Beta is the pCN block's β, p.StepSize multiplies the random walk's scales).
+// (p.Beta is the pCN block's β; p.StepSize and p.Metric shape the random walk's
+// proposal, as in RandomWalk.Step).
 func (k *PCNRW) Step(r *rand.Rand, dst, src *State, p Params) Info {
 	a := k.pcn.Step(r, &k.mid, src, p)
 	b := k.rw.Step(r, dst, &k.mid, p)

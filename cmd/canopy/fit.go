@@ -227,7 +227,7 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.IntVar(&c.treeIndex, "tree-index", 0, "which tree of a multi-tree file (0 = first)")
 	fs.StringVar(&c.model, "model", "bm", "edge model: bm, ou, kunita (landmark shapes) or kunita-ou (shapes pulled towards the mean shape)")
 	fs.StringVar(&c.noise, "noise", "estimate", "leaf noise variance: estimate, none or a value")
-	fs.StringVar(&c.sampler, "sampler", "nuts", "sampler: nuts or rwpcn (hyperiax's pCN on z with a random walk on the parameters; warmup tunes both to acceptance 0.234 and learns the random walk's covariance)")
+	fs.StringVar(&c.sampler, "sampler", "nuts", "sampler: nuts or rwpcn (hyperiax's pCN on z with a random walk on the parameters; warmup tunes both to acceptance 0.234 and, from 200 iterations, the random walk's covariance)")
 	fs.IntVar(&c.chains, "chains", 4, "number of chains")
 	fs.IntVar(&c.warmup, "warmup", 1000, "warmup iterations per chain")
 	fs.IntVar(&c.draws, "draws", 1000, "draws per chain")
@@ -368,27 +368,33 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if raw == nil {
 		return runErr
 	}
-	if old != nil && runErr != nil && !errors.Is(runErr, context.Canceled) {
-		// A resumed chain that failed has no tunables to describe its file with;
-		// the earlier run's files stay as they were, resumable once fixed.
-		return fmt.Errorf("%w (nothing in %s was changed)", runErr, c.out)
-	}
 	// A chain that failed (say, no valid initial point) does not discard the others:
 	// every chain's draws and the checkpoint are written before the error is reported.
+	// A resumed chain that stopped before its first new draw (it failed to resume,
+	// or the run was cancelled before it started) keeps its file and its state in
+	// the checkpoint as they were: it has no new draws or tunables to write.
+	var keep []*chainState
 	cols := make([]mcmc.Chain, len(raw))
 	for i := range raw {
+		if from != nil && from[i] != nil && raw[i].Checkpoint == nil {
+			if keep == nil {
+				keep = make([]*chainState, len(raw))
+			}
+			keep[i] = prev.State[i]
+			continue
+		}
 		cols[i] = pr.toColumns(&raw[i])
 		if old != nil {
 			cols[i] = appendChain(old[i], cols[i])
 		}
 	}
-	if err := writeChains(c, pr, cols); err != nil {
+	if err := writeChains(c, pr, cols, keep); err != nil {
 		return err
 	}
 	for i := range raw { // the checkpoint carries the times of every session so far
 		raw[i].WarmupSeconds, raw[i].SampleSeconds = cols[i].WarmupSeconds, cols[i].SampleSeconds
 	}
-	if err := writeCheckpoint(c, raw); err != nil {
+	if err := writeCheckpoint(c, raw, keep); err != nil {
 		return err
 	}
 	if errors.Is(runErr, context.Canceled) {

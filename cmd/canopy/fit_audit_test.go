@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -277,21 +280,51 @@ func TestFitRWPCNHeader(t *testing.T) {
 	// leaves every file as it was.
 	before, err := os.ReadFile(chainFile(out, 0))
 	require.NoError(t, err)
-	bad = regexp.MustCompile(`"q":\[[^,]*`).ReplaceAllString(string(cp), `"q":[1e300`)
+	before2, err := os.ReadFile(chainFile(out, 1))
+	require.NoError(t, err)
+	loc := regexp.MustCompile(`"q":\[[^,]*`).FindStringIndex(string(cp)) // chain 1's
+	require.NotNil(t, loc)
+	bad = string(cp[:loc[0]]) + `"q":[1e300` + string(cp[loc[1]:])
 	require.NotEqual(t, string(cp), bad)
 	require.NoError(t, os.WriteFile(filepath.Join(out, "checkpoint.json"), []byte(bad), 0o644))
 	_, stderr, code = canopy(t, "fit", "--resume", out, "--draws", "50", "--quiet")
 	require.NotEqual(t, 0, code)
-	require.Contains(t, stderr, "nothing in "+out+" was changed")
+	require.Contains(t, stderr, "not finite")
+	require.NotContains(t, stderr, "step size 0")
 	after, err := os.ReadFile(chainFile(out, 0))
 	require.NoError(t, err)
 	require.Equal(t, string(before), string(after))
+	f, err = cmdstan.ReadFile(chainFile(out, 1)) // the other chain went on
+	require.NoError(t, err)
+	require.Equal(t, 50, f.Sample.Len(), stderr)
+	var saved checkpoint
+	b, err := os.ReadFile(filepath.Join(out, "checkpoint.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &saved))
+	require.Equal(t, 1e300, saved.State[0].Q[0])
+	require.Equal(t, 40, saved.State[0].Done)
+	require.Equal(t, 50, saved.State[1].Done)
+	// So does one when the run is interrupted: Run then reports only the
+	// cancellation, not the chain's error.
+	cmd := exec.Command(binary, "fit", "--resume", out, "--draws", "5000000", "--quiet")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	require.NoError(t, cmd.Start())
+	time.Sleep(300 * time.Millisecond)
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	var ee *exec.ExitError
+	require.ErrorAs(t, cmd.Wait(), &ee, errb.String())
+	require.Equal(t, 130, ee.ExitCode(), errb.String())
+	after, err = os.ReadFile(chainFile(out, 0))
+	require.NoError(t, err)
+	require.Equal(t, string(before), string(after))
 	require.NoError(t, os.WriteFile(filepath.Join(out, "checkpoint.json"), cp, 0o644))
+	require.NoError(t, os.WriteFile(chainFile(out, 1), before2, 0o644))
 	if _, err := exec.LookPath("Rscript"); err != nil {
 		t.Log("no Rscript: read.csv not checked")
 		return
 	}
-	b, err := exec.Command("Rscript", "-e", `d <- read.csv(commandArgs(TRUE)[1], comment.char = "#"); cat(nrow(d), ncol(d), names(d)[8])`,
+	b, err = exec.Command("Rscript", "-e", `d <- read.csv(commandArgs(TRUE)[1], comment.char = "#"); cat(nrow(d), ncol(d), names(d)[8])`,
 		chainFile(out, 0)).CombinedOutput()
 	require.NoError(t, err, string(b))
 	require.Equal(t, "40 11 log_sigma2", strings.TrimSpace(string(b)))

@@ -158,10 +158,14 @@ func checkHeader(c fitConfig, pr *problem) error {
 	return nil
 }
 
-// writeChains writes one CmdStan-format CSV per chain (cols are in column space).
-func writeChains(c fitConfig, pr *problem, cols []mcmc.Chain) error {
+// writeChains writes one CmdStan-format CSV per chain (cols are in column space),
+// except for chains with a non-nil keep[i] (keep may be nil), whose files stay.
+func writeChains(c fitConfig, pr *problem, cols []mcmc.Chain, keep []*chainState) error {
 	names := pr.columns()
 	for i := range cols {
+		if keep != nil && keep[i] != nil {
+			continue
+		}
 		cfg := chainConfig(c, pr, i+1, cols[i].Params)
 		if c.sampler == "rwpcn" {
 			cols[i].Params.Metric = nil
@@ -220,11 +224,17 @@ type chainState struct {
 	Seconds []float64 `json:"seconds,omitempty"`
 }
 
-func writeCheckpoint(c fitConfig, chains []mcmc.Chain) error {
+// writeCheckpoint writes the checkpoint of chains, with keep[i] (keep may be nil)
+// as the state of a chain that has one.
+func writeCheckpoint(c fitConfig, chains []mcmc.Chain, keep []*chainState) error {
 	cp := checkpoint{Version: 1, TreeFile: abs(c.treeFile), TraitFile: abs(c.traitFile), Landmarks: abs(c.landmarkFile), Steps: c.steps, StepLength: c.stepLength, TreeIndex: c.treeIndex,
 		Model: c.model, Noise: c.noise, Sampler: c.sampler, Chains: c.chains, Warmup: c.warmup, Draws: c.draws, Seed: c.seed,
 		AdaptDelta: c.adaptDelta, MaxDepth: c.maxDepth, LocalAux: c.localAux, ExponentialSteps: c.exponential}
-	for _, ch := range chains {
+	for i, ch := range chains {
+		if keep != nil && keep[i] != nil {
+			cp.State = append(cp.State, keep[i])
+			continue
+		}
 		k := ch.Checkpoint
 		if k == nil {
 			cp.State = append(cp.State, nil)
