@@ -205,7 +205,8 @@ func (w *welford) regularizedTo(m *Metric) error {
 // towards its diagonal, with w = a/(a + 5n) for a accepted moves among the draws: a
 // random walk's positions in a window span at most a directions, so with few moves
 // the off-diagonal part is mostly noise, and shrinking it keeps the correlation
-// matrix's condition number below n/(1 − w). The estimate does not depend on the
+// matrix wR̂ + (1 − w)I positive definite with condition number at most
+// (1 + (n − 1)w)/(1 − w). The estimate does not depend on the
 // coordinates' units. It returns false if fewer than max(10, 2n) moves were
 // accepted or a variance is not positive and finite.
 func (w *welford) shrunkCovariance(accepted int) (*mat.SymDense, bool) {

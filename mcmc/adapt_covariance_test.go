@@ -263,7 +263,8 @@ func TestRandomWalkCovarianceDoesNotCollapse(t *testing.T) {
 			require.True(t, es.Factorize(&m, false))
 			v := es.Values(nil)
 			// The shrinkage bounds the correlation matrix's condition number by
-			// d/(1 − w); with a few hundred moves that is a few hundred at most.
+			// (1 + (d − 1)w)/(1 − w); with a few hundred moves that is a few
+			// hundred at most.
 			require.Less(t, v[d-1]/v[0], 100.0, "warmup %d, chain %d", warmup, c.Index)
 		}
 		// At warmup 200 the windows have 10–70 draws, and a window needs 20

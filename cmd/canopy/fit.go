@@ -227,7 +227,7 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.IntVar(&c.treeIndex, "tree-index", 0, "which tree of a multi-tree file (0 = first)")
 	fs.StringVar(&c.model, "model", "bm", "edge model: bm, ou, kunita (landmark shapes) or kunita-ou (shapes pulled towards the mean shape)")
 	fs.StringVar(&c.noise, "noise", "estimate", "leaf noise variance: estimate, none or a value")
-	fs.StringVar(&c.sampler, "sampler", "nuts", "sampler: nuts or rwpcn (hyperiax's pCN on z with a random walk on the parameters; warmup tunes both to acceptance 0.234 and, from 200 iterations, the random walk's covariance)")
+	fs.StringVar(&c.sampler, "sampler", "nuts", "sampler: nuts or rwpcn (hyperiax's pCN on z with a random walk on the parameters; warmup tunes both to acceptance 0.234 and, given enough warmup (200 iterations at least, more for many parameters), the random walk's covariance)")
 	fs.IntVar(&c.chains, "chains", 4, "number of chains")
 	fs.IntVar(&c.warmup, "warmup", 1000, "warmup iterations per chain")
 	fs.IntVar(&c.draws, "draws", 1000, "draws per chain")
