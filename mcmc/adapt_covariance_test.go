@@ -135,6 +135,11 @@ func TestMetropolisAdaptationCovariance(t *testing.T) {
 	}
 	require.Equal(t, len(windows), w)
 	require.Equal(t, len(windows)-1, updates)
+
+	// The random-walk block of a PCNRW keeps its scales.
+	g := stdNormal{4}
+	pcnrw, _ := mcmc.NewMetropolisAdaptation(mcmc.NewPCNRW(mcmc.NewPCN(g, []int{2, 3}, 0.5), mcmc.NewRandomWalk(g, []int{0, 1}, nil)), 2000)
+	require.Empty(t, pcnrw.Windows())
 	plain.Final(&pp)
 	ad.Final(&p)
 	require.InDelta(t, math.Log(pp.StepSize)+shift, math.Log(p.StepSize), 1e-12)

@@ -33,7 +33,7 @@
 // MetropolisAdaptation tunes the Metropolis kernels instead: Robbins–Monro on the
 // log of the random-walk multiplier (Params.StepSize) and of the pCN β
 // (Params.Beta), towards acceptance 0.234 (0.44 for a one-coordinate random walk);
-// a random walk on two or more coordinates also takes the covariance of its block's
+// a RandomWalk kernel on two or more coordinates also takes the covariance of its
 // warmup draws, estimated in windows, as its proposal covariance (Params.Metric).
 //
 // # Chains

@@ -107,11 +107,10 @@ type Chain struct {
 	Sample Trace
 	// Params are the tunables used for sampling: the adapted step size (the final
 	// dual-averaging exp(x̄)) and inverse metric for Adaptable kernels, the adapted
-	// random-walk multiplier, pCN β (the β used, adapted or not) and the random
-	// walk's proposal covariance (Metric, of the block's dimension) if warmup
-	// learned one (see MetropolisAdaptation) for Metropolis kernels. Otherwise
-	// Metric is nil for kernels that are not Adaptable unless
-	// Config.Params.Metric was set.
+	// random-walk multiplier, pCN β (the β used, adapted or not) and a RandomWalk's
+	// proposal covariance (Metric, of the block's dimension) if warmup learned one
+	// (see MetropolisAdaptation) for Metropolis kernels. Otherwise Metric is nil
+	// for kernels that are not Adaptable unless Config.Params.Metric was set.
 	Params Params
 	// WarmupSeconds and SampleSeconds are the wall-clock durations of the phases.
 	WarmupSeconds, SampleSeconds float64

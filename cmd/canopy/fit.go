@@ -227,7 +227,7 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.IntVar(&c.treeIndex, "tree-index", 0, "which tree of a multi-tree file (0 = first)")
 	fs.StringVar(&c.model, "model", "bm", "edge model: bm, ou, kunita (landmark shapes) or kunita-ou (shapes pulled towards the mean shape)")
 	fs.StringVar(&c.noise, "noise", "estimate", "leaf noise variance: estimate, none or a value")
-	fs.StringVar(&c.sampler, "sampler", "nuts", "sampler: nuts or rwpcn (hyperiax's pCN on z with a random walk on the parameters; warmup tunes both to acceptance 0.234 and, given enough warmup (200 iterations at least, more for many parameters), the random walk's covariance)")
+	fs.StringVar(&c.sampler, "sampler", "nuts", "sampler: nuts or rwpcn (hyperiax's pCN on z with a random walk on the parameters; warmup tunes both to acceptance 0.234)")
 	fs.IntVar(&c.chains, "chains", 4, "number of chains")
 	fs.IntVar(&c.warmup, "warmup", 1000, "warmup iterations per chain")
 	fs.IntVar(&c.draws, "draws", 1000, "draws per chain")
@@ -603,8 +603,7 @@ func (c fitConfig) adaptation() *mcmc.Adaptation {
 // pcnRW returns hyperiax's Metropolis-within-Gibbs kernel on t: pCN with β on the
 // noise z (every coordinate after the first np), then a joint Gaussian random walk with
 // the given scale on the np parameters. β and scale are where warmup starts
-// (mcmc.MetropolisAdaptation tunes both towards acceptance 0.234, and from two
-// parameters on replaces the scale by the covariance of the warmup draws).
+// (mcmc.MetropolisAdaptation tunes both towards acceptance 0.234).
 func pcnRW(t mcmc.Density, np int, beta, scale float64) mcmc.Kernel {
 	zIdx := make([]int, t.Dim()-np)
 	for i := range zIdx {

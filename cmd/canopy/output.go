@@ -101,8 +101,7 @@ const untimedSetting = "canopy_timing"
 func chainFile(dir string, c int) string { return filepath.Join(dir, fmt.Sprintf("chain-%d.csv", c+1)) }
 
 // chainConfig returns the header settings of chain id's file; p are the tunables
-// warmup chose (for --sampler rwpcn, the pCN β and the random walk's proposal
-// covariance, if it learned one).
+// warmup chose (for --sampler rwpcn, the pCN β).
 func chainConfig(c fitConfig, pr *problem, id int, p mcmc.Params) cmdstan.Config {
 	cfg := cmdstan.DefaultConfig("canopy_" + c.model)
 	cfg.NumSamples, cfg.NumWarmup, cfg.Seed, cfg.ID = c.draws, c.warmup, c.seed, id
@@ -125,25 +124,12 @@ func chainConfig(c fitConfig, pr *problem, id int, p mcmc.Params) cmdstan.Config
 		// size of the adaptation block) by Robbins–Monro, not by Stan's dual
 		// averaging, which is what adapt engaged = 1 would announce.
 		cfg.Extra = append(cfg.Extra, cmdstan.Setting{Path: "canopy_kernel", Value: "pcnrw"},
-			cmdstan.Setting{Path: "canopy_pcn_beta", Value: strconv.FormatFloat(p.Beta, 'g', -1, 64)})
-		if m := p.Metric; m != nil {
-			var d mat.SymDense
-			m.DenseTo(&d)
-			v := make([]string, 0, m.Dim()*m.Dim())
-			for i := range m.Dim() {
-				for j := range m.Dim() {
-					v = append(v, strconv.FormatFloat(d.At(i, j), 'g', -1, 64))
-				}
-			}
-			cfg.Extra = append(cfg.Extra, cmdstan.Setting{Path: "canopy_rw_covariance", Value: strings.Join(v, ",")})
-		}
-		cfg.Extra = append(cfg.Extra,
+			cmdstan.Setting{Path: "canopy_pcn_beta", Value: strconv.FormatFloat(p.Beta, 'g', -1, 64)},
 			// cmdstanpy and cmdstanr read only HMC files (or fixed_param, which has
 			// no sampler columns), so the hmc/nuts settings stay; say what they are.
 			cmdstan.Setting{Path: "canopy_sampler", Value: "pCN on the noise z then a Gaussian random walk on the parameters (Metropolis within Gibbs); " +
 				"algorithm, engine, max_depth and stepsize above are placeholders that CmdStan readers require. " +
-				"stepsize__ and the Step size line are the random walk's multiplier: of the Cholesky factor of canopy_rw_covariance (the proposal covariance that warmup estimated, on the unconstrained parameters) where the header has one, else of the parameters' common initial scale, " +
-				"accept_stat__ is its Metropolis acceptance probability, " +
+				"stepsize__ and the Step size line are the random-walk scale, accept_stat__ is its Metropolis acceptance probability, " +
 				"n_leapfrog__ is the number of density evaluations (2), and treedepth__, divergent__ and energy__ are 0 (E-BFMI is meaningless)"})
 	}
 	return cfg
@@ -332,8 +318,8 @@ func (s *chainState) resumeState() (*mcmc.Checkpoint, error) {
 	if len(s.InvMetric) > 0 {
 		var err error
 		if s.Dense {
-			// NUTS's metric covers every coordinate, the random walk's only the
-			// parameters; mcmc.Run checks which the kernel needs.
+			// A NUTS metric covers every coordinate, a random walk's only its
+			// block; mcmc.Run checks the size against the kernel's.
 			n := int(math.Round(math.Sqrt(float64(len(s.InvMetric)))))
 			if len(s.InvMetric) != n*n {
 				return nil, errors.New("checkpoint: dense metric of the wrong size")

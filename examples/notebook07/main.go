@@ -49,7 +49,7 @@ func main() {
 	semi := flag.Bool("semi-implicit", false, "semi-implicit guided steps (stable at any step size; the notebook's are explicit)")
 	exactSteps := flag.Bool("exact-steps", false, "guide each Euler step exactly, with exact weights for the discretised flow (the notebook's steps are explicit)")
 	local := flag.Bool("local-aux", false, "with -exact-steps, linearise the auxiliary process at every step's state (bffg.FlowFilter.LocalAux)")
-	adapt := flag.Bool("adapt", false, "let RW/pCN warmup tune β, the random-walk multiplier and (warmups from 200) its proposal covariance (the notebook keeps β 0.1 and scales 0.05, 0.04)")
+	adapt := flag.Bool("adapt", false, "let RW/pCN warmup tune β and the random-walk scale (the notebook keeps β 0.1 and scales 0.05, 0.04)")
 	steps := flag.Int("steps", 0, "steps per edge on the time-changed grid for both samplers (0: the notebook's 100 uniform steps)")
 	flag.Parse()
 	cfg := config{steps: *steps, sampler: *sampler, chains: *chains, rwWarmup: *rwWarmup, rwDraws: *rwDraws,

@@ -5,8 +5,6 @@ import (
 	"math"
 	"time"
 
-	"gonum.org/v1/gonum/mat"
-
 	"github.com/canopy-bffg/canopy/bffg"
 	"github.com/canopy-bffg/canopy/internal/jaxrand"
 	"github.com/canopy-bffg/canopy/mcmc"
@@ -91,13 +89,9 @@ type Report07 struct {
 	// MinESSPerSecond is the smaller bulk ESS of the two parameters over Seconds.
 	MinESSPerSecond float64 `json:"min_ess_per_second"`
 	// StepSize is each chain's sampling step size (NUTS) or random-walk multiplier
-	// (RW/pCN: of the scales 0.05 and 0.04, or of the Cholesky factor of the
-	// learned covariance), and Beta each RW/pCN chain's pCN β.
+	// (RW/pCN), and Beta each RW/pCN chain's pCN β.
 	StepSize []float64 `json:"step_size"`
 	Beta     []float64 `json:"beta,omitempty"`
-	// RWCovariance is each adapted RW/pCN chain's learned proposal covariance of
-	// (log k_α, log k_σ), row-major; absent where warmup learned none.
-	RWCovariance [][]float64 `json:"rw_covariance,omitempty"`
 }
 
 // ParamSummary summarises the posterior draws of one parameter.
@@ -171,11 +165,6 @@ func NB07RWPCN(ctx context.Context, nb NB07, cfg RunConfig) (*Report07, error) {
 	for _, c := range chains {
 		r.StepSize = append(r.StepSize, c.Params.StepSize)
 		r.Beta = append(r.Beta, c.Params.Beta)
-		if m := c.Params.Metric; m != nil {
-			var d mat.SymDense
-			m.DenseTo(&d)
-			r.RWCovariance = append(r.RWCovariance, []float64{d.At(0, 0), d.At(0, 1), d.At(1, 0), d.At(1, 1)})
-		}
 	}
 	r.summarise(chains)
 	return r, nil
