@@ -251,11 +251,9 @@ func TestFitRWPCNHeader(t *testing.T) {
 	f, err = cmdstan.ReadFile(chainFile(out, 0))
 	require.NoError(t, err)
 	require.Equal(t, 40, f.Sample.Len())
-	cp, err := os.ReadFile(filepath.Join(out, "checkpoint.json"))
-	require.NoError(t, err)
-	bad := strings.Replace(string(cp), `"rng":`, `"inv_metric":[1,0,0,0,1,0,0,0,1],"dense":true,"rng":`, 1)
-	require.NotEqual(t, string(cp), bad)
-	require.NoError(t, os.WriteFile(filepath.Join(out, "checkpoint.json"), []byte(bad), 0o644))
+	cp := editCheckpoint(t, out, func(s string) string {
+		return strings.Replace(s, `"rng":`, `"inv_metric":[1,0,0,0,1,0,0,0,1],"dense":true,"rng":`, 1)
+	})
 	_, stderr, code = canopy(t, "fit", "--resume", out, "--draws", "50", "--quiet")
 	require.NotEqual(t, 0, code)
 	require.Contains(t, stderr, "metric of dimension 3, the kernel needs 2")
@@ -266,11 +264,11 @@ func TestFitRWPCNHeader(t *testing.T) {
 	require.NoError(t, err)
 	before2, err := os.ReadFile(chainFile(out, 1))
 	require.NoError(t, err)
-	loc := regexp.MustCompile(`"q":\[[^,]*`).FindStringIndex(string(cp)) // chain 1's
-	require.NotNil(t, loc)
-	bad = string(cp[:loc[0]]) + `"q":[1e300` + string(cp[loc[1]:])
-	require.NotEqual(t, string(cp), bad)
-	require.NoError(t, os.WriteFile(filepath.Join(out, "checkpoint.json"), []byte(bad), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(out, "checkpoint.json"), cp, 0o644))
+	editCheckpoint(t, out, func(s string) string {
+		loc := regexp.MustCompile(`"q":\[[^,]*`).FindStringIndex(s) // chain 1's
+		return s[:loc[0]] + `"q":[1e300` + s[loc[1]:]
+	})
 	_, stderr, code = canopy(t, "fit", "--resume", out, "--draws", "50", "--quiet")
 	require.NotEqual(t, 0, code)
 	require.Contains(t, stderr, "not finite")
@@ -312,4 +310,17 @@ func TestFitRWPCNHeader(t *testing.T) {
 		chainFile(out, 0)).CombinedOutput()
 	require.NoError(t, err, string(b))
 	require.Equal(t, "40 11 log_sigma2", strings.TrimSpace(string(b)))
+}
+
+// editCheckpoint rewrites dir's checkpoint.json by edit, which must change it, and
+// returns the original.
+func editCheckpoint(t *testing.T, dir string, edit func(string) string) []byte {
+	t.Helper()
+	name := filepath.Join(dir, "checkpoint.json")
+	cp, err := os.ReadFile(name)
+	require.NoError(t, err)
+	bad := edit(string(cp))
+	require.NotEqual(t, string(cp), bad)
+	require.NoError(t, os.WriteFile(name, []byte(bad), 0o644))
+	return cp
 }
