@@ -17,7 +17,9 @@
 // that is the default here. For NUTS, -exact-steps -local-aux is the setting to use
 // (canopy fit's): the auxiliary linearised at every step lets NUTS take steps four to
 // five times longer, with no divergences, for about 25 times the effective draws per
-// second on the notebook's grid (README, Speed); RW/pCN mixes worse with it. The filter uses factorised 16×16 messages, and the anchors
+// second on the notebook's grid (README, Speed). RW/pCN converges with it too on the
+// 20-step grid (4 × 80000 draws, R̂ ≤ 1.017, agreeing with NUTS within MCSE); as many
+// draws without it did not converge. The filter uses factorised 16×16 messages, and the anchors
 // of the auxiliary process are refined at (k_α, k_σ) = (0.2, 0.5) and then frozen, so
 // that the sampled target is one exact BFFG posterior.
 package main
