@@ -363,6 +363,15 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			}
 			from = append(from, cp)
 		}
+		// The earlier run's summary, ancestral states and plots describe its draws;
+		// left in place, they would outlive an interrupted resume as if current.
+		removed, err := removeSummaries(c.out)
+		if len(removed) > 0 {
+			fmt.Fprintf(stderr, "canopy: removed the earlier %s from %s; this run writes them anew when it finishes\n", summarizeRemoved(removed), c.out)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	raw, runErr := sample(ctx, pr, c, from, stderr)
 	if raw == nil {

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -221,4 +224,41 @@ func TestFitResumeUntimedCaveatPersists(t *testing.T) {
 		require.True(t, ok, "--draws %s", draws)
 		require.Contains(t, s.Value, "did not record its time")
 	}
+}
+
+// A resume removes the earlier run's summary, ancestral states and plots before it
+// samples: interrupted, it leaves none that describe fewer draws than the chain
+// files hold. A user's file named like them stays.
+func TestFitResumeRemovesStaleSummaries(t *testing.T) {
+	dir := t.TempDir()
+	tree, traits := auditData(t, dir, false)
+	out := filepath.Join(dir, "proj")
+	fitInto(t, tree, traits, out)
+	plotsBefore, err := filepath.Glob(filepath.Join(out, "plots", "*"))
+	require.NoError(t, err)
+	require.NotEmpty(t, plotsBefore)
+	mine := filepath.Join(out, "plots", "my_figure.png")
+	require.NoError(t, os.WriteFile(mine, []byte("not canopy's"), 0o644))
+
+	cmd := exec.Command(binary, "fit", "--resume", out, "--draws", "50000000", "--quiet")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	require.NoError(t, cmd.Start())
+	time.Sleep(500 * time.Millisecond)
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	var ee *exec.ExitError
+	require.ErrorAs(t, cmd.Wait(), &ee, errb.String())
+	require.Equal(t, 130, ee.ExitCode(), errb.String())
+	require.Contains(t, errb.String(), "removed the earlier")
+	for _, name := range append([]string{"summary.csv", "ancestral.csv"}, plotsBefore...) {
+		_, err := os.Stat(filepath.Join(out, strings.TrimPrefix(name, out)))
+		require.ErrorIs(t, err, os.ErrNotExist, name)
+	}
+	_, err = os.Stat(mine)
+	require.NoError(t, err)
+	f, err := cmdstan.ReadFile(chainFile(out, 0))
+	if err != nil {
+		require.ErrorIs(t, err, cmdstan.ErrDrawCount)
+	}
+	require.Greater(t, f.Sample.Len(), 20) // the interrupted resume's draws are kept
 }

@@ -400,6 +400,31 @@ func removeOldOutputs(dir string, chains int, pr *problem) ([]string, error) {
 	return removed, nil
 }
 
+// removeSummaries removes from dir the files that report derives from the draws:
+// summary.csv and ancestral.csv with canopy's headers, and the plots summary.csv
+// names. It returns what it removed, relative to dir.
+func removeSummaries(dir string) ([]string, error) {
+	ours := func(name, header string) bool {
+		st, err := os.Lstat(filepath.Join(dir, name))
+		return err == nil && st.Mode().IsRegular() && strings.HasPrefix(readHead(filepath.Join(dir, name)), header+"\n")
+	}
+	var rels []string
+	if ours("summary.csv", summaryHeader) {
+		rels = append(oldPlots(dir), "summary.csv") // oldPlots reads summary.csv
+	}
+	if ours("ancestral.csv", ancestralHeader) {
+		rels = append(rels, "ancestral.csv")
+	}
+	var removed []string
+	for _, rel := range rels {
+		if err := os.Remove(filepath.Join(dir, rel)); err != nil {
+			return removed, fmt.Errorf("removing the earlier run's %s: %w", filepath.Join(dir, rel), err)
+		}
+		removed = append(removed, rel)
+	}
+	return removed, nil
+}
+
 // oldOutputs returns the earlier fit's files in dir that removeOldOutputs removes.
 func oldOutputs(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
