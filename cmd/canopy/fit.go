@@ -363,15 +363,6 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			}
 			from = append(from, cp)
 		}
-		// The earlier run's summary, ancestral states and plots describe its draws;
-		// left in place, they would outlive an interrupted resume as if current.
-		removed, err := removeSummaries(c.out)
-		if len(removed) > 0 {
-			fmt.Fprintf(stderr, "canopy: removed the earlier %s from %s; this run writes them anew when it finishes\n", summarizeRemoved(removed), c.out)
-		}
-		if err != nil {
-			return err
-		}
 	}
 	raw, runErr := sample(ctx, pr, c, from, stderr)
 	if raw == nil {
@@ -395,6 +386,19 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		cols[i] = pr.toColumns(&raw[i])
 		if old != nil {
 			cols[i] = appendChain(old[i], cols[i])
+		}
+	}
+	if prev != nil && slices.ContainsFunc(raw, func(ch mcmc.Chain) bool { return ch.Sample.Len() > 0 }) {
+		// The earlier run's summary, ancestral states and plots describe fewer
+		// draws than the chain files are about to hold; left in place, they would
+		// outlive an interrupted resume as if current.
+		removed, err := removeSummaries(c.out)
+		if len(removed) > 0 {
+			fmt.Fprintf(stderr, "canopy: removed the earlier run's %s from %s; they describe fewer draws than the chains now hold (a finished run writes them anew)\n",
+				describeSummaries(removed), c.out)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	if err := writeChains(c, pr, cols, keep); err != nil {

@@ -226,9 +226,10 @@ func TestFitResumeUntimedCaveatPersists(t *testing.T) {
 	}
 }
 
-// A resume removes the earlier run's summary, ancestral states and plots before it
-// samples: interrupted, it leaves none that describe fewer draws than the chain
-// files hold. A user's file named like them stays.
+// A resume that adds draws to the chain files removes the earlier run's summary,
+// ancestral states and plots: interrupted, it leaves none that describe fewer draws
+// than the chain files hold. A user's file named like them stays, and a resume that
+// fails before drawing keeps them.
 func TestFitResumeRemovesStaleSummaries(t *testing.T) {
 	dir := t.TempDir()
 	tree, traits := auditData(t, dir, false)
@@ -240,6 +241,16 @@ func TestFitResumeRemovesStaleSummaries(t *testing.T) {
 	mine := filepath.Join(out, "plots", "my_figure.png")
 	require.NoError(t, os.WriteFile(mine, []byte("not canopy's"), 0o644))
 
+	cp := editCheckpoint(t, out, func(s string) string { return strings.Replace(s, `"step_size":`, `"step_size":-1,"x":`, 1) })
+	_, stderr, code := canopy(t, "fit", "--resume", out, "--draws", "40", "--quiet")
+	require.NotEqual(t, 0, code)
+	require.Contains(t, stderr, "step size -1")
+	for _, name := range append([]string{"summary.csv", "ancestral.csv"}, plotsBefore...) {
+		_, err := os.Stat(filepath.Join(out, strings.TrimPrefix(name, out)))
+		require.NoError(t, err, name)
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(out, "checkpoint.json"), cp, 0o644))
+
 	cmd := exec.Command(binary, "fit", "--resume", out, "--draws", "50000000", "--quiet")
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
@@ -249,7 +260,7 @@ func TestFitResumeRemovesStaleSummaries(t *testing.T) {
 	var ee *exec.ExitError
 	require.ErrorAs(t, cmd.Wait(), &ee, errb.String())
 	require.Equal(t, 130, ee.ExitCode(), errb.String())
-	require.Contains(t, errb.String(), "removed the earlier")
+	require.Regexp(t, `removed the earlier run's summary.csv, ancestral.csv and \d+ plots from`, errb.String())
 	for _, name := range append([]string{"summary.csv", "ancestral.csv"}, plotsBefore...) {
 		_, err := os.Stat(filepath.Join(out, strings.TrimPrefix(name, out)))
 		require.ErrorIs(t, err, os.ErrNotExist, name)

@@ -408,13 +408,15 @@ func removeSummaries(dir string) ([]string, error) {
 		st, err := os.Lstat(filepath.Join(dir, name))
 		return err == nil && st.Mode().IsRegular() && strings.HasPrefix(readHead(filepath.Join(dir, name)), header+"\n")
 	}
-	var rels []string
+	var rels, plotted []string
 	if ours("summary.csv", summaryHeader) {
-		rels = append(oldPlots(dir), "summary.csv") // oldPlots reads summary.csv
+		plotted = oldPlots(dir) // before summary.csv, which names them, goes
+		rels = append(rels, "summary.csv")
 	}
 	if ours("ancestral.csv", ancestralHeader) {
 		rels = append(rels, "ancestral.csv")
 	}
+	rels = append(rels, plotted...)
 	var removed []string
 	for _, rel := range rels {
 		if err := os.Remove(filepath.Join(dir, rel)); err != nil {
@@ -423,6 +425,30 @@ func removeSummaries(dir string) ([]string, error) {
 		removed = append(removed, rel)
 	}
 	return removed, nil
+}
+
+// describeSummaries names what removeSummaries removed: the files, then the number
+// of plots.
+func describeSummaries(removed []string) string {
+	var files []string
+	n := 0
+	for _, rel := range removed {
+		if strings.HasPrefix(rel, "plots"+string(filepath.Separator)) {
+			n++
+		} else {
+			files = append(files, rel)
+		}
+	}
+	switch {
+	case n == 1:
+		files = append(files, "1 plot")
+	case n > 1:
+		files = append(files, fmt.Sprintf("%d plots", n))
+	}
+	if len(files) == 1 {
+		return files[0]
+	}
+	return strings.Join(files[:len(files)-1], ", ") + " and " + files[len(files)-1]
 }
 
 // oldOutputs returns the earlier fit's files in dir that removeOldOutputs removes.
@@ -542,6 +568,9 @@ func oldPlots(dir string) []string {
 	for _, row := range rows[1:] {
 		for _, file := range plots.Files(plots.FileName(row[0])) {
 			rel := filepath.Join("plots", file)
+			if slices.Contains(out, rel) { // a row repeated, say by hand
+				continue
+			}
 			if st, err := os.Lstat(filepath.Join(dir, rel)); err == nil && st.Mode().IsRegular() {
 				out = append(out, rel)
 			}
