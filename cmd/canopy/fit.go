@@ -393,8 +393,9 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		// draws than the chain files are about to hold; left in place, they would
 		// outlive an interrupted resume as if current.
 		removed, err := removeSummaries(c.out)
-		if len(removed) > 0 {
-			fmt.Fprintf(stderr, "canopy: removed the earlier run's %s from %s; they describe fewer draws than the chains now hold (a finished run writes them anew)\n",
+		if len(removed) > 0 && runErr != nil {
+			// A finished run writes them anew below; say so only when it will not.
+			fmt.Fprintf(stderr, "canopy: removed the earlier run's %s from %s: they describe fewer draws than the chains now hold; a resume that finishes writes them anew\n",
 				describeSummaries(removed), c.out)
 		}
 		if err != nil {
