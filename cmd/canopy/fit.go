@@ -337,6 +337,9 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var old []mcmc.Chain // draws of the run being resumed, in column space
 	var from []*mcmc.Checkpoint
 	if prev != nil {
+		if err := checkSummariesFree(c.out, pr); err != nil {
+			return err
+		}
 		var times []fileTimes
 		if old, times, err = readChains(c.out, c.chains); err != nil {
 			return err

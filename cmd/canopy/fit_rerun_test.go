@@ -273,3 +273,39 @@ func TestFitResumeRemovesStaleSummaries(t *testing.T) {
 	}
 	require.Greater(t, f.Sample.Len(), 20) // the interrupted resume's draws are kept
 }
+
+// A resume refuses, before sampling, to write its summaries through a symbolic link
+// or over a user's file, as a fresh run does.
+func TestFitResumeDoesNotWriteThroughLinks(t *testing.T) {
+	dir := t.TempDir()
+	tree, traits := auditData(t, dir, false)
+	out := filepath.Join(dir, "proj")
+	fitInto(t, tree, traits, out)
+	outside := filepath.Join(dir, "figure.png")
+	require.NoError(t, os.WriteFile(outside, []byte("the user's"), 0o644))
+	plotted, err := filepath.Glob(filepath.Join(out, "plots", "*.png"))
+	require.NoError(t, err)
+	require.NotEmpty(t, plotted)
+	require.NoError(t, os.Remove(plotted[0]))
+	require.NoError(t, os.Symlink(outside, plotted[0]))
+	before, err := os.ReadFile(chainFile(out, 0))
+	require.NoError(t, err)
+	_, stderr, code := canopy(t, "fit", "--resume", out, "--draws", "40", "--quiet")
+	require.Equal(t, 2, code, stderr)
+	require.Contains(t, stderr, plotted[0]+" is not a regular file")
+	b, err := os.ReadFile(outside)
+	require.NoError(t, err)
+	require.Equal(t, "the user's", string(b))
+	after, err := os.ReadFile(chainFile(out, 0))
+	require.NoError(t, err)
+	require.Equal(t, before, after) // refused before sampling
+	require.NoError(t, os.Remove(plotted[0]))
+
+	require.NoError(t, os.WriteFile(filepath.Join(out, "summary.csv"), []byte("taxon,my_notes\n"), 0o644))
+	_, stderr, code = canopy(t, "fit", "--resume", out, "--draws", "40", "--quiet")
+	require.Equal(t, 2, code, stderr)
+	require.Contains(t, stderr, "summary.csv is not an earlier canopy fit's output")
+	require.NoError(t, os.Remove(filepath.Join(out, "summary.csv")))
+	_, stderr, code = canopy(t, "fit", "--resume", out, "--draws", "40", "--quiet")
+	require.Equal(t, 0, code, stderr)
+}

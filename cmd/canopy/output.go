@@ -427,6 +427,48 @@ func removeSummaries(dir string) ([]string, error) {
 	return removed, nil
 }
 
+// checkSummariesFree reports a file that a resumed run into dir would write
+// through or over although it is not canopy's: a summary.csv or ancestral.csv that
+// is not a regular file with canopy's header, a plots that is not a directory, or a
+// plot of one of pr's parameters that is not a regular file (a symbolic link to a
+// figure elsewhere, say). A fresh run refuses the same in checkOutputsFree.
+func checkSummariesFree(dir string, pr *problem) error {
+	refuse := func(rel, what string) error {
+		return &exitError{code: 2, err: fmt.Errorf("%s %s, and the resumed run would write over it: move it, then resume", filepath.Join(dir, rel), what)}
+	}
+	for _, f := range []struct{ rel, header string }{{"summary.csv", summaryHeader}, {"ancestral.csv", ancestralHeader}} {
+		st, err := os.Lstat(filepath.Join(dir, f.rel))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !st.Mode().IsRegular() || !strings.HasPrefix(readHead(filepath.Join(dir, f.rel)), f.header+"\n") {
+			return refuse(f.rel, "is not an earlier canopy fit's output")
+		}
+	}
+	st, err := os.Lstat(filepath.Join(dir, "plots"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		return refuse("plots", "is not a directory (a symbolic link?)")
+	}
+	for _, pa := range pr.params {
+		for _, file := range plots.Files(plots.FileName(pa.name)) {
+			rel := filepath.Join("plots", file)
+			if st, err := os.Lstat(filepath.Join(dir, rel)); err == nil && !st.Mode().IsRegular() {
+				return refuse(rel, "is not a regular file (a symbolic link?)")
+			}
+		}
+	}
+	return nil
+}
+
 // describeSummaries names what removeSummaries removed: the files, then the number
 // of plots.
 func describeSummaries(removed []string) string {
