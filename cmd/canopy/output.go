@@ -390,8 +390,13 @@ func removeOldOutputs(dir string, chains int, pr *problem) ([]string, error) {
 	if err := checkOutputsFree(dir, chains, pr, ours); err != nil {
 		return nil, err
 	}
+	return removeAll(dir, ours)
+}
+
+// removeAll removes the files rels, relative to dir, and returns those it removed.
+func removeAll(dir string, rels []string) ([]string, error) {
 	var removed []string
-	for _, rel := range ours {
+	for _, rel := range rels {
 		if err := os.Remove(filepath.Join(dir, rel)); err != nil {
 			return removed, fmt.Errorf("removing the earlier run's %s: %w", filepath.Join(dir, rel), err)
 		}
@@ -416,15 +421,7 @@ func removeSummaries(dir string) ([]string, error) {
 	if ours("ancestral.csv", ancestralHeader) {
 		rels = append(rels, "ancestral.csv")
 	}
-	rels = append(rels, plotted...)
-	var removed []string
-	for _, rel := range rels {
-		if err := os.Remove(filepath.Join(dir, rel)); err != nil {
-			return removed, fmt.Errorf("removing the earlier run's %s: %w", filepath.Join(dir, rel), err)
-		}
-		removed = append(removed, rel)
-	}
-	return removed, nil
+	return removeAll(dir, append(rels, plotted...))
 }
 
 // checkSummariesFree reports a file that a resumed run into dir would write
