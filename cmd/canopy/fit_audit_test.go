@@ -288,15 +288,7 @@ func TestFitRWPCNHeader(t *testing.T) {
 	require.Equal(t, 50, saved.State[1].Done)
 	// So does one when the run is interrupted: Run then reports only the
 	// cancellation, not the chain's error.
-	cmd := exec.Command(binary, "fit", "--resume", out, "--draws", "5000000", "--quiet")
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	require.NoError(t, cmd.Start())
-	time.Sleep(300 * time.Millisecond)
-	require.NoError(t, cmd.Process.Signal(os.Interrupt))
-	var ee *exec.ExitError
-	require.ErrorAs(t, cmd.Wait(), &ee, errb.String())
-	require.Equal(t, 130, ee.ExitCode(), errb.String())
+	interruptResume(t, out, "5000000", 300*time.Millisecond)
 	after, err = os.ReadFile(chainFile(out, 0))
 	require.NoError(t, err)
 	require.Equal(t, string(before), string(after))
@@ -323,4 +315,20 @@ func editCheckpoint(t *testing.T, dir string, edit func(string) string) []byte {
 	require.NotEqual(t, string(cp), bad)
 	require.NoError(t, os.WriteFile(name, []byte(bad), 0o644))
 	return cp
+}
+
+// interruptResume resumes the run in out towards draws, interrupts it after wait,
+// checks that it stopped as interrupted, and returns its standard error.
+func interruptResume(t *testing.T, out, draws string, wait time.Duration) string {
+	t.Helper()
+	cmd := exec.Command(binary, "fit", "--resume", out, "--draws", draws, "--quiet")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	require.NoError(t, cmd.Start())
+	time.Sleep(wait)
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	var ee *exec.ExitError
+	require.ErrorAs(t, cmd.Wait(), &ee, errb.String())
+	require.Equal(t, 130, ee.ExitCode(), errb.String())
+	return errb.String()
 }

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -251,16 +249,8 @@ func TestFitResumeRemovesStaleSummaries(t *testing.T) {
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(out, "checkpoint.json"), cp, 0o644))
 
-	cmd := exec.Command(binary, "fit", "--resume", out, "--draws", "50000000", "--quiet")
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	require.NoError(t, cmd.Start())
-	time.Sleep(500 * time.Millisecond)
-	require.NoError(t, cmd.Process.Signal(os.Interrupt))
-	var ee *exec.ExitError
-	require.ErrorAs(t, cmd.Wait(), &ee, errb.String())
-	require.Equal(t, 130, ee.ExitCode(), errb.String())
-	require.Regexp(t, `removed the earlier run's summary.csv, ancestral.csv and \d+ plots from`, errb.String())
+	stderr = interruptResume(t, out, "50000000", 500*time.Millisecond)
+	require.Regexp(t, `removed the earlier run's summary.csv, ancestral.csv and \d+ plots from`, stderr)
 	for _, name := range append([]string{"summary.csv", "ancestral.csv"}, plotsBefore...) {
 		_, err := os.Stat(filepath.Join(out, strings.TrimPrefix(name, out)))
 		require.ErrorIs(t, err, os.ErrNotExist, name)
