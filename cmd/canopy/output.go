@@ -445,15 +445,8 @@ func checkSummariesFree(dir string, pr *problem) error {
 			return refuse(f.rel, "is not an earlier canopy fit's output")
 		}
 	}
-	st, err := os.Lstat(filepath.Join(dir, "plots"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	if ok, err := plotsDir(dir, "move it, then resume"); !ok {
 		return err
-	}
-	if !st.IsDir() {
-		return refuse("plots", "is not a directory (a symbolic link?)")
 	}
 	for _, pa := range pr.params {
 		for _, file := range plots.Files(plots.FileName(pa.name)) {
@@ -464,6 +457,22 @@ func checkSummariesFree(dir string, pr *problem) error {
 		}
 	}
 	return nil
+}
+
+// plotsDir reports whether dir/plots exists as a directory; if it exists as
+// anything else (a symbolic link, say), the error says so and ends with advice.
+func plotsDir(dir, advice string) (bool, error) {
+	st, err := os.Lstat(filepath.Join(dir, "plots"))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, err
+	case !st.IsDir():
+		return false, &exitError{code: 2, err: fmt.Errorf("%s is not a directory (a symbolic link?), and fit writes its plots there: %s",
+			filepath.Join(dir, "plots"), advice)}
+	}
+	return true, nil
 }
 
 // describeSummaries names what removeSummaries removed: the files, then the number
@@ -562,16 +571,8 @@ func checkOutputsFree(dir string, chains int, pr *problem, ours []string) error 
 			return taken(rel)
 		}
 	}
-	st, err := os.Lstat(filepath.Join(dir, "plots"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	if ok, err := plotsDir(dir, "move it or choose another --out"); !ok {
 		return err
-	}
-	if !st.IsDir() {
-		return &exitError{code: 2, err: fmt.Errorf("%s is not a directory (a symbolic link?), and fit writes its plots there: move it or choose another --out",
-			filepath.Join(dir, "plots"))}
 	}
 	for _, pa := range pr.params {
 		for _, file := range plots.Files(plots.FileName(pa.name)) {
