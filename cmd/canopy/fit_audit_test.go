@@ -94,15 +94,13 @@ func TestFitOUOneTrait(t *testing.T) {
 // al. (2021); too few draws give NA (never NaN) in the table and in summary.csv.
 func TestFitConvergenceWarnings(t *testing.T) {
 	dir := t.TempDir()
-	_, stderr, code := canopy(t, "fit", "--chains", "2", "--warmup", "20", "--draws", "20", "--out", filepath.Join(dir, "short"), "--quiet")
-	require.Equal(t, 0, code, stderr)
+	_, stderr := canopyOK(t, "fit", "--chains", "2", "--warmup", "20", "--draws", "20", "--out", filepath.Join(dir, "short"), "--quiet")
 	// 20 draws per chain cannot reach a bulk ESS of 200.
 	require.Regexp(t, `may not have converged: sigma2 \([^)]*bulk ESS \d+`, stderr)
 	require.Contains(t, stderr, "R̂ < 1.01 and bulk and tail ESS > 100 per chain (200 for 2 chains)")
 
 	out := filepath.Join(dir, "few")
-	stdout, stderr, code := canopy(t, "fit", "--chains", "2", "--warmup", "20", "--draws", "4", "--out", out, "--quiet")
-	require.Equal(t, 0, code, stderr)
+	stdout, stderr := canopyOK(t, "fit", "--chains", "2", "--warmup", "20", "--draws", "4", "--out", out, "--quiet")
 	require.Contains(t, stderr, "too few draws for R̂ and ESS")
 	require.NotContains(t, stdout, "NaN")
 	require.Contains(t, stdout, " NA")
@@ -183,8 +181,7 @@ func TestFitResumeFlagsAndTiming(t *testing.T) {
 	require.Equal(t, 2, code, stderr)
 	require.Contains(t, stderr, "--draws 10 is below the 30 draws already made")
 
-	_, stderr, code = canopy(t, "fit", "--resume", out, "--draws", "40", "--model", "ou", "--seed", "5", "--quiet")
-	require.Equal(t, 0, code, stderr)
+	_, stderr = canopyOK(t, "fit", "--resume", out, "--draws", "40", "--model", "ou", "--seed", "5", "--quiet")
 	require.Contains(t, stderr, "ignoring --model, --seed")
 	got, err := cmdstan.ReadFile(chainFile(out, 0))
 	require.NoError(t, err)
@@ -216,8 +213,7 @@ func TestFitSimulateMessages(t *testing.T) {
 		assert.Contains(t, stderr, c.want, "%v", c.args)
 		assert.NotContains(t, stderr, "(positive for --sigma2)", "%v", c.args)
 	}
-	_, stderr, code := canopy(t, "simulate", "--tree", tree, "--model", "kunita-ou", "--alpha", "50", "--steps", "500")
-	require.Equal(t, 0, code, stderr)
+	_, stderr := canopyOK(t, "simulate", "--tree", tree, "--model", "kunita-ou", "--alpha", "50", "--steps", "500")
 
 	_, want, code := canopy(t, "fit", "-h")
 	require.Equal(t, 0, code)
@@ -246,8 +242,7 @@ func TestFitRWPCNHeader(t *testing.T) {
 	require.Contains(t, s.Value, "E-BFMI is meaningless")
 	// A resumed run samples on; a checkpoint with a metric of the wrong size is
 	// reported, not a panic.
-	_, stderr, code = canopy(t, "fit", "--resume", out, "--draws", "40", "--quiet")
-	require.Equal(t, 0, code, stderr)
+	_, stderr = canopyOK(t, "fit", "--resume", out, "--draws", "40", "--quiet")
 	f, err = cmdstan.ReadFile(chainFile(out, 0))
 	require.NoError(t, err)
 	require.Equal(t, 40, f.Sample.Len())

@@ -144,8 +144,7 @@ func TestFitRefusesToReplaceUnfinishedRun(t *testing.T) {
 	require.Contains(t, stderr, "--draws 10 is below the 20 draws already made")
 	require.Contains(t, stderr, "--draws of at least 20")
 	// Lowering the target of 60 to 30, above the 20 made, is allowed.
-	_, stderr, code = canopy(t, "fit", "--resume", out, "--draws", "30", "--quiet")
-	require.Equal(t, 0, code, stderr)
+	_, stderr = canopyOK(t, "fit", "--resume", out, "--draws", "30", "--quiet")
 	f, err := cmdstan.ReadFile(chainFile(out, 0))
 	require.NoError(t, err)
 	require.Equal(t, 30, f.Sample.Len())
@@ -188,8 +187,7 @@ func TestFitResumeTimesFromChainFile(t *testing.T) {
 	require.Greater(t, first.Timing.Warmup, 0.0)
 	stripSeconds(t, out)
 	for _, draws := range []string{"30", "40"} {
-		_, stderr, code := canopy(t, "fit", "--resume", out, "--draws", draws, "--quiet")
-		require.Equal(t, 0, code, stderr)
+		canopyOK(t, "fit", "--resume", out, "--draws", draws, "--quiet")
 		f, err := cmdstan.ReadFile(chainFile(out, 0))
 		require.NoError(t, err)
 		require.Equal(t, first.Timing.Warmup, f.Timing.Warmup, "--draws %s", draws)
@@ -213,8 +211,7 @@ func TestFitResumeUntimedCaveatPersists(t *testing.T) {
 	require.NotEqual(t, b, untimed)
 	require.NoError(t, os.WriteFile(chainFile(out, 0), untimed, 0o644))
 	for _, draws := range []string{"30", "40"} {
-		_, stderr, code := canopy(t, "fit", "--resume", out, "--draws", draws, "--quiet")
-		require.Equal(t, 0, code, stderr)
+		canopyOK(t, "fit", "--resume", out, "--draws", draws, "--quiet")
 		f, err := cmdstan.ReadFile(chainFile(out, 0))
 		require.NoError(t, err)
 		require.Equal(t, 0.0, f.Timing.Warmup) // the resumed sessions ran no warmup
@@ -296,6 +293,5 @@ func TestFitResumeDoesNotWriteThroughLinks(t *testing.T) {
 	require.Equal(t, 2, code, stderr)
 	require.Contains(t, stderr, "summary.csv is not an earlier canopy fit's output")
 	require.NoError(t, os.Remove(filepath.Join(out, "summary.csv")))
-	_, stderr, code = canopy(t, "fit", "--resume", out, "--draws", "40", "--quiet")
-	require.Equal(t, 0, code, stderr)
+	_, stderr = canopyOK(t, "fit", "--resume", out, "--draws", "40", "--quiet")
 }

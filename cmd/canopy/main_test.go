@@ -66,6 +66,14 @@ func canopy(t *testing.T, args ...string) (string, string, int) {
 	return out.String(), errb.String(), code
 }
 
+// canopyOK runs the binary like canopy and fails the test unless it exits with 0.
+func canopyOK(t *testing.T, args ...string) (stdout, stderr string) {
+	t.Helper()
+	stdout, stderr, code := canopy(t, args...)
+	require.Equal(t, 0, code, stderr)
+	return stdout, stderr
+}
+
 const data = "../../format/testdata"
 
 var datasets = []string{"dinizfilho2002_carnivora", "garland1992_mammals", "mahler2010_anoles"}

@@ -20,8 +20,7 @@ func TestMLAICcUndefined(t *testing.T) {
 	write := fileWriter(t, t.TempDir())
 	tree := write("three.nwk", "(a:1,b:1,c:1);")
 	tr := write("three.csv", "taxon,x\na,1\nb,2\nc,3\n")
-	stdout, stderr, code := canopy(t, "ml", "--tree", tree, "--traits", tr, "--json")
-	require.Equal(t, 0, code, stderr)
+	stdout, _ := canopyOK(t, "ml", "--tree", tree, "--traits", tr, "--json")
 	var rep map[string]any
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep), stdout)
 	require.Contains(t, rep, "aicc")
@@ -31,8 +30,7 @@ func TestMLAICcUndefined(t *testing.T) {
 	require.InEpsilon(t, 2.0, rep["root"].([]any)[0], 1e-9)
 	require.NotEmpty(t, rep["ancestral"])
 
-	stdout, stderr, code = canopy(t, "ml", "--tree", tree, "--traits", tr)
-	require.Equal(t, 0, code, stderr)
+	stdout, _ = canopyOK(t, "ml", "--tree", tree, "--traits", tr)
 	require.Contains(t, stdout, "AICc NA")
 	require.NotContains(t, stdout, "Inf")
 }
@@ -44,8 +42,7 @@ func TestMLOUUltrametric(t *testing.T) {
 	write := fileWriter(t, t.TempDir())
 	tree := write("t.nwk", "(((a:1,b:1):1,(c:0.5,d:0.5):1.5):1,((e:1.5,f:1.5):0.5,(g:0.5,h:0.5):1.5):1);")
 	tr := write("x.csv", "taxon,x\na,1.2\nb,0.8\nc,2.1\nd,1.9\ne,-0.3\nf,0.1\ng,0.7\nh,1.0\n")
-	stdout, stderr, code := canopy(t, "ml", "--tree", tree, "--traits", tr, "--model", "ou", "--json")
-	require.Equal(t, 0, code, stderr)
+	stdout, stderr := canopyOK(t, "ml", "--tree", tree, "--traits", tr, "--model", "ou", "--json")
 	require.Contains(t, stderr, "ultrametric")
 	var rep mlReport
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
@@ -61,12 +58,10 @@ func TestDegenerateInput(t *testing.T) {
 	write := fileWriter(t, t.TempDir())
 	four := write("four.csv", "taxon,x\na,1\nb,2\nc,3\nd,4\n")
 	clado := write("clado.nwk", "((a,b),(c,d));")
-	_, stderr, code := canopy(t, "ml", "--tree", clado, "--traits", four)
-	require.Equal(t, 0, code, stderr)
+	_, stderr := canopyOK(t, "ml", "--tree", clado, "--traits", four)
 	require.Contains(t, stderr, "clado.nwk has no branch lengths")
 	// Lengths given as 1 are the user's: no note.
-	_, stderr, code = canopy(t, "ml", "--tree", write("ones.nwk", "((a:1,b:1):1,(c:1,d:1):1);"), "--traits", four)
-	require.Equal(t, 0, code, stderr)
+	_, stderr = canopyOK(t, "ml", "--tree", write("ones.nwk", "((a:1,b:1):1,(c:1,d:1):1);"), "--traits", four)
 	require.NotContains(t, stderr, "no branch lengths")
 
 	zero := write("zero.nwk", "((a:0,b:0):0,(c:0,d:0):0);")
@@ -118,8 +113,7 @@ func TestMLOUNearlyUltrametric(t *testing.T) {
 	write := fileWriter(t, t.TempDir())
 	tree := write("t.nwk", "(((a:0.252,(b:0.16,c:0.16):0.092):0.046,(d:0.094,e:0.094):0.203):0.703,(f:0.296,(g:0.039,h:0.039):0.256):0.704);")
 	tr := write("x.csv", "taxon,x\na,1.203\nb,1.084\nc,0.553\nd,0.321\ne,0.556\nf,0.367\ng,-0.101\nh,-0.288\n")
-	stdout, stderr, code := canopy(t, "ml", "--tree", tree, "--traits", tr, "--model", "ou")
-	require.Equal(t, 0, code, stderr)
+	stdout, stderr := canopyOK(t, "ml", "--tree", tree, "--traits", tr, "--model", "ou")
 	require.Contains(t, stderr, "the tree is ultrametric (root-to-tip distances 0.999 to 1.001, relative spread 0.002, within ml's 0.01)")
 	require.Contains(t, stdout, "(3 parameters)")
 	require.NotContains(t, stdout, " NA")
@@ -132,8 +126,7 @@ func TestMLOUAlphaAtBoundary(t *testing.T) {
 	write := fileWriter(t, t.TempDir())
 	tree := write("t.nwk", "(((a:0.0001792198161,b:0.0001792198161):0.2188596483,((c:0.01488167098,d:0.01488167098):0.01682422876,e:0.03170589974):0.1873329683):0.7809611319,(f:0.09750580983,(g:0.08455150805,h:0.08455150805):0.01295430178):0.9024941902);")
 	tr := write("x.csv", "taxon,x,y\na,-3.555,-7.11\nb,-3.551,-7.102\nc,-4.252,-8.504\nd,-4.626,-9.252\ne,-4.210,-8.42\nf,-1.007,-2.014\ng,-1.637,-3.274\nh,-1.609,-3.218\n")
-	stdout, stderr, code := canopy(t, "ml", "--tree", tree, "--traits", tr, "--model", "ou", "--per-trait")
-	require.Equal(t, 0, code, stderr)
+	stdout, stderr := canopyOK(t, "ml", "--tree", tree, "--traits", tr, "--model", "ou", "--per-trait")
 	for _, k := range []string{"x", "y"} {
 		require.Regexp(t, `alpha\[`+k+`\] +[0-9.e-]+ +se NA\n`, stdout)
 		require.Contains(t, stderr, "canopy: note: alpha["+k+"] is at the boundary of its range (α·T = ")
@@ -142,8 +135,7 @@ func TestMLOUAlphaAtBoundary(t *testing.T) {
 	require.Contains(t, stdout, "sigma2[x]  1.65571      se 0.828\n")
 	require.Contains(t, stdout, "theta[x]   -2.7182      se 0.868\n")
 
-	stdout, stderr, code = canopy(t, "ml", "--tree", tree, "--traits", tr, "--model", "ou", "--json")
-	require.Equal(t, 0, code, stderr)
+	stdout, stderr = canopyOK(t, "ml", "--tree", tree, "--traits", tr, "--model", "ou", "--json")
 	var rep map[string]any
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep), stdout)
 	require.Contains(t, rep["at_boundary"], "alpha")
@@ -157,8 +149,7 @@ func TestMLOUAlphaAtBoundary(t *testing.T) {
 // boundary of its range" and σ² got se 2.3e4.
 func TestMLOUWhiteNoise(t *testing.T) {
 	const testdata = "../../ml/testdata/white_noise4"
-	stdout, stderr, code := canopy(t, "ml", "--tree", testdata+".nwk", "--traits", testdata+".csv", "--model", "ou")
-	require.Equal(t, 0, code, stderr)
+	stdout, stderr := canopyOK(t, "ml", "--tree", testdata+".nwk", "--traits", testdata+".csv", "--model", "ou")
 	require.Contains(t, stderr, "canopy: note: alpha is poorly identified (the se of its log is ")
 	require.Contains(t, stderr, "near the white-noise limit α → ∞ where the tips are independent and only σ²/2α = 0.788404 is identified), so its se is NA; the other se are conditional on it\n")
 	require.Contains(t, stderr, "canopy: note: sigma2 is confounded with a poorly identified parameter (its log has correlation 1 with that of alpha), so its se is NA as well\n")
@@ -179,8 +170,7 @@ func TestMLOUWhiteNoise(t *testing.T) {
 		two += fmt.Sprintf("%s,%s,%g\n", taxon, x, 2*v)
 	}
 	traits := fileWriter(t, t.TempDir())("two.csv", two)
-	stdout, stderr, code = canopy(t, "ml", "--tree", testdata+".nwk", "--traits", traits, "--model", "ou", "--per-trait", "--json")
-	require.Equal(t, 0, code, stderr)
+	stdout, stderr = canopyOK(t, "ml", "--tree", testdata+".nwk", "--traits", traits, "--model", "ou", "--per-trait", "--json")
 	require.Contains(t, stderr, "canopy: note: alpha[y] is poorly identified (")
 	require.Contains(t, stderr, "canopy: note: sigma2[y] is confounded with a poorly identified parameter (")
 	var rep mlReport
