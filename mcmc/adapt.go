@@ -201,6 +201,28 @@ func (w *welford) regularizedTo(m *Metric) error {
 	return m.setDense(s)
 }
 
+// slowWindows tracks warmup iterations against the slow windows of a schedule.
+type slowWindows struct {
+	windows    []Window
+	iter, next int // the next iteration, and the index of the current window
+}
+
+// step advances one warmup iteration i and reports whether i lies in the current
+// window and whether it ends it (the caller then uses and resets its estimate).
+func (w *slowWindows) step() (i int, in, end bool) {
+	i = w.iter
+	w.iter++
+	if w.next >= len(w.windows) {
+		return i, false, false
+	}
+	win := w.windows[w.next]
+	in = i >= win.Start && i < win.End
+	if end = i == win.End-1; end {
+		w.next++
+	}
+	return i, in, end
+}
+
 // shrunkCovariance returns wΣ̂ + (1 − w)·diag(Σ̂), the sample covariance shrunk
 // towards its diagonal, with w = a/(a + 5n) for a accepted moves among the draws: a
 // random walk's positions in a window span at most a directions, so with few moves
@@ -254,27 +276,25 @@ func (w *welford) shrunkCovariance(accepted int) (*mat.SymDense, bool) {
 // BlackJAX), not from the user's initial step size. Updates allocate only at window
 // ends.
 type WindowAdaptation struct {
-	kernel  Adaptable
-	cfg     Adaptation
-	windows []Window
-	da      DualAveraging
-	est     *welford
-	iter    int
-	next    int // index of the current window in windows
+	kernel Adaptable
+	cfg    Adaptation
+	slow   slowWindows
+	da     DualAveraging
+	est    *welford
 }
 
 // NewWindowAdaptation prepares numWarmup iterations of adaptation of k.
 func NewWindowAdaptation(k Adaptable, numWarmup int, a Adaptation) *WindowAdaptation {
 	return &WindowAdaptation{
-		kernel:  k,
-		cfg:     a,
-		windows: BuildSchedule(numWarmup, a.InitBuffer, a.Window, a.TermBuffer),
-		est:     newWelford(k.Dim(), a.Dense),
+		kernel: k,
+		cfg:    a,
+		slow:   slowWindows{windows: BuildSchedule(numWarmup, a.InitBuffer, a.Window, a.TermBuffer)},
+		est:    newWelford(k.Dim(), a.Dense),
 	}
 }
 
 // Windows returns the slow windows of the schedule.
-func (w *WindowAdaptation) Windows() []Window { return append([]Window(nil), w.windows...) }
+func (w *WindowAdaptation) Windows() []Window { return append([]Window(nil), w.slow.windows...) }
 
 // Init sets p.Metric to an identity of the configured kind if it is nil (otherwise
 // p.Metric is adapted in place, so it must not be shared), runs the step-size
@@ -292,7 +312,7 @@ func (w *WindowAdaptation) Init(r *rand.Rand, s *State, p *Params) error {
 	}
 	p.StepSize = eps
 	w.da = NewDualAveraging(w.cfg, eps)
-	w.iter, w.next = 0, 0
+	w.slow.iter, w.slow.next = 0, 0
 	w.est.reset()
 	return nil
 }
@@ -300,19 +320,13 @@ func (w *WindowAdaptation) Init(r *rand.Rand, s *State, p *Params) error {
 // Update adapts p after one warmup transition that produced s and info.
 func (w *WindowAdaptation) Update(r *rand.Rand, s *State, info Info, p *Params) error {
 	p.StepSize = w.da.Update(info.AcceptStat)
-	i := w.iter
-	w.iter++
-	if w.next >= len(w.windows) {
-		return nil
-	}
-	win := w.windows[w.next]
-	if i >= win.Start && i < win.End {
+	i, in, end := w.slow.step()
+	if in {
 		w.est.add(s.Q)
 	}
-	if i != win.End-1 {
+	if !end {
 		return nil
 	}
-	w.next++
 	if err := w.est.regularizedTo(p.Metric); err != nil {
 		return fmt.Errorf("mcmc: metric estimate at warmup iteration %d: %w", i, err)
 	}

@@ -54,13 +54,12 @@ type MetropolisAdaptation struct {
 	started bool
 
 	// Covariance of a random-walk block of two or more coordinates.
-	block      []int
-	scales     []float64
-	windows    []Window
-	est        *welford
-	accepted   int // random-walk moves accepted in the current window
-	x          []float64
-	iter, next int
+	block    []int
+	scales   []float64
+	slow     slowWindows
+	est      *welford
+	accepted int // random-walk moves accepted in the current window
+	x        []float64
 }
 
 // minCovarianceWarmup is the shortest warmup over which MetropolisAdaptation
@@ -118,7 +117,7 @@ func NewMetropolisAdaptation(k Kernel, numWarmup int) (*MetropolisAdaptation, bo
 	if _, alone := k.(*RandomWalk); alone && len(rw.index) >= 2 && numWarmup >= minCovarianceWarmup {
 		d := len(rw.index)
 		m.block, m.scales = rw.index, rw.scales
-		m.windows = BuildSchedule(numWarmup, numWarmup*15/100, numWarmup/20, numWarmup/10)
+		m.slow.windows = BuildSchedule(numWarmup, numWarmup*15/100, numWarmup/20, numWarmup/10)
 		m.est = newWelford(d, true)
 		m.x = make([]float64, d)
 	}
@@ -127,7 +126,7 @@ func NewMetropolisAdaptation(k Kernel, numWarmup int) (*MetropolisAdaptation, bo
 
 // Windows returns the slow windows in which the proposal covariance of the
 // random-walk block is estimated (none if it is not).
-func (m *MetropolisAdaptation) Windows() []Window { return append([]Window(nil), m.windows...) }
+func (m *MetropolisAdaptation) Windows() []Window { return append([]Window(nil), m.slow.windows...) }
 
 // Targets returns the acceptance rates δ of the random-walk and pCN blocks (0 for
 // a block the kernel does not have).
@@ -156,7 +155,7 @@ func (m *MetropolisAdaptation) Init(p *Params) {
 		}
 		m.pcn.restart(p.Beta)
 	}
-	m.iter, m.next, m.accepted = 0, 0, 0
+	m.slow.iter, m.slow.next, m.accepted = 0, 0, 0
 	if m.est != nil {
 		m.est.reset()
 	}
@@ -169,11 +168,9 @@ func (m *MetropolisAdaptation) Update(s *State, info Info, p *Params) {
 	if !m.started {
 		panic("mcmc: MetropolisAdaptation.Update before Init")
 	}
-	moved := info.Accepted[1] // the random-walk block of a PCNRW
 	switch {
 	case m.pcn == nil: // a RandomWalk: Info.AcceptStat is its statistic
 		p.StepSize = m.rw.update(info.AcceptStat)
-		moved = info.Accepted[0]
 	case m.rw == nil: // a PCN: likewise
 		p.Beta = m.pcn.update(info.AcceptStat)
 	default:
@@ -184,19 +181,16 @@ func (m *MetropolisAdaptation) Update(s *State, info Info, p *Params) {
 		p.Beta = m.pcn.update(a)
 		p.StepSize = m.rw.update(info.AcceptStat)
 	}
-	m.updateCovariance(s, moved, p)
+	if m.est != nil { // only a standalone RandomWalk: Accepted[0] is its move
+		m.updateCovariance(s, info.Accepted[0], p)
+	}
 }
 
 // updateCovariance adds s to the current window's estimate and, at the window's
 // end, makes the estimate the proposal covariance.
 func (m *MetropolisAdaptation) updateCovariance(s *State, moved bool, p *Params) {
-	i := m.iter
-	m.iter++
-	if m.next >= len(m.windows) {
-		return
-	}
-	win := m.windows[m.next]
-	if i >= win.Start && i < win.End {
+	_, in, end := m.slow.step()
+	if in {
 		for k, j := range m.block {
 			m.x[k] = s.Q[j]
 		}
@@ -205,10 +199,9 @@ func (m *MetropolisAdaptation) updateCovariance(s *State, moved bool, p *Params)
 			m.accepted++
 		}
 	}
-	if i != win.End-1 {
+	if !end {
 		return
 	}
-	m.next++
 	cov, ok := m.est.shrunkCovariance(m.accepted)
 	m.est.reset()
 	m.accepted = 0
