@@ -885,9 +885,12 @@ func (f *FlowFilter) exactEdge(v int, path, z []float64, w *flowWork) (float64, 
 		w.savePull(f.cache[p:])
 	}
 	lw := 0.0
+	var st stepTimes
 	for j := 0; j < m; j++ {
 		_, dt := f.gridPoint(T, m, j)
-		st := f.stepTimes(v, dt)
+		if j == 0 || f.TimeChange { // on a uniform grid every step has the same dt
+			st = f.stepTimes(v, dt)
+		}
 		x, next := path[j*nd:(j+1)*nd], path[(j+1)*nd:(j+2)*nd]
 		w.swapPull()
 		f.residual(w.sq, w.vq, w.gq, x) // V_j − G_j'x

@@ -430,9 +430,12 @@ func (f *FlowFilter) exactEdgeVJP(v int, path, z, zb []float64, w *flowWork) err
 		clear(w.gb)
 		clear(w.vb)
 	}
+	var st stepTimes
 	for j := last - 1; j >= 0; j-- {
 		_, dt := f.gridPoint(T, m, j)
-		st := f.stepTimes(v, dt)
+		if j == last-1 || f.TimeChange { // on a uniform grid every step has the same dt
+			st = f.stepTimes(v, dt)
+		}
 		x := path[j*nd : (j+1)*nd]
 		zj := z[j*nd : (j+1)*nd]
 		w.swapPull()
