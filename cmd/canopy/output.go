@@ -409,19 +409,26 @@ func removeAll(dir string, rels []string) ([]string, error) {
 // summary.csv and ancestral.csv with canopy's headers, and the plots summary.csv
 // names. It returns what it removed, relative to dir.
 func removeSummaries(dir string) ([]string, error) {
-	ours := func(name, header string) bool {
-		st, err := os.Lstat(filepath.Join(dir, name))
-		return err == nil && st.Mode().IsRegular() && strings.HasPrefix(readHead(filepath.Join(dir, name)), header+"\n")
-	}
 	var rels, plotted []string
-	if ours("summary.csv", summaryHeader) {
+	if ownCSV(dir, "summary.csv") {
 		plotted = oldPlots(dir) // before summary.csv, which names them, goes
 		rels = append(rels, "summary.csv")
 	}
-	if ours("ancestral.csv", ancestralHeader) {
+	if ownCSV(dir, "ancestral.csv") {
 		rels = append(rels, "ancestral.csv")
 	}
 	return removeAll(dir, append(rels, plotted...))
+}
+
+// csvHeaders are the first lines of the CSV files fit derives from the draws.
+var csvHeaders = map[string]string{"summary.csv": summaryHeader, "ancestral.csv": ancestralHeader}
+
+// ownCSV reports whether dir/rel, one of csvHeaders' files, is a regular file that
+// starts with canopy's header.
+func ownCSV(dir, rel string) bool {
+	name := filepath.Join(dir, rel)
+	st, err := os.Lstat(name)
+	return err == nil && st.Mode().IsRegular() && strings.HasPrefix(readHead(name), csvHeaders[rel]+"\n")
 }
 
 // checkSummariesFree reports a file that a resumed run into dir would write
@@ -433,16 +440,16 @@ func checkSummariesFree(dir string, pr *problem) error {
 	refuse := func(rel, what string) error {
 		return &exitError{code: 2, err: fmt.Errorf("%s %s, and the resumed run would write over it: move it, then resume", filepath.Join(dir, rel), what)}
 	}
-	for _, f := range []struct{ rel, header string }{{"summary.csv", summaryHeader}, {"ancestral.csv", ancestralHeader}} {
-		st, err := os.Lstat(filepath.Join(dir, f.rel))
+	for _, rel := range []string{"summary.csv", "ancestral.csv"} {
+		_, err := os.Lstat(filepath.Join(dir, rel))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		if !st.Mode().IsRegular() || !strings.HasPrefix(readHead(filepath.Join(dir, f.rel)), f.header+"\n") {
-			return refuse(f.rel, "is not an earlier canopy fit's output")
+		if !ownCSV(dir, rel) {
+			return refuse(rel, "is not an earlier canopy fit's output")
 		}
 	}
 	if ok, err := plotsDir(dir, "move it, then resume"); !ok {
@@ -522,15 +529,12 @@ func oldOutputs(dir string) ([]string, error) {
 		if !e.Type().IsRegular() {
 			continue
 		}
-		head := readHead(filepath.Join(dir, name))
 		var own bool
 		switch {
 		case chainName.MatchString(name):
-			own = strings.Contains(head, "\n# model = canopy_")
-		case name == "summary.csv":
-			own = strings.HasPrefix(head, summaryHeader+"\n")
-		case name == "ancestral.csv":
-			own = strings.HasPrefix(head, ancestralHeader+"\n")
+			own = strings.Contains(readHead(filepath.Join(dir, name)), "\n# model = canopy_")
+		case csvHeaders[name] != "":
+			own = ownCSV(dir, name)
 		case name == "checkpoint.json":
 			cp := ckpt(name)
 			if cp != nil {
