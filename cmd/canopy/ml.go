@@ -109,43 +109,17 @@ func runML(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *perTrait && ds.d() > 1 {
-		// name_k (trait k, 1-based) becomes name[trait].
-		rename := func(key string) (string, error) {
-			i := strings.LastIndexByte(key, '_')
-			k, err := strconv.Atoi(key[i+1:])
-			if i < 0 || err != nil || k < 1 || k > ds.d() {
-				return "", fmt.Errorf("ml: unexpected parameter %q", key)
-			}
-			return key[:i] + "[" + ds.traits[k-1] + "]", nil
+		if r.Params, err = perTraitNames(r.Params, ds.traits); err != nil {
+			return err
 		}
-		named, namedSE := make(map[string]float64, len(r.Params)), make(map[string]float64, len(r.SE))
-		for key, val := range r.Params {
-			name, err := rename(key)
-			if err != nil {
-				return err
-			}
-			named[name], namedSE[name] = val, r.SE[key]
-		}
-		renameKeys := func(m map[string]string) (map[string]string, error) {
-			var out map[string]string
-			for key, why := range m {
-				name, err := rename(key)
-				if err != nil {
-					return nil, err
-				}
-				if out == nil {
-					out = map[string]string{}
-				}
-				out[name] = why
-			}
-			return out, nil
+		if r.SE, err = perTraitNames(r.SE, ds.traits); err != nil {
+			return err
 		}
 		for _, m := range []*map[string]string{&r.AtBoundary, &r.PoorlyIdentified, &r.Confounded} {
-			if *m, err = renameKeys(*m); err != nil {
+			if *m, err = perTraitNames(*m, ds.traits); err != nil {
 				return err
 			}
 		}
-		r.Params, r.SE = named, namedSE
 	}
 	names := nodeNames(ds.tree)
 	rep := mlReport{Params: r.Params, LogLik: r.LogLik, AIC: r.AIC, AICc: jsonFloat(r.AICc), Root: jsonFloats(r.Root),
@@ -218,4 +192,22 @@ func runML(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// perTraitNames renames the keys name_k of m (trait k, 1-based, as ml.Fit writes
+// them for Config.PerTrait) to name[trait]; an empty m becomes nil.
+func perTraitNames[V any](m map[string]V, traits []string) (map[string]V, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]V, len(m))
+	for key, v := range m {
+		i := strings.LastIndexByte(key, '_')
+		k, err := strconv.Atoi(key[i+1:])
+		if i < 0 || err != nil || k < 1 || k > len(traits) {
+			return nil, fmt.Errorf("ml: unexpected parameter %q", key)
+		}
+		out[key[:i]+"["+traits[k-1]+"]"] = v
+	}
+	return out, nil
 }
