@@ -345,7 +345,9 @@ func (f *FlowFilter) tiltedVJP(v int, st stepTimes, x, mean, zb, G, gb, vb, kb [
 	dense.Gemm(false, true, -1, mean, n, d, w.rb, n, d, 1, gb)
 	if f.drifts(v) {
 		// x̄ so far is m̄; m = x + c₁b(x).
-		w.lamb += st.ddrift * dot(xb, w.bx)
+		if st.ddrift != 0 { // exponential steps only
+			w.lamb += st.ddrift * dot(xb, w.bx)
+		}
 		for i, e := range xb {
 			w.xd[i] = st.drift * e
 		}
@@ -574,7 +576,9 @@ func (f *FlowFilter) conditionVJP(v, i int, st stepTimes, x, mean []float64, w *
 	}
 	w.lamb += st.ddiff * cb
 	if f.drifts(v) {
-		w.lamb += st.ddrift * dot(mb, w.bx)
+		if st.ddrift != 0 {
+			w.lamb += st.ddrift * dot(mb, w.bx)
+		}
 		for i, e := range mb {
 			w.xd[i] = st.drift * e
 		}
