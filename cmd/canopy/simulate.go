@@ -152,9 +152,8 @@ func simulateKunita(stdout io.Writer, out string, t *topology.Topology, n int, k
 		// α·dt ≥ 1 it overshoots, and the shapes oscillate and blow up.
 		dt := 0.0
 		for v := 1; v < t.Len(); v++ {
-			if T := t.BranchLength(v); T > 0 {
-				dt = max(dt, T/math.Ceil(float64(steps)*T))
-			}
+			_, h := edgeSteps(t.BranchLength(v), steps)
+			dt = max(dt, h)
 		}
 		if alpha*dt >= 1 {
 			return &exitError{code: 2, err: fmt.Errorf("--alpha %g with --steps %d: α·dt = %.3g, but the Euler steps need α·dt well below 1 (dt = 1/--steps per unit branch length); use --steps %d or more",
@@ -164,8 +163,7 @@ func simulateKunita(stdout io.Writer, out string, t *topology.Topology, n int, k
 	z := make([]float64, D)
 	for v := 1; v < t.Len(); v++ {
 		cur := append([]float64(nil), x[t.Parent(v)]...)
-		m := max(1, int(math.Ceil(float64(steps)*t.BranchLength(v))))
-		dt := t.BranchLength(v) / float64(m)
+		m, dt := edgeSteps(t.BranchLength(v), steps)
 		for j := 0; j < m && dt > 0; j++ {
 			for i := range z {
 				z[i] = rng.NormFloat64()
@@ -223,4 +221,11 @@ func (k meanRevertingKunita) Drift(_ float64, x, dst []float64) {
 	for i, e := range x {
 		dst[i] = -k.alpha * (e - k.mu[i])
 	}
+}
+
+// edgeSteps returns the number of Euler steps on an edge of length T, ⌈steps·T⌉ and at
+// least one, and their length.
+func edgeSteps(T float64, steps int) (m int, dt float64) {
+	m = max(1, int(math.Ceil(float64(steps)*T)))
+	return m, T / float64(m)
 }
