@@ -246,7 +246,14 @@ func TestFitResumeRemovesStaleSummaries(t *testing.T) {
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(out, "checkpoint.json"), cp, 0o644))
 
-	stderr = interruptResume(t, out, "50000000", 500*time.Millisecond)
+	// On a loaded machine the first interrupt can come before any chain has drawn,
+	// which leaves everything as it was; wait longer until one has.
+	for wait := 500 * time.Millisecond; ; wait *= 2 {
+		stderr = interruptResume(t, out, "50000000", wait)
+		if strings.Contains(stderr, "removed the earlier") || wait > 10*time.Second {
+			break
+		}
+	}
 	require.Regexp(t, `removed the earlier run's summary.csv, ancestral.csv and \d+ plots from`, stderr)
 	for _, name := range append([]string{"summary.csv", "ancestral.csv"}, plotsBefore...) {
 		_, err := os.Stat(filepath.Join(out, strings.TrimPrefix(name, out)))
